@@ -1,0 +1,25 @@
+//! volguard: admission policy for Kubernetes volumes and workloads.
+//!
+//! The crate is split by concept:
+//!
+//! ```text
+//!  manifest / admission ──decode──▶ workload::Resource ──▶ workload::Footprint
+//!                                                              │
+//!            lookup::Lookup (claims, scale targets) ──────────▶ rules ──▶ policy::evaluate ──▶ Decision
+//! ```
+//!
+//! Everything left of `rules` is decoding at the edge; `rules` and `policy` are pure functions, shared by
+//! `volguard check` and the webhook server so both give one decision for one object.
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms)]
+#![warn(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod access;
+pub mod cli;
+pub mod labels;
+pub mod lookup;
+pub mod manifest;
+pub mod policy;
+pub mod rules;
+pub mod workload;

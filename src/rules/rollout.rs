@@ -1,0 +1,46 @@
+//! `rollout-attach-deadlock`: a one-replica Deployment whose rolling update starts the new pod before the
+//! old one stops, while the old pod holds a ReadWriteOnce (on another node) or ReadWriteOncePod volume.
+
+use super::{Finding, RuleId, Subject};
+use crate::access::{RWO, RWOP, Sharing};
+use crate::workload::{PodCount, Rollout, WorkloadKind};
+
+pub(super) fn rollout_attach_deadlock(subject: &Subject<'_>, out: &mut Vec<Finding>) {
+    let fp = subject.footprint;
+    let Some(Rollout::RollingUpdate { surge }) = fp.rollout else {
+        return;
+    };
+    if !subject.is_kind(WorkloadKind::Deployment) || fp.pods != PodCount::Exactly(1) || surge == 0 {
+        return;
+    }
+    for c in &subject.claims {
+        let mode = match c.sharing() {
+            Some(Sharing::OnePod) => RWOP,
+            // On one pinned node the new pod shares the RWO volume with the old one.
+            Some(Sharing::OneNode) if !subject.is_pinned() => RWO,
+            _ => continue,
+        };
+        let msg = format!(
+            "{} runs 1 pod on claim \"{}\" (volume \"{}\", {mode}) and updates with RollingUpdate (maxSurge \
+             {surge}): on every rollout the new pod starts before the old one stops and waits for a volume the \
+             old pod holds ({}), so the rollout never completes.",
+            fp.workload,
+            c.use_.claim,
+            c.use_.volume,
+            if mode == RWOP {
+                "ReadWriteOncePod allows one pod"
+            } else {
+                "a Multi-Attach error on another node"
+            }
+        );
+        let fix = "Stop the old pod before starting the new one:\nspec:\n  strategy:\n    type: Recreate\n\
+                   (and remove spec.strategy.rollingUpdate)."
+            .to_owned();
+        out.push(
+            Finding::new(RuleId::RolloutAttachDeadlock, &fp.subject, msg)
+                .on(c.use_)
+                .mode(mode)
+                .fix(fix),
+        );
+    }
+}
