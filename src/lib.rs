@@ -16,10 +16,13 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod access;
+pub mod admission;
+pub mod certs;
 pub mod cli;
 pub mod labels;
 pub mod lookup;
 pub mod manifest;
 pub mod policy;
 pub mod rules;
+pub mod server;
 pub mod workload;

@@ -30,6 +30,10 @@ pub trait Lookup: Send + Sync {
     fn workload(&self, kind: WorkloadKind, namespace: &str, name: &str) -> Answer<Arc<Workload>>;
     /// Where objects are looked up, for messages: "the checked files", "the cluster".
     fn scope(&self) -> &'static str;
+    /// Whether the lookup can answer yet (a watch cache before its first sync cannot).
+    fn readiness(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// The claims and workloads found in a set of manifest files, for `volguard check`.

@@ -9,7 +9,7 @@ use super::{Action, Policy, PolicySet, Target};
 use crate::lookup::{Answer, Lookup};
 use crate::rules::{self, Finding, RuleId, Severity, Subject};
 use crate::workload::{
-    Footprint, FootprintError, Kind, ObjectRef, Resource, ScaleRequest, Workload, WorkloadKind,
+    Footprint, FootprintError, Kind, ObjectRef, PodCount, Resource, ScaleRequest, Workload, WorkloadKind,
 };
 
 /// A finding with the action the policies give it.
@@ -46,6 +46,9 @@ pub struct Evaluation {
     pub policies: Vec<String>,
     /// Findings, with actions other than Off, in rule order.
     pub findings: Vec<Judged>,
+    /// How many pods the judged workload may run (None when there was nothing to judge).
+    #[serde(skip)]
+    pub pods: Option<PodCount>,
 }
 
 impl Evaluation {
@@ -126,10 +129,15 @@ pub fn evaluate(
         _ => {}
     }
     findings.sort_by_key(|j| RuleId::ALL.iter().position(|r| *r == j.finding.rule));
+    let pods = match &judgeable {
+        Judgeable::Pods(fp) => Some(fp.pods),
+        _ => None,
+    };
     Ok(Evaluation {
         object,
         policies: applied,
         findings,
+        pods,
     })
 }
 

@@ -77,6 +77,18 @@ impl PolicySet {
         &self.policies
     }
 
+    /// The strictest failure mode of the policies that select a resource by its own kind and labels
+    /// (None when no policy selects it): what to do when it cannot be judged at all.
+    pub fn failure_mode_for(&self, resource: &crate::workload::Resource) -> Option<FailureMode> {
+        let object = resource.object_ref();
+        let target = Target {
+            kinds: vec![object.kind],
+            namespace: &object.namespace,
+            labels: resource.metadata().labels.as_ref(),
+        };
+        self.selecting(&target).map(|p| p.failure_mode).min()
+    }
+
     /// The policies that select the target.
     pub fn selecting<'a>(&'a self, target: &'a Target<'a>) -> impl Iterator<Item = &'a Policy> + 'a {
         self.policies.iter().filter(move |p| p.selects(target))

@@ -36,6 +36,19 @@ impl PodCount {
     }
 }
 
+impl PodCount {
+    /// Whether this is no more pods than `other` (for ratcheting: an update that does not add pods).
+    pub fn is_at_most(self, other: PodCount) -> bool {
+        match (self, other) {
+            (PodCount::Exactly(a), PodCount::Exactly(b)) => a <= b,
+            (PodCount::Overlapping { per_run: a }, PodCount::Overlapping { per_run: b }) => a <= b,
+            (PodCount::Exactly(a), PodCount::Overlapping { per_run: b }) => a <= b.saturating_mul(2),
+            (_, PodCount::PerNode) => true,
+            _ => false,
+        }
+    }
+}
+
 impl fmt::Display for PodCount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -27,6 +27,9 @@ pub use rollout::{Rollout, resolve_surge};
 pub const DEFAULT_NAMESPACE: &str = "default";
 
 /// A workload: an object whose pod template volguard reads.
+// Objects are decoded once per review and moved, never copied in bulk: boxing each variant would only
+// add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Workload {
     /// apps/v1 Deployment.
@@ -44,6 +47,7 @@ pub enum Workload {
 }
 
 /// Everything volguard decodes: workloads, the claims they mount, and the objects that scale them.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Resource {
     /// A workload with a pod template.
@@ -164,6 +168,19 @@ impl WorkloadKind {
             "ReplicaSet" => Some(Self::ReplicaSet),
             "Job" => Some(Self::Job),
             "CronJob" => Some(Self::CronJob),
+            _ => None,
+        }
+    }
+
+    /// The workload kind behind an API resource name (`deployments` for `deployments/scale`).
+    pub fn from_resource(resource: &str) -> Option<Self> {
+        match resource {
+            "deployments" => Some(Self::Deployment),
+            "statefulsets" => Some(Self::StatefulSet),
+            "daemonsets" => Some(Self::DaemonSet),
+            "replicasets" => Some(Self::ReplicaSet),
+            "jobs" => Some(Self::Job),
+            "cronjobs" => Some(Self::CronJob),
             _ => None,
         }
     }

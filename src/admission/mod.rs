@@ -1,0 +1,119 @@
+//! Admission: one AdmissionReview v1 in, one AdmissionResponse out, through the same
+//! [`policy::evaluate`](crate::policy::evaluate) that `volguard check` uses.
+//!
+//! Transport-free: the HTTP server and `volguard review` both call [`validate`] and [`mutate`].
+
+mod request;
+pub mod response;
+
+use kube::core::admission::{AdmissionResponse, Operation};
+
+pub use request::{REVIEW_API_VERSION, Review, ReviewError, parse};
+
+use crate::lookup::Lookup;
+use crate::policy::{Action, Evaluation, FailureMode, PolicySet, Verdict, evaluate};
+use crate::rules::RuleId;
+
+/// What a review decided, for the response, logs and metrics.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The answer to send.
+    pub response: AdmissionResponse,
+    /// Allow, Warn or Deny.
+    pub verdict: Verdict,
+    /// The rules with findings (any action), for metrics.
+    pub rules: Vec<RuleId>,
+}
+
+impl Outcome {
+    fn allow(review: &Review) -> Self {
+        Self {
+            response: review.response.clone(),
+            verdict: Verdict::Allow,
+            rules: Vec::new(),
+        }
+    }
+}
+
+/// Answers a validating review.
+pub fn validate(review: &Review, lookup: &dyn Lookup, policies: &PolicySet) -> Outcome {
+    if matches!(review.operation, Operation::Delete | Operation::Connect) {
+        return Outcome::allow(review);
+    }
+    let Some(object) = &review.object else {
+        return Outcome::allow(review);
+    };
+    let mut eval = match evaluate(object, lookup, policies) {
+        Ok(eval) => eval,
+        Err(e) => {
+            // Not decidable (the API server validates after mutating webhooks, so this reaches /mutate
+            // first): the policy's failure mode decides.
+            let what = format!("volguard could not judge {}: {e}", object.object_ref());
+            let response = match policies.failure_mode_for(object) {
+                None => review.response.clone(),
+                Some(FailureMode::Ignore) => {
+                    let mut r = review.response.clone();
+                    r.warnings = Some(vec![response::warning_text(&what)]);
+                    r
+                }
+                Some(FailureMode::Fail) => review.response.clone().deny(what),
+            };
+            let verdict = if response.allowed {
+                Verdict::Allow
+            } else {
+                Verdict::Deny
+            };
+            return Outcome {
+                response,
+                verdict,
+                rules: vec![RuleId::LookupFailed],
+            };
+        }
+    };
+    if review.operation == Operation::Update
+        && let Some(old) = review
+            .old_object
+            .as_ref()
+            .and_then(|o| evaluate(o, lookup, policies).ok())
+    {
+        ratchet(&mut eval, &old);
+    }
+    let mut rules: Vec<RuleId> = eval.findings.iter().map(|j| j.finding.rule).collect();
+    rules.dedup();
+    Outcome {
+        response: response::for_validate(review.response.clone(), &eval),
+        verdict: eval.verdict(),
+        rules,
+    }
+}
+
+/// Answers a mutating review. Repairs are not configured yet, so every review is allowed unchanged; the
+/// validating webhook does the judging.
+pub fn mutate(review: &Review, _lookup: &dyn Lookup, _policies: &PolicySet) -> Outcome {
+    Outcome::allow(review)
+}
+
+/// The note a ratcheted finding carries.
+pub const RATCHET_NOTE: &str = "Allowed because this update does not make an existing violation worse";
+
+/// An UPDATE that does not make an existing violation worse (same finding, no more pods) is allowed with
+/// a warning, so a violating workload can still be scaled down or get a new image. One that creates or
+/// worsens a violation is judged as it stands.
+pub fn ratchet(new: &mut Evaluation, old: &Evaluation) {
+    let (Some(new_pods), Some(old_pods)) = (new.pods, old.pods) else {
+        return;
+    };
+    if !new_pods.is_at_most(old_pods) {
+        return;
+    }
+    for j in new.findings.iter_mut().filter(|j| j.action == Action::Deny) {
+        let existed = old.findings.iter().any(|o| {
+            let (a, b) = (&o.finding, &j.finding);
+            a.rule == b.rule && a.claim == b.claim && a.volume == b.volume && a.container == b.container
+        });
+        if existed {
+            j.action = Action::Warn;
+            j.finding.message = format!("{RATCHET_NOTE} ({}): {}", j.finding.object, j.finding.message);
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! Turning an evaluation into an AdmissionResponse: a denial message listing every finding, warnings
+//! short enough for kubectl, and audit annotations keyed by rule id.
+//!
+//! The validating path can never carry a patch: [`for_validate`] has no patch parameter.
+//! See <https://kubernetes.io/docs/reference/access-authn-authz/extensible-admission-controllers/#response>.
+
+use std::collections::HashMap;
+
+use kube::core::admission::AdmissionResponse;
+
+use crate::policy::{Action, Evaluation, Judged};
+
+/// The API server truncates longer warnings; keep each under this many bytes.
+pub const MAX_WARNING_LEN: usize = 256;
+
+/// The answer to a validating review.
+pub fn for_validate(start: AdmissionResponse, eval: &Evaluation) -> AdmissionResponse {
+    let mut response = start;
+    let denied: Vec<&Judged> = eval.with_action(Action::Deny).collect();
+    if !denied.is_empty() {
+        response = response.deny(deny_message(eval, &denied));
+        response.result.code = 403;
+        response.result.reason = "Forbidden".to_owned();
+    }
+    let warnings: Vec<String> = eval.with_action(Action::Warn).map(warning).collect();
+    if !warnings.is_empty() {
+        response.warnings = Some(warnings);
+    }
+    response.audit_annotations = audit_annotations(eval);
+    response
+}
+
+fn deny_message(eval: &Evaluation, denied: &[&Judged]) -> String {
+    let mut msg = format!("volguard denied {}:", eval.object);
+    for j in denied {
+        msg.push_str(&format!("\n[{}] {}", j.finding.rule, j.finding.message));
+        if let Some(fix) = &j.finding.fix {
+            msg.push_str("\nFix: ");
+            msg.push_str(fix.trim_end());
+        }
+    }
+    msg
+}
+
+/// `[rule-id] message`, cut at a character boundary to fit [`MAX_WARNING_LEN`].
+pub fn warning(j: &Judged) -> String {
+    warning_text(&format!("[{}] {}", j.finding.rule, j.finding.message))
+}
+
+/// Any warning text, cut to fit [`MAX_WARNING_LEN`].
+pub fn warning_text(text: &str) -> String {
+    truncate(text.to_owned(), MAX_WARNING_LEN)
+}
+
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() <= max {
+        return s;
+    }
+    let ellipsis = "...";
+    let mut cut = max - ellipsis.len();
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    s.truncate(cut);
+    s.push_str(ellipsis);
+    s
+}
+
+fn audit_annotations(eval: &Evaluation) -> HashMap<String, String> {
+    let mut out: HashMap<String, String> = HashMap::new();
+    for j in eval.with_action(Action::Audit) {
+        out.entry(j.finding.rule.to_string())
+            .and_modify(|v| {
+                v.push_str(" | ");
+                v.push_str(&j.finding.message);
+            })
+            .or_insert_with(|| j.finding.message.clone());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncation_respects_char_boundaries() {
+        let s = "é".repeat(200);
+        let t = truncate(s, MAX_WARNING_LEN);
+        assert!(t.len() <= MAX_WARNING_LEN);
+        assert!(t.ends_with("..."));
+        assert_eq!(truncate("short".into(), 10), "short");
+    }
+}

@@ -1,0 +1,157 @@
+//! Certificates: a CA and a serving certificate signed by it (rcgen), for development and tests, and
+//! for `volguard serve` when no certificate is given.
+//!
+//! Production clusters use cert-manager or their own PKI; these are dev-only and say so in their subject.
+
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+};
+
+/// Why certificates could not be made or written.
+#[derive(Debug, thiserror::Error)]
+pub enum CertError {
+    /// rcgen refused the parameters.
+    #[error("generating a certificate: {0}")]
+    Generate(#[from] rcgen::Error),
+    /// A file could not be written.
+    #[error("writing {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A CA and a serving certificate, PEM-encoded.
+#[derive(Clone, Debug)]
+pub struct Issued {
+    /// The CA certificate: what clients (the API server's caBundle) trust.
+    pub ca_pem: String,
+    /// The serving certificate.
+    pub cert_pem: String,
+    /// The serving certificate's private key (PKCS#8).
+    pub key_pem: String,
+}
+
+/// A certificate authority that can sign serving certificates.
+pub struct Ca {
+    issuer: Issuer<'static, KeyPair>,
+    /// The CA certificate, PEM.
+    pub pem: String,
+}
+
+impl std::fmt::Debug for Ca {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ca").finish_non_exhaustive()
+    }
+}
+
+impl Ca {
+    /// A new CA named `common_name`, valid for `days`.
+    pub fn generate(common_name: &str, days: u32) -> Result<Self, CertError> {
+        let now = time_now();
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, common_name);
+        params.distinguished_name = dn;
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        params.not_before = now.into();
+        params.not_after = (now + days_of(days)).into();
+        let key = KeyPair::generate()?;
+        let cert = params.self_signed(&key)?;
+        Ok(Self {
+            issuer: Issuer::new(params, key),
+            pem: cert.pem(),
+        })
+    }
+
+    /// A serving certificate for `sans` (DNS names or IP addresses), valid for `days`, signed by this CA.
+    pub fn issue(&self, common_name: &str, sans: &[String], days: u32) -> Result<Issued, CertError> {
+        let now = time_now();
+        let mut params = CertificateParams::new(sans.to_vec())?;
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, common_name);
+        params.distinguished_name = dn;
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        params.not_before = now.into();
+        params.not_after = (now + days_of(days)).into();
+        let key = KeyPair::generate()?;
+        let cert = params.signed_by(&key, &self.issuer)?;
+        Ok(Issued {
+            ca_pem: self.pem.clone(),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
+}
+
+/// Makes a CA and a serving certificate for `sans` (DNS names or IP addresses), valid for `days`.
+pub fn issue(common_name: &str, sans: &[String], days: u32) -> Result<Issued, CertError> {
+    Ca::generate(&format!("{common_name} CA"), days)?.issue(common_name, sans, days)
+}
+
+fn days_of(days: u32) -> std::time::Duration {
+    std::time::Duration::from_secs(u64::from(days) * 86_400)
+}
+
+fn time_now() -> std::time::SystemTime {
+    // A minute of slack for clocks that disagree between this host and the API server.
+    std::time::SystemTime::now() - std::time::Duration::from_secs(60)
+}
+
+/// Where [`write`] put the files.
+#[derive(Clone, Debug)]
+pub struct Written {
+    /// `ca.crt`.
+    pub ca: PathBuf,
+    /// `tls.crt`.
+    pub cert: PathBuf,
+    /// `tls.key` (mode 0600).
+    pub key: PathBuf,
+}
+
+/// Writes `ca.crt`, `tls.crt` and `tls.key` (0600) into `dir`, creating it.
+pub fn write(dir: &Path, issued: &Issued) -> Result<Written, CertError> {
+    let err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| CertError::Write { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(err(dir))?;
+    let written = Written {
+        ca: dir.join("ca.crt"),
+        cert: dir.join("tls.crt"),
+        key: dir.join("tls.key"),
+    };
+    std::fs::write(&written.ca, &issued.ca_pem).map_err(err(&written.ca))?;
+    std::fs::write(&written.cert, &issued.cert_pem).map_err(err(&written.cert))?;
+    write_private(&written.key, issued.key_pem.as_bytes()).map_err(err(&written.key))?;
+    Ok(written)
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)?;
+        f.write_all(bytes)
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::File::create(path)?.write_all(bytes)
+    }
+}

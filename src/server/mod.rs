@@ -1,0 +1,199 @@
+//! `volguard serve`: the HTTPS admission webhook.
+//!
+//! axum over tokio-rustls and hyper-util's auto (HTTP/1.1 + h2) connection builder; certificate and policy
+//! hot reload; graceful shutdown that stops accepting, lets reviews in flight finish (bounded by a grace
+//! period) and returns. See <https://kubernetes.io/docs/reference/access-authn-authz/extensible-admission-controllers/>.
+
+pub mod metrics;
+pub mod reload;
+pub mod routes;
+pub mod start;
+pub mod state;
+pub mod tls;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tracing::{debug, info, warn};
+
+pub use routes::{Limits, router};
+pub use state::AppState;
+
+/// How the server behaves at its edges.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// Request limits.
+    pub limits: Limits,
+    /// How long a client has to finish the TLS handshake.
+    pub handshake_timeout: Duration,
+    /// How long a client has to send a request's headers (also bounds idle keep-alive connections).
+    pub header_timeout: Duration,
+    /// How long reviews in flight may take to finish after a shutdown signal.
+    pub grace: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            handshake_timeout: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(30),
+            grace: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The address could not be bound.
+    #[error("binding {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// rustls refused the configuration.
+    #[error("TLS configuration: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+/// A bound, not yet serving, webhook server.
+pub struct Server {
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    state: Arc<AppState>,
+    options: ServeOptions,
+}
+
+impl Server {
+    /// Binds `addr` with TLS from the state's certificate store.
+    pub async fn bind(
+        addr: SocketAddr,
+        state: Arc<AppState>,
+        options: ServeOptions,
+    ) -> Result<Self, ServeError> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Bind { addr, source })?;
+        let store = state
+            .certs
+            .clone()
+            .ok_or_else(|| rustls::Error::General("no certificate store".into()))?;
+        let acceptor = TlsAcceptor::from(tls::server_config(store)?);
+        Ok(Self {
+            listener,
+            acceptor,
+            state,
+            options,
+        })
+    }
+
+    /// The address actually bound (for `127.0.0.1:0`).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then drains connections for at most the grace period.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let Server {
+            listener,
+            acceptor,
+            state,
+            options,
+        } = self;
+        let app = router(state, options.limits);
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(options.header_timeout)
+            .keep_alive(true);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .keep_alive_interval(Duration::from_secs(20))
+            .keep_alive_timeout(Duration::from_secs(20))
+            .max_concurrent_streams(250);
+        let builder = Arc::new(builder);
+        let graceful = GracefulShutdown::new();
+        tokio::pin!(shutdown);
+        loop {
+            let (tcp, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        warn!(error = %e, "Accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let acceptor = acceptor.clone();
+            let service = TowerToHyperService::new(app.clone());
+            let builder = Arc::clone(&builder);
+            let watcher = graceful.watcher();
+            let handshake_timeout = options.handshake_timeout;
+            tokio::spawn(async move {
+                let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(e)) => return debug!(%peer, error = %e, "TLS handshake failed"),
+                    Err(_) => return debug!(%peer, "TLS handshake timed out"),
+                };
+                let conn = builder.serve_connection(TokioIo::new(tls), service).into_owned();
+                if let Err(e) = watcher.watch(conn).await {
+                    debug!(%peer, error = %e, "Connection ended with an error");
+                }
+            });
+        }
+        drop(listener);
+        info!(
+            grace_seconds = options.grace.as_secs(),
+            "Shutting down: no new connections, draining reviews"
+        );
+        tokio::select! {
+            () = graceful.shutdown() => info!("All connections closed"),
+            () = tokio::time::sleep(options.grace) => warn!("Grace period over; closing remaining connections"),
+        }
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            warn!(error = %e, "Cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                warn!(error = %e, "Cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => info!("SIGINT received"),
+        () = term => info!("SIGTERM received"),
+    }
+}

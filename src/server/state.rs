@@ -1,0 +1,85 @@
+//! What every request handler shares: the policy now serving, the lookup, metrics and reload counters.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arc_swap::ArcSwap;
+
+use super::metrics::Metrics;
+use super::tls::CertStore;
+use crate::lookup::Lookup;
+use crate::policy::PolicySet;
+
+/// Shared server state. The policy sits behind an `ArcSwap`: lock-free reads, and a reload is one swap.
+pub struct AppState {
+    policies: ArcSwap<PolicySet>,
+    /// Where claims and scale targets are looked up.
+    pub lookup: Arc<dyn Lookup>,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// The serving certificate, when this process serves TLS.
+    pub certs: Option<Arc<CertStore>>,
+    policy_generation: AtomicU64,
+    cert_generation: AtomicU64,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("policy_generation", &self.policy_generation)
+            .field("cert_generation", &self.cert_generation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// State serving `policies`, looking up through `lookup`.
+    pub fn new(policies: PolicySet, lookup: Arc<dyn Lookup>, certs: Option<Arc<CertStore>>) -> Self {
+        let metrics = Arc::new(Metrics::new());
+        metrics.set_policies(policies.policies().len());
+        Self {
+            policies: ArcSwap::from_pointee(policies),
+            lookup,
+            metrics,
+            certs,
+            policy_generation: AtomicU64::new(0),
+            cert_generation: AtomicU64::new(0),
+        }
+    }
+
+    /// The policy set now serving.
+    pub fn policies(&self) -> Arc<PolicySet> {
+        self.policies.load_full()
+    }
+
+    /// Serves `policies` from the next review on.
+    pub fn swap_policies(&self, policies: PolicySet) {
+        self.metrics.policy_reload(true, policies.policies().len());
+        self.policies.store(Arc::new(policies));
+        self.policy_generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// How many policy reloads succeeded.
+    pub fn policy_generation(&self) -> u64 {
+        self.policy_generation.load(Ordering::SeqCst)
+    }
+
+    /// Counts a certificate swap.
+    pub fn certs_swapped(&self) {
+        self.metrics.cert_reload(true);
+        self.cert_generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// How many certificate reloads succeeded.
+    pub fn cert_generation(&self) -> u64 {
+        self.cert_generation.load(Ordering::SeqCst)
+    }
+
+    /// Ready once a policy and (when serving TLS) a certificate are loaded, and the lookup can answer.
+    pub fn readiness(&self) -> Result<(), String> {
+        if self.policies.load().policies().is_empty() {
+            return Err("no policy loaded".into());
+        }
+        self.lookup.readiness()
+    }
+}
