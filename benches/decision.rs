@@ -1,1 +1,111 @@
-fn main() {}
+//! Benchmarks of one decision and of `check` over a generated directory.
+//!
+//! `cargo bench --bench decision` runs them all. Each group carries its own baseline measured in the same
+//! run (parsing alone, reading files alone), so results compare as ratios on a noisy shared machine.
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use volguard::admission;
+use volguard::lookup::Bundle;
+use volguard::policy::{PolicySet, evaluate};
+use volguard::workload::{Decoded, Resource, decode};
+
+const REVIEW: &str = "tests/fixtures/reviews/create-deployment.json";
+const CLAIM_REVIEW: &str = "tests/fixtures/reviews/create-pvc.json";
+
+fn request_object(path: &str) -> Resource {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let review: serde_json::Value = serde_json::from_str(&text).expect("fixture is JSON");
+    match decode(review["request"]["object"].clone()) {
+        Ok(Decoded::Resource(r)) => *r,
+        other => panic!("{path}: {other:?}"),
+    }
+}
+
+fn decision(c: &mut Criterion) {
+    let body = std::fs::read(REVIEW).expect("review fixture");
+    let claim = request_object(CLAIM_REVIEW);
+    let deployment = request_object(REVIEW);
+    let lookup: Bundle = [&claim].into_iter().collect();
+    let policies = PolicySet::builtin().expect("built-in policy");
+    let review = admission::parse(&body).expect("fixture parses");
+    assert!(!admission::validate(&review, &lookup, &policies).response.allowed, "the fixture is a violation");
+
+    let mut g = c.benchmark_group("decision");
+    // Baseline: what any webhook pays to read the envelope as JSON, without typed decoding or rules.
+    g.bench_function("baseline: JSON parse of the review", |b| {
+        b.iter(|| black_box(serde_json::from_slice::<serde_json::Value>(black_box(&body)).expect("json")))
+    });
+    g.bench_function("review: JSON in, decision out", |b| {
+        b.iter(|| {
+            let review = admission::parse(black_box(&body)).expect("parses");
+            let outcome = admission::validate(&review, &lookup, &policies);
+            black_box(serde_json::to_vec(&outcome.response.into_review()).expect("serializes"))
+        })
+    });
+    g.bench_function("evaluate: decoded Deployment", |b| {
+        b.iter(|| black_box(evaluate(black_box(&deployment), &lookup, &policies).expect("judged")))
+    });
+    g.finish();
+}
+
+/// Writes `n` realistic manifests (a claim plus a workload per file, of every kind) under `dir`.
+fn generate(dir: &Path, n: usize) {
+    let kinds = ["Deployment", "StatefulSet", "DaemonSet", "Job"];
+    for i in 0..n {
+        let sub = dir.join(format!("team-{}", i % 50));
+        std::fs::create_dir_all(&sub).expect("mkdir");
+        let kind = kinds[i % kinds.len()];
+        let (api, extra) = match kind {
+            "Job" => ("batch/v1", String::from("  parallelism: 2\n")),
+            "StatefulSet" => ("apps/v1", format!("  serviceName: app-{i}\n  replicas: 3\n")),
+            "DaemonSet" => ("apps/v1", String::new()),
+            _ => ("apps/v1", String::from("  replicas: 3\n")),
+        };
+        let selector = if kind == "Job" { String::new() } else { format!("  selector:\n    matchLabels: {{app: app-{i}}}\n") };
+        let mode = ["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany"][i % 3];
+        let text = format!(
+            "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: data-{i}\n  namespace: team-{ns}\nspec:\n  \
+             accessModes: [{mode}]\n  resources:\n    requests:\n      storage: 1Gi\n---\napiVersion: {api}\nkind: {kind}\n\
+             metadata:\n  name: app-{i}\n  namespace: team-{ns}\n  labels: {{app: app-{i}, tier: backend}}\nspec:\n{extra}{selector}  \
+             template:\n    metadata:\n      labels: {{app: app-{i}}}\n    spec:\n      restartPolicy: {restart}\n      containers:\n      \
+             - name: app\n        image: registry.example.com/app:1.{i}\n        resources:\n          requests: {{cpu: 100m, memory: 128Mi}}\n        \
+             volumeMounts:\n        - name: data\n          mountPath: /var/lib/app\n      volumes:\n      - name: data\n        \
+             persistentVolumeClaim:\n          claimName: data-{i}\n",
+            ns = i % 50,
+            restart = if kind == "Job" { "OnFailure" } else { "Always" },
+        );
+        std::fs::write(sub.join(format!("app-{i}.yaml")), text).expect("write manifest");
+    }
+}
+
+fn check_directory(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    generate(dir.path(), 10_000);
+    let paths: Vec<PathBuf> = vec![dir.path().to_path_buf()];
+    let policies = PolicySet::builtin().expect("built-in policy");
+    let report = volguard::cli::check::check(&paths, &policies, false);
+    assert_eq!(report.summary.objects, 10_000, "every workload judged");
+
+    let mut g = c.benchmark_group("check-10k");
+    g.sample_size(10).measurement_time(Duration::from_secs(20));
+    // Baseline: reading the same files, nothing else.
+    g.bench_function("baseline: read every file", |b| {
+        b.iter(|| {
+            let files = volguard::manifest::expand_paths(&paths);
+            let bytes: usize =
+                files.iter().flatten().map(|p| std::fs::read(p).map(|v| v.len()).unwrap_or(0)).sum();
+            black_box(bytes)
+        })
+    });
+    g.bench_function("check: 10,000 manifests", |b| {
+        b.iter(|| black_box(volguard::cli::check::check(&paths, &policies, false)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, decision, check_directory);
+criterion_main!(benches);

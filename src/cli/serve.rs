@@ -1,0 +1,165 @@
+//! `volguard serve`: the HTTPS admission webhook, from flags to a running [`server`](crate::server).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use tracing::{info, warn};
+
+use super::Exit;
+use crate::kube_lookup::{self, ClusterLookup};
+use crate::lookup::{Bundle, Lookup};
+use crate::server::start::{Config, TlsSource, start};
+use crate::server::tls::PairPaths;
+use crate::server::{Limits, ServeOptions, shutdown_signal};
+
+/// `volguard serve` flags.
+#[derive(Clone, Debug, Args)]
+pub struct ServeArgs {
+    /// HTTPS address for /validate, /mutate, /healthz and /readyz.
+    #[arg(long, env = "VOLGUARD_ADDR", default_value = "0.0.0.0:8443")]
+    pub addr: SocketAddr,
+    /// Plain-HTTP address for GET /metrics (Prometheus text format).
+    #[arg(long, env = "VOLGUARD_METRICS_ADDR", default_value = "0.0.0.0:9090")]
+    pub metrics_addr: SocketAddr,
+    /// Serving certificate chain (PEM), reloaded when it changes; with --tls-key.
+    #[arg(long, env = "VOLGUARD_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Serving private key (PEM: PKCS#8, PKCS#1 RSA or SEC1 EC), reloaded when it changes; with --tls-cert.
+    #[arg(long, env = "VOLGUARD_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Without --tls-cert: where the generated dev CA (ca.crt) and serving pair for localhost are written.
+    #[arg(long, env = "VOLGUARD_DEV_CERT_DIR", default_value = "certs/dev")]
+    pub dev_cert_dir: PathBuf,
+    /// A VolumePolicy file, or a directory of them (a mounted ConfigMap), reloaded when it changes;
+    /// default: the built-in policy.
+    #[arg(long, env = "VOLGUARD_POLICY")]
+    pub policy: Option<PathBuf>,
+    /// Kubeconfig for claim lookups (default: in-cluster config, then KUBECONFIG, then ~/.kube/config).
+    #[arg(long, env = "VOLGUARD_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context.
+    #[arg(long, env = "VOLGUARD_CONTEXT")]
+    pub context: Option<String>,
+    /// Do not contact a cluster: claims and scale targets are unknown to the rules (reported as missing).
+    #[arg(long, env = "VOLGUARD_NO_CLUSTER")]
+    pub no_cluster: bool,
+    /// How long a review may take, body included; keep it below the webhook's timeoutSeconds.
+    #[arg(long, env = "VOLGUARD_REQUEST_TIMEOUT", default_value = "8s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+    /// How long reviews in flight may take to finish after SIGTERM.
+    #[arg(long, env = "VOLGUARD_GRACE_PERIOD", default_value = "15s", value_parser = parse_duration)]
+    pub grace_period: Duration,
+    /// How often the policy and certificate files are re-hashed, besides file events.
+    #[arg(long, env = "VOLGUARD_RELOAD_POLL", default_value = "10s", value_parser = parse_duration)]
+    pub reload_poll: Duration,
+}
+
+/// `30s`, `500ms`, `2m`, or plain seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: u64 = num.parse().map_err(|_| format!("invalid duration {s:?}: expected e.g. 8s, 500ms, 2m"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        _ => Err(format!("invalid duration {s:?}: the unit must be ms, s or m")),
+    }
+}
+
+/// Runs the server until SIGTERM or SIGINT, then drains and exits 0.
+pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
+    let ServeArgs {
+        addr,
+        metrics_addr,
+        tls_cert,
+        tls_key,
+        dev_cert_dir,
+        policy,
+        kubeconfig,
+        context,
+        no_cluster,
+        request_timeout,
+        grace_period,
+        reload_poll,
+    } = args;
+    let tls = match (tls_cert, tls_key) {
+        (Some(cert), Some(key)) => TlsSource::Files(PairPaths { cert, key }),
+        _ => TlsSource::Generate(dev_cert_dir),
+    };
+    let lookup = cluster_lookup(no_cluster, kubeconfig.as_deref(), context.as_deref()).await?;
+    let config = Config {
+        addr,
+        metrics_addr: Some(metrics_addr),
+        tls,
+        policy,
+        options: ServeOptions {
+            limits: Limits { request_timeout, ..Limits::default() },
+            grace: grace_period,
+            ..ServeOptions::default()
+        },
+        reload_poll,
+        lookup,
+    };
+    let running = start(config, shutdown_signal()).await.context("starting the webhook server")?;
+    if let Some(ca) = &running.generated_ca {
+        eprintln!(
+            "volguard: serving https://{} with a generated dev certificate; CA bundle: {}\n  try: curl --cacert {} \
+             https://localhost:{}/healthz",
+            running.addr,
+            ca.display(),
+            ca.display(),
+            running.addr.port()
+        );
+    }
+    running.wait().await.context("the server task failed")?;
+    info!("Stopped");
+    Ok(Exit::Clean)
+}
+
+/// The cluster lookup, unless told not to contact one. Without any cluster configuration (a laptop with no
+/// kubeconfig) it serves without one, saying so; inside a pod a broken configuration is an error.
+async fn cluster_lookup(
+    no_cluster: bool,
+    kubeconfig: Option<&std::path::Path>,
+    context: Option<&str>,
+) -> anyhow::Result<Arc<dyn Lookup>> {
+    if no_cluster {
+        return Ok(Arc::new(Bundle::default()));
+    }
+    match kube_lookup::client(kubeconfig, context).await {
+        Ok(client) => Ok(Arc::new(ClusterLookup::start(client))),
+        Err(e) if kubeconfig.is_none() && context.is_none() && std::env::var_os("KUBERNETES_SERVICE_HOST").is_none() => {
+            warn!(error = %e, "No cluster configuration found; serving without claim lookups (pass --no-cluster to silence)");
+            Ok(Arc::new(Bundle::default()))
+        }
+        Err(e) => Err(e).context("connecting to the cluster (pass --no-cluster to serve without one)"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("8s"), Ok(Duration::from_secs(8)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("3h").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+}

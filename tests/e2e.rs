@@ -1,0 +1,277 @@
+//! End to end against a real kube-apiserver (`../shared/e2e/cluster.sh up`): `volguard serve` registered
+//! with a ValidatingWebhookConfiguration and a MutatingWebhookConfiguration, driven by kubectl.
+//!
+//! Skipped, with a message, when no cluster answers; `VOLGUARD_E2E_REQUIRED=1` (set by `.ci/run`) turns the
+//! skip into a failure. The cluster has no nodes: nothing runs, but every admission call is real.
+
+use std::io::Write as _;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The kubeconfig `cluster.sh` writes, unless KUBECONFIG points elsewhere.
+fn kubeconfig() -> Option<PathBuf> {
+    let path = std::env::var_os("VOLGUARD_E2E_KUBECONFIG").map(PathBuf::from).or_else(|| {
+        let cache = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+        Some(cache.join("volguard-e2e/kubeconfig"))
+    })?;
+    path.exists().then_some(path)
+}
+
+fn kubectl(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl runs");
+    if let Some(text) = stdin {
+        child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write stdin");
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("kubectl finishes")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+fn cluster_up(kubeconfig: &Path) -> bool {
+    kubectl(kubeconfig, &["get", "--raw", "/readyz", "--request-timeout=5s"], None).status.success()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// Kills the server and removes the webhook registrations however the test ends.
+struct Cleanup {
+    server: Child,
+    kubeconfig: PathBuf,
+    webhook: String,
+    log: PathBuf,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for kind in ["validatingwebhookconfiguration", "mutatingwebhookconfiguration"] {
+            let _ = kubectl(&self.kubeconfig, &["delete", kind, &self.webhook, "--ignore-not-found"], None);
+        }
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+        if std::thread::panicking()
+            && let Ok(log) = std::fs::read_to_string(&self.log)
+        {
+            eprintln!("--- volguard serve log ---\n{log}");
+        }
+    }
+}
+
+fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn webhooks(name: &str, port: u16, ca_bundle: &str, namespace: &str) -> String {
+    let rules = r#"
+  - apiGroups: ["apps"]
+    apiVersions: ["v1"]
+    operations: ["CREATE", "UPDATE"]
+    resources: ["deployments", "statefulsets", "daemonsets", "replicasets", "deployments/scale", "statefulsets/scale", "replicasets/scale"]
+  - apiGroups: ["batch"]
+    apiVersions: ["v1"]
+    operations: ["CREATE", "UPDATE"]
+    resources: ["jobs", "cronjobs"]
+  - apiGroups: ["autoscaling"]
+    apiVersions: ["v1", "v2"]
+    operations: ["CREATE", "UPDATE"]
+    resources: ["horizontalpodautoscalers"]"#;
+    let common = |path: &str| {
+        format!(
+            "  clientConfig:\n    url: https://127.0.0.1:{port}/{path}\n    caBundle: {ca_bundle}\n  rules:{rules}\n  \
+             admissionReviewVersions: [\"v1\"]\n  sideEffects: None\n  matchPolicy: Equivalent\n  timeoutSeconds: 5\n  \
+             failurePolicy: Fail\n  namespaceSelector:\n    matchLabels:\n      kubernetes.io/metadata.name: {namespace}\n"
+        )
+    };
+    format!(
+        "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingWebhookConfiguration\nmetadata:\n  name: {name}\n\
+         webhooks:\n- name: validate.volguard.io\n{}---\napiVersion: admissionregistration.k8s.io/v1\n\
+         kind: MutatingWebhookConfiguration\nmetadata:\n  name: {name}\nwebhooks:\n- name: mutate.volguard.io\n  \
+         reinvocationPolicy: IfNeeded\n{}",
+        common("validate"),
+        common("mutate")
+    )
+}
+
+fn deployment(ns: &str, name: &str, replicas: u32, strategy: &str) -> String {
+    format!(
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+  namespace: {ns}
+  labels: {{app: {name}}}
+spec:
+  replicas: {replicas}
+  strategy: {strategy}
+  selector:
+    matchLabels: {{app: {name}}}
+  template:
+    metadata:
+      labels: {{app: {name}}}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.27
+        volumeMounts:
+        - name: data
+          mountPath: /usr/share/nginx/html
+      volumes:
+      - name: data
+        persistentVolumeClaim:
+          claimName: data
+"#
+    )
+}
+
+#[test]
+fn kube_apiserver_admits_through_volguard() {
+    let required = std::env::var_os("VOLGUARD_E2E_REQUIRED").is_some_and(|v| v == "1");
+    let Some(kubeconfig) = kubeconfig().filter(|k| cluster_up(k)) else {
+        assert!(!required, "VOLGUARD_E2E_REQUIRED=1 but no kube-apiserver answers (run ../shared/e2e/cluster.sh up)");
+        eprintln!("SKIPPED: no kube-apiserver; start one with `../shared/e2e/cluster.sh up` to run the e2e test");
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (port, metrics_port) = (free_port(), free_port());
+    let log = tmp.path().join("serve.log");
+    let cert_dir = tmp.path().join("certs");
+    let server = Command::new(env!("CARGO_BIN_EXE_volguard"))
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+        .arg("--dev-cert-dir")
+        .arg(&cert_dir)
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["--grace-period", "2s", "--log-level", "info"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("volguard serve starts");
+    let ns = format!("vg-e2e-{}-{}", std::process::id(), Instant::now().elapsed().subsec_nanos() % 100_000);
+    let mut cleanup =
+        Cleanup { server, kubeconfig: kubeconfig.clone(), webhook: format!("volguard-{ns}"), log: log.clone() };
+
+    // Ready means: policy and certificate loaded, and the claim caches synced with the cluster.
+    let ca = cert_dir.join("ca.crt");
+    wait_until("volguard /readyz", Duration::from_secs(60), || {
+        assert!(cleanup.server.try_wait().expect("status").is_none(), "volguard serve exited early");
+        Command::new("curl")
+            .args(["-sf", "--max-time", "2", "--cacert"])
+            .arg(&ca)
+            .arg(format!("https://127.0.0.1:{port}/readyz"))
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+
+    // A fresh namespace (namespaces never finish deleting here), labelled by the API server with its name.
+    let out = kubectl(&kubeconfig, &["create", "namespace", &ns], None);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let claim = format!(
+        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: data\n  namespace: {ns}\nspec:\n  accessModes: \
+         [ReadWriteOnce]\n  resources:\n    requests:\n      storage: 1Gi\n"
+    );
+    let out = kubectl(&kubeconfig, &["apply", "-f", "-"], Some(&claim));
+    assert!(out.status.success(), "{:?}", text(&out));
+
+    let ca_bundle = {
+        use std::process::Command as C;
+        let b64 = C::new("base64").args(["-w0"]).arg(&ca).output().expect("base64");
+        String::from_utf8(b64.stdout).expect("ascii")
+    };
+    // v1.20 does not label namespaces with kubernetes.io/metadata.name: add it, as newer servers do.
+    let out = kubectl(&kubeconfig, &["label", "namespace", &ns, &format!("kubernetes.io/metadata.name={ns}")], None);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let out = kubectl(&kubeconfig, &["apply", "-f", "-"], Some(&webhooks(&cleanup.webhook, port, &ca_bundle, &ns)));
+    assert!(out.status.success(), "registering the webhooks: {:?}", text(&out));
+
+    // 1. Three replicas on one ReadWriteOnce claim: refused with volguard's message. The claim reaches the
+    //    cache through the watch; until then the claim is unknown to volguard, so retry (bounded).
+    let web = deployment(&ns, "web", 3, "{type: RollingUpdate}");
+    let mut last = (String::new(), String::new());
+    wait_until("the denial naming shared-rwo-claim", Duration::from_secs(30), || {
+        let out = kubectl(&kubeconfig, &["apply", "-f", "-"], Some(&web));
+        assert!(!out.status.success() || !text(&out).1.contains("shared-rwo-claim"), "{:?}", text(&out));
+        last = text(&out);
+        last.1.contains("[shared-rwo-claim]")
+    });
+    let expected = format!(
+        "admission webhook \"validate.volguard.io\" denied the request: volguard denied Deployment {ns}/web:"
+    );
+    assert!(last.1.contains(&expected), "stderr: {}", last.1);
+    assert!(last.1.contains("whose access mode is ReadWriteOnce"), "stderr: {}", last.1);
+    assert!(last.1.contains("volumeClaimTemplates:"), "the fix is in the message: {}", last.1);
+
+    // 2. A compliant StatefulSet (one claim per replica) is created.
+    let sts = format!(
+        r#"apiVersion: apps/v1
+kind: StatefulSet
+metadata: {{name: pg, namespace: {ns}}}
+spec:
+  replicas: 3
+  serviceName: pg
+  selector: {{matchLabels: {{app: pg}}}}
+  template:
+    metadata: {{labels: {{app: pg}}}}
+    spec:
+      containers:
+      - name: postgres
+        image: postgres:16
+        volumeMounts: [{{name: pgdata, mountPath: /var/lib/postgresql/data}}]
+  volumeClaimTemplates:
+  - metadata: {{name: pgdata}}
+    spec:
+      accessModes: [ReadWriteOnce]
+      resources: {{requests: {{storage: 10Gi}}}}
+"#
+    );
+    let out = kubectl(&kubeconfig, &["apply", "-f", "-"], Some(&sts));
+    assert!(out.status.success(), "compliant StatefulSet refused: {:?}", text(&out));
+    assert!(!text(&out).1.contains("Warning"), "{:?}", text(&out));
+
+    // 3. One replica with a rolling update: allowed, and the warning reaches kubectl.
+    let single = deployment(&ns, "single", 1, "{type: RollingUpdate}");
+    let out = kubectl(&kubeconfig, &["apply", "-f", "-"], Some(&single));
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stderr.contains("Warning: [rollout-attach-deadlock]"), "stderr: {stderr}");
+
+    // 4. The same workload with strategy Recreate: allowed without a word.
+    let recreate = deployment(&ns, "single", 1, "{type: Recreate, rollingUpdate: null}");
+    let out = kubectl(&kubeconfig, &["apply", "-f", "-"], Some(&recreate));
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert!(!text(&out).1.contains("Warning"), "{:?}", text(&out));
+
+    // 5. Metrics count what the API server asked.
+    let metrics = Command::new("curl")
+        .args(["-sf", &format!("http://127.0.0.1:{metrics_port}/metrics")])
+        .output()
+        .expect("curl");
+    let metrics = String::from_utf8_lossy(&metrics.stdout);
+    assert!(
+        metrics.lines().any(|l| l.starts_with("volguard_admission_reviews_total{")
+            && l.contains("decision=\"denied\"")
+            && l.contains("kind=\"Deployment\"")),
+        "{metrics}"
+    );
+    cleanup.server.kill().ok();
+}
