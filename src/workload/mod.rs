@@ -27,6 +27,9 @@ pub use rollout::{Rollout, resolve_surge};
 pub const DEFAULT_NAMESPACE: &str = "default";
 
 /// A workload: an object whose pod template volguard reads.
+// Objects are decoded once per review and moved, never copied in bulk: boxing each variant would only
+// add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Workload {
     /// apps/v1 Deployment.
@@ -44,6 +47,7 @@ pub enum Workload {
 }
 
 /// Everything volguard decodes: workloads, the claims they mount, and the objects that scale them.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Resource {
     /// A workload with a pod template.
