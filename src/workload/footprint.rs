@@ -218,7 +218,12 @@ impl Footprint {
                 }
             }
         };
-        let (claims, ephemeral) = template.spec.as_ref().map(volumes_of).unwrap_or_default();
+        let (mut claims, mut ephemeral) = template.spec.as_ref().map(volumes_of).unwrap_or_default();
+        // The StatefulSet controller (updateStorage) replaces a pod volume named like a volumeClaimTemplate
+        // with the replica's own claim: whatever the template's volume said is never mounted.
+        let templated = |volume: &str| per_pod.iter().any(|t| t.name == volume);
+        claims.retain(|c| !templated(&c.volume));
+        ephemeral.retain(|e| !templated(&e.name));
         per_pod.extend(ephemeral);
         Ok(Self {
             subject: object.clone(),
@@ -426,6 +431,26 @@ mod tests {
         assert_eq!(fp.per_pod[0].source, PerPodSource::ClaimTemplate);
         assert_eq!(fp.per_pod[0].storage_class.as_deref(), Some("fast"));
         assert_eq!(fp.rollout, None);
+    }
+
+    #[test]
+    fn statefulset_claim_template_replaces_the_pod_volume_of_its_name() {
+        let w = workload(
+            json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "web"},
+            "spec": {"replicas": 3, "serviceName": "web", "selector": {}, "template": {"spec": pod_spec()},
+              "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"]}},
+                                       {"metadata": {"name": "scratch"}, "spec": {"accessModes": ["ReadWriteOnce"]}}]}}),
+        );
+        let fp = Footprint::of(&w).unwrap();
+        assert!(fp.claims.is_empty(), "{:?}", fp.claims);
+        let sources: Vec<_> = fp.per_pod.iter().map(|p| (p.name.as_str(), &p.source)).collect();
+        assert_eq!(
+            sources,
+            [
+                ("data", &PerPodSource::ClaimTemplate),
+                ("scratch", &PerPodSource::ClaimTemplate)
+            ]
+        );
     }
 
     #[test]
