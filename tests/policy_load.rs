@@ -644,3 +644,17 @@ fn rules_listed_without_an_action_take_the_default_action() {
     assert_eq!(p.action(RuleId::SharedRwoClaim), Action::Deny);
     assert_eq!(p.action(RuleId::MissingClaim), Action::Warn);
 }
+
+#[test]
+fn a_rule_written_with_no_value_is_listed_like_an_empty_mapping() {
+    // `stateless-deployment:` is YAML null: the user listed the opt-in rule, so it runs with defaultAction.
+    let p = &load(&with_spec(
+        "  defaultAction: Warn\n  rules:\n    stateless-deployment:\n    statefulset-claim-template-modes:\n",
+    ))
+    .unwrap()[0];
+    assert_eq!(p.action(RuleId::StatelessDeployment), Action::Warn);
+    assert_eq!(p.action(RuleId::StatefulsetClaimTemplateModes), Action::Warn);
+    // An explicit null action is the same as no action.
+    let p = &load(&with_spec("  rules:\n    stateless-deployment: {action: null}\n")).unwrap()[0];
+    assert_eq!(p.action(RuleId::StatelessDeployment), Action::Deny);
+}

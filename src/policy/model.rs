@@ -174,17 +174,24 @@ pub enum FailureMode {
     Ignore,
 }
 
-/// The per-rule settings, keyed by the rules' stable ids. Unknown ids are load errors.
+/// The per-rule settings, keyed by the rules' stable ids. Unknown ids are load errors. A rule listed
+/// without an action (`{}`, or no value at all) gets the policy's defaultAction.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RulesSpec {
     /// A ReadWriteOnce/ReadWriteOncePod claim shared by pods that may run on different nodes.
-    #[serde(rename = "shared-rwo-claim", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "shared-rwo-claim",
+        default,
+        deserialize_with = "listed",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub shared_rwo_claim: Option<RuleSetting>,
     /// A one-replica Deployment whose rolling update waits on the volume its old pod holds.
     #[serde(
         rename = "rollout-attach-deadlock",
         default,
+        deserialize_with = "listed",
         skip_serializing_if = "Option::is_none"
     )]
     pub rollout_attach_deadlock: Option<RuleSetting>,
@@ -192,6 +199,7 @@ pub struct RulesSpec {
     #[serde(
         rename = "statefulset-claim-template-modes",
         default,
+        deserialize_with = "listed",
         skip_serializing_if = "Option::is_none"
     )]
     pub statefulset_claim_template_modes: Option<TemplateModesSetting>,
@@ -199,6 +207,7 @@ pub struct RulesSpec {
     #[serde(
         rename = "statefulset-shared-claim",
         default,
+        deserialize_with = "listed",
         skip_serializing_if = "Option::is_none"
     )]
     pub statefulset_shared_claim: Option<RuleSetting>,
@@ -206,6 +215,7 @@ pub struct RulesSpec {
     #[serde(
         rename = "shared-claim-writable",
         default,
+        deserialize_with = "listed",
         skip_serializing_if = "Option::is_none"
     )]
     pub shared_claim_writable: Option<RuleSetting>,
@@ -213,12 +223,28 @@ pub struct RulesSpec {
     #[serde(
         rename = "stateless-deployment",
         default,
+        deserialize_with = "listed",
         skip_serializing_if = "Option::is_none"
     )]
     pub stateless_deployment: Option<RuleSetting>,
     /// A referenced claim that does not exist: Deny, Warn, Audit, or Off (allow).
-    #[serde(rename = "missing-claim", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "missing-claim",
+        default,
+        deserialize_with = "listed",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub missing_claim: Option<RuleSetting>,
+}
+
+/// A rule key written with no value (`stateless-deployment:`) lists the rule just as `{}` does. Plain
+/// serde would read that YAML null as "not listed" and silently leave an opt-in rule Off.
+fn listed<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Some(Option::<T>::deserialize(deserializer)?.unwrap_or_default()))
 }
 
 /// A rule's setting.
