@@ -399,6 +399,14 @@ fn missing_metadata_or_spec_is_named() {
 }
 
 #[test]
+fn an_empty_name_is_pointed_at() {
+    let text = "apiVersion: volguard.io/v1alpha1\nkind: VolumePolicy\nmetadata:\n  name: \"\"\nspec: {}\n";
+    assert_eq!(load(text).err(), invalid(4, 9, "metadata.name must not be empty"));
+    let text = "apiVersion: volguard.io/v1alpha1\nkind: VolumePolicy\nmetadata:\n  name: '  '\nspec: {}\n";
+    assert_eq!(load(text).err(), invalid(4, 9, "metadata.name must not be empty"));
+}
+
+#[test]
 fn wrong_api_version_or_kind_names_the_expected_one() {
     let text = "apiVersion: volguard.io/v1\nkind: VolumePolicy\nmetadata:\n  name: p\nspec: {}\n";
     assert_eq!(

@@ -49,7 +49,8 @@ pub enum PolicyKind {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PolicyMetadata {
     /// Unique among the loaded policies.
-    pub name: String,
+    #[schemars(with = "String")]
+    pub name: Spanned<String>,
     /// Free-form labels, kept for tooling.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
