@@ -11,6 +11,9 @@ use serde_saphyr::Spanned;
 
 use crate::workload::Kind;
 
+/// A namespace name: a DNS label (RFC 1123), as the loader checks it.
+const NAMESPACE_PATTERN: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+
 /// The only apiVersion this build reads.
 pub const API_VERSION: &str = "volguard.io/v1alpha1";
 
@@ -49,7 +52,7 @@ pub enum PolicyKind {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PolicyMetadata {
     /// Unique among the loaded policies.
-    #[schemars(with = "String")]
+    #[schemars(with = "String", length(min = 1))]
     pub name: Spanned<String>,
     /// Free-form labels, kept for tooling.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -93,7 +96,10 @@ pub struct Selection {
     pub kinds: Vec<Kind>,
     /// Namespaces; empty: all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(with = "Vec<String>")]
+    #[schemars(
+        with = "Vec<String>",
+        inner(length(min = 1, max = 63), pattern(NAMESPACE_PATTERN))
+    )]
     pub namespaces: Vec<Spanned<String>>,
     /// A label selector on the object's labels (an HPA's or Scale's: its target workload's labels).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -266,7 +272,7 @@ pub struct TemplateModesSetting {
     pub action: Option<Action>,
     /// Access modes a volumeClaimTemplate may ask for; default ReadWriteOnce and ReadWriteOncePod.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "Option<Vec<AccessModeName>>")]
+    #[schemars(with = "Option<Vec<AccessModeName>>", length(min = 1))]
     pub allowed_access_modes: Option<Spanned<Vec<AccessModeName>>>,
 }
 
