@@ -179,7 +179,7 @@ impl Footprint {
             Workload::Deployment(d) => {
                 let spec = d.spec.as_ref();
                 let replicas = count(spec.and_then(|s| s.replicas), "spec.replicas", 1)?;
-                rollout = Some(Rollout::of(spec.and_then(|s| s.strategy.as_ref()), replicas)?);
+                rollout = Some(Rollout::of(spec.and_then(|s| s.strategy.as_ref()))?);
                 PodCount::Exactly(replicas)
             }
             Workload::StatefulSet(s) => {
@@ -239,8 +239,7 @@ impl Footprint {
 
     /// The same workload resized by `subject` (an HPA's maxReplicas, a Scale's replicas).
     ///
-    /// A resolved maxSurge stays as it was: whether it is above zero does not depend on the replica count
-    /// (a percentage rounds up, an integer is fixed), and that is all the rules ask of it.
+    /// The rollout keeps its fenceposts as written; the rules resolve them at the new count.
     pub fn resized(mut self, subject: ObjectRef, replicas: u32) -> Self {
         self.subject = subject;
         if self.pods != PodCount::PerNode {
@@ -346,7 +345,7 @@ mod tests {
             "spec": {"replicas": 3, "selector": {}, "template": {"spec": pod_spec()}}}));
         let fp = Footprint::of(&w).unwrap();
         assert_eq!(fp.pods, PodCount::Exactly(3));
-        assert_eq!(fp.rollout, Some(Rollout::RollingUpdate { surge: 1 }));
+        assert_eq!(fp.rollout.and_then(|r| r.fenceposts(3)), Some((1, 0)));
         assert_eq!(fp.workload.to_string(), "Deployment shop/web");
         assert_eq!(fp.claims.len(), 1);
         let c = &fp.claims[0];
