@@ -207,14 +207,11 @@ fn compile(doc: PolicyDocument, source: &str) -> Result<Policy, LoadError> {
         }
     }
     let name = doc.metadata.name;
-    if name.trim().is_empty() {
-        return Err(LoadError::Invalid {
-            path: source.into(),
-            line: 0,
-            column: 0,
-            message: "metadata.name must not be empty".into(),
-        });
+    if name.value.trim().is_empty() {
+        let msg = "metadata.name must not be empty".to_owned();
+        return Err(invalid(source, &name.referenced, msg));
     }
+    let name = name.value;
     Ok(Policy {
         name,
         source: source.to_owned(),

@@ -4,6 +4,7 @@
 mod evaluate;
 mod load;
 pub mod model;
+pub mod schema;
 mod select;
 
 pub use evaluate::{EvalError, Evaluation, Judged, Verdict, evaluate};

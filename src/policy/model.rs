@@ -11,6 +11,9 @@ use serde_saphyr::Spanned;
 
 use crate::workload::Kind;
 
+/// A namespace name: a DNS label (RFC 1123), as the loader checks it.
+const NAMESPACE_PATTERN: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+
 /// The only apiVersion this build reads.
 pub const API_VERSION: &str = "volguard.io/v1alpha1";
 
@@ -49,7 +52,8 @@ pub enum PolicyKind {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PolicyMetadata {
     /// Unique among the loaded policies.
-    pub name: String,
+    #[schemars(with = "String", length(min = 1))]
+    pub name: Spanned<String>,
     /// Free-form labels, kept for tooling.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
@@ -92,7 +96,10 @@ pub struct Selection {
     pub kinds: Vec<Kind>,
     /// Namespaces; empty: all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(with = "Vec<String>")]
+    #[schemars(
+        with = "Vec<String>",
+        inner(length(min = 1, max = 63), pattern(NAMESPACE_PATTERN))
+    )]
     pub namespaces: Vec<Spanned<String>>,
     /// A label selector on the object's labels (an HPA's or Scale's: its target workload's labels).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -174,17 +181,24 @@ pub enum FailureMode {
     Ignore,
 }
 
-/// The per-rule settings, keyed by the rules' stable ids. Unknown ids are load errors.
+/// The per-rule settings, keyed by the rules' stable ids. Unknown ids are load errors. A rule listed
+/// without an action (`{}`, or no value at all) gets the policy's defaultAction.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RulesSpec {
     /// A ReadWriteOnce/ReadWriteOncePod claim shared by pods that may run on different nodes.
-    #[serde(rename = "shared-rwo-claim", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "shared-rwo-claim",
+        default,
+        deserialize_with = "listed",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub shared_rwo_claim: Option<RuleSetting>,
     /// A one-replica Deployment whose rolling update waits on the volume its old pod holds.
     #[serde(
         rename = "rollout-attach-deadlock",
         default,
+        deserialize_with = "listed",
         skip_serializing_if = "Option::is_none"
     )]
     pub rollout_attach_deadlock: Option<RuleSetting>,
@@ -192,6 +206,7 @@ pub struct RulesSpec {
     #[serde(
         rename = "statefulset-claim-template-modes",
         default,
+        deserialize_with = "listed",
         skip_serializing_if = "Option::is_none"
     )]
     pub statefulset_claim_template_modes: Option<TemplateModesSetting>,
@@ -199,6 +214,7 @@ pub struct RulesSpec {
     #[serde(
         rename = "statefulset-shared-claim",
         default,
+        deserialize_with = "listed",
         skip_serializing_if = "Option::is_none"
     )]
     pub statefulset_shared_claim: Option<RuleSetting>,
@@ -206,6 +222,7 @@ pub struct RulesSpec {
     #[serde(
         rename = "shared-claim-writable",
         default,
+        deserialize_with = "listed",
         skip_serializing_if = "Option::is_none"
     )]
     pub shared_claim_writable: Option<RuleSetting>,
@@ -213,12 +230,28 @@ pub struct RulesSpec {
     #[serde(
         rename = "stateless-deployment",
         default,
+        deserialize_with = "listed",
         skip_serializing_if = "Option::is_none"
     )]
     pub stateless_deployment: Option<RuleSetting>,
     /// A referenced claim that does not exist: Deny, Warn, Audit, or Off (allow).
-    #[serde(rename = "missing-claim", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "missing-claim",
+        default,
+        deserialize_with = "listed",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub missing_claim: Option<RuleSetting>,
+}
+
+/// A rule key written with no value (`stateless-deployment:`) lists the rule just as `{}` does. Plain
+/// serde would read that YAML null as "not listed" and silently leave an opt-in rule Off.
+fn listed<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Some(Option::<T>::deserialize(deserializer)?.unwrap_or_default()))
 }
 
 /// A rule's setting.
@@ -239,7 +272,7 @@ pub struct TemplateModesSetting {
     pub action: Option<Action>,
     /// Access modes a volumeClaimTemplate may ask for; default ReadWriteOnce and ReadWriteOncePod.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "Option<Vec<AccessModeName>>")]
+    #[schemars(with = "Option<Vec<AccessModeName>>", length(min = 1))]
     pub allowed_access_modes: Option<Spanned<Vec<AccessModeName>>>,
 }
 

@@ -265,8 +265,15 @@ impl Default for RuleParams {
     }
 }
 
+/// Rules that judge the pod template alone, whatever the replica count. An HPA or a Scale changes only
+/// the count, so these stay findings of the workload: reporting them on its autoscaler would deny scaling
+/// it at all, scaling to zero included.
+const TEMPLATE_ONLY: [RuleId; 2] = [RuleId::StatefulsetClaimTemplateModes, RuleId::StatelessDeployment];
+
 /// Runs every rule `enabled` lets through over `subject`.
 pub fn check(subject: &Subject<'_>, params: &RuleParams, enabled: impl Fn(RuleId) -> bool) -> Vec<Finding> {
+    let resized = subject.footprint.subject != subject.footprint.workload;
+    let enabled = |rule: RuleId| enabled(rule) && !(resized && TEMPLATE_ONLY.contains(&rule));
     let mut findings = Vec::new();
     if enabled(RuleId::SharedRwoClaim) {
         sharing::shared_rwo_claim(subject, &mut findings);

@@ -3,14 +3,20 @@
 
 use super::{Finding, RuleId, Subject};
 use crate::access::{RWO, RWOP, Sharing};
-use crate::workload::{PodCount, Rollout, WorkloadKind};
+use crate::workload::{PodCount, WorkloadKind};
 
 pub(super) fn rollout_attach_deadlock(subject: &Subject<'_>, out: &mut Vec<Finding>) {
     let fp = subject.footprint;
-    let Some(Rollout::RollingUpdate { surge }) = fp.rollout else {
+    if !subject.is_kind(WorkloadKind::Deployment) || fp.pods != PodCount::Exactly(1) {
+        return;
+    }
+    // At one replica the old pod is kept until the new one is ready only when maxUnavailable resolves to
+    // 0; with 1 the controller scales the old ReplicaSet down as soon as the new pod exists, and the new
+    // pod's attach merely waits for the old pod to release the volume.
+    let Some((surge, unavailable)) = fp.rollout.and_then(|r| r.fenceposts(1)) else {
         return;
     };
-    if !subject.is_kind(WorkloadKind::Deployment) || fp.pods != PodCount::Exactly(1) || surge == 0 {
+    if surge == 0 || unavailable > 0 {
         return;
     }
     for c in &subject.claims {
@@ -22,8 +28,8 @@ pub(super) fn rollout_attach_deadlock(subject: &Subject<'_>, out: &mut Vec<Findi
         };
         let msg = format!(
             "{} runs 1 pod on claim \"{}\" (volume \"{}\", {mode}) and updates with RollingUpdate (maxSurge \
-             {surge}): on every rollout the new pod starts before the old one stops and waits for a volume the \
-             old pod holds ({}), so the rollout never completes.",
+             {surge}, maxUnavailable 0): on every rollout the new pod starts before the old one stops and \
+             waits for a volume the old pod holds ({}), so the rollout never completes.",
             fp.workload,
             c.use_.claim,
             c.use_.volume,
@@ -34,7 +40,7 @@ pub(super) fn rollout_attach_deadlock(subject: &Subject<'_>, out: &mut Vec<Findi
             }
         );
         let fix = "Stop the old pod before starting the new one:\nspec:\n  strategy:\n    type: Recreate\n\
-                   (and remove spec.strategy.rollingUpdate)."
+                   (and remove spec.strategy.rollingUpdate), or keep RollingUpdate with maxUnavailable: 1."
             .to_owned();
         out.push(
             Finding::new(RuleId::RolloutAttachDeadlock, &fp.subject, msg)

@@ -192,7 +192,7 @@ impl Footprint {
             Workload::Deployment(d) => {
                 let spec = d.spec.as_ref();
                 let replicas = count(spec.and_then(|s| s.replicas), "spec.replicas", 1)?;
-                rollout = Some(Rollout::of(spec.and_then(|s| s.strategy.as_ref()), replicas)?);
+                rollout = Some(Rollout::of(spec.and_then(|s| s.strategy.as_ref()))?);
                 PodCount::Exactly(replicas)
             }
             Workload::StatefulSet(s) => {
@@ -231,7 +231,12 @@ impl Footprint {
                 }
             }
         };
-        let (claims, ephemeral) = template.spec.as_ref().map(volumes_of).unwrap_or_default();
+        let (mut claims, mut ephemeral) = template.spec.as_ref().map(volumes_of).unwrap_or_default();
+        // The StatefulSet controller (updateStorage) replaces a pod volume named like a volumeClaimTemplate
+        // with the replica's own claim: whatever the template's volume said is never mounted.
+        let templated = |volume: &str| per_pod.iter().any(|t| t.name == volume);
+        claims.retain(|c| !templated(&c.volume));
+        ephemeral.retain(|e| !templated(&e.name));
         per_pod.extend(ephemeral);
         Ok(Self {
             subject: object.clone(),
@@ -247,8 +252,7 @@ impl Footprint {
 
     /// The same workload resized by `subject` (an HPA's maxReplicas, a Scale's replicas).
     ///
-    /// A resolved maxSurge stays as it was: whether it is above zero does not depend on the replica count
-    /// (a percentage rounds up, an integer is fixed), and that is all the rules ask of it.
+    /// The rollout keeps its fenceposts as written; the rules resolve them at the new count.
     pub fn resized(mut self, subject: ObjectRef, replicas: u32) -> Self {
         self.subject = subject;
         if self.pods != PodCount::PerNode {
@@ -354,7 +358,7 @@ mod tests {
             "spec": {"replicas": 3, "selector": {}, "template": {"spec": pod_spec()}}}));
         let fp = Footprint::of(&w).unwrap();
         assert_eq!(fp.pods, PodCount::Exactly(3));
-        assert_eq!(fp.rollout, Some(Rollout::RollingUpdate { surge: 1 }));
+        assert_eq!(fp.rollout.and_then(|r| r.fenceposts(3)), Some((1, 0)));
         assert_eq!(fp.workload.to_string(), "Deployment shop/web");
         assert_eq!(fp.claims.len(), 1);
         let c = &fp.claims[0];
@@ -439,6 +443,26 @@ mod tests {
         assert_eq!(fp.per_pod[0].source, PerPodSource::ClaimTemplate);
         assert_eq!(fp.per_pod[0].storage_class.as_deref(), Some("fast"));
         assert_eq!(fp.rollout, None);
+    }
+
+    #[test]
+    fn statefulset_claim_template_replaces_the_pod_volume_of_its_name() {
+        let w = workload(
+            json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "web"},
+            "spec": {"replicas": 3, "serviceName": "web", "selector": {}, "template": {"spec": pod_spec()},
+              "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"]}},
+                                       {"metadata": {"name": "scratch"}, "spec": {"accessModes": ["ReadWriteOnce"]}}]}}),
+        );
+        let fp = Footprint::of(&w).unwrap();
+        assert!(fp.claims.is_empty(), "{:?}", fp.claims);
+        let sources: Vec<_> = fp.per_pod.iter().map(|p| (p.name.as_str(), &p.source)).collect();
+        assert_eq!(
+            sources,
+            [
+                ("data", &PerPodSource::ClaimTemplate),
+                ("scratch", &PerPodSource::ClaimTemplate)
+            ]
+        );
     }
 
     #[test]

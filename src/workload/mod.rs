@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 pub use autoscaler::{Autoscaler, ScaleTargetRef};
 pub use footprint::{ClaimUse, Footprint, FootprintError, Mount, PerPodClaim, PerPodSource, PodCount};
 pub use pinning::Pinning;
-pub use rollout::{Rollout, resolve_surge};
+pub use rollout::{Fencepost, Rollout, resolve_surge};
 
 /// The namespace Kubernetes uses for a namespaced object that names none.
 pub const DEFAULT_NAMESPACE: &str = "default";
