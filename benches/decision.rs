@@ -32,7 +32,10 @@ fn decision(c: &mut Criterion) {
     let lookup: Bundle = [&claim].into_iter().collect();
     let policies = PolicySet::builtin().expect("built-in policy");
     let review = admission::parse(&body).expect("fixture parses");
-    assert!(!admission::validate(&review, &lookup, &policies).response.allowed, "the fixture is a violation");
+    assert!(
+        !admission::validate(&review, &lookup, &policies).response.allowed,
+        "the fixture is a violation"
+    );
 
     let mut g = c.benchmark_group("decision");
     // Baseline: what any webhook pays to read the envelope as JSON, without typed decoding or rules.
@@ -65,7 +68,11 @@ fn generate(dir: &Path, n: usize) {
             "DaemonSet" => ("apps/v1", String::new()),
             _ => ("apps/v1", String::from("  replicas: 3\n")),
         };
-        let selector = if kind == "Job" { String::new() } else { format!("  selector:\n    matchLabels: {{app: app-{i}}}\n") };
+        let selector = if kind == "Job" {
+            String::new()
+        } else {
+            format!("  selector:\n    matchLabels: {{app: app-{i}}}\n")
+        };
         let mode = ["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany"][i % 3];
         let text = format!(
             "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: data-{i}\n  namespace: team-{ns}\nspec:\n  \
@@ -96,8 +103,11 @@ fn check_directory(c: &mut Criterion) {
     g.bench_function("baseline: read every file", |b| {
         b.iter(|| {
             let files = volguard::manifest::expand_paths(&paths);
-            let bytes: usize =
-                files.iter().flatten().map(|p| std::fs::read(p).map(|v| v.len()).unwrap_or(0)).sum();
+            let bytes: usize = files
+                .iter()
+                .flatten()
+                .map(|p| std::fs::read(p).map(|v| v.len()).unwrap_or(0))
+                .sum();
             black_box(bytes)
         })
     });

@@ -12,12 +12,14 @@ use std::time::{Duration, Instant};
 
 /// The kubeconfig `cluster.sh` writes, unless KUBECONFIG points elsewhere.
 fn kubeconfig() -> Option<PathBuf> {
-    let path = std::env::var_os("VOLGUARD_E2E_KUBECONFIG").map(PathBuf::from).or_else(|| {
-        let cache = std::env::var_os("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-        Some(cache.join("volguard-e2e/kubeconfig"))
-    })?;
+    let path = std::env::var_os("VOLGUARD_E2E_KUBECONFIG")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let cache = std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+            Some(cache.join("volguard-e2e/kubeconfig"))
+        })?;
     path.exists().then_some(path)
 }
 
@@ -32,22 +34,40 @@ fn kubectl(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Output {
         .spawn()
         .expect("kubectl runs");
     if let Some(text) = stdin {
-        child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write stdin");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(text.as_bytes())
+            .expect("write stdin");
     }
     drop(child.stdin.take());
     child.wait_with_output().expect("kubectl finishes")
 }
 
 fn text(o: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 fn cluster_up(kubeconfig: &Path) -> bool {
-    kubectl(kubeconfig, &["get", "--raw", "/readyz", "--request-timeout=5s"], None).status.success()
+    kubectl(
+        kubeconfig,
+        &["get", "--raw", "/readyz", "--request-timeout=5s"],
+        None,
+    )
+    .status
+    .success()
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 /// Kills the server and removes the webhook registrations however the test ends.
@@ -61,7 +81,11 @@ struct Cleanup {
 impl Drop for Cleanup {
     fn drop(&mut self) {
         for kind in ["validatingwebhookconfiguration", "mutatingwebhookconfiguration"] {
-            let _ = kubectl(&self.kubeconfig, &["delete", kind, &self.webhook, "--ignore-not-found"], None);
+            let _ = kubectl(
+                &self.kubeconfig,
+                &["delete", kind, &self.webhook, "--ignore-not-found"],
+                None,
+            );
         }
         let _ = self.server.kill();
         let _ = self.server.wait();
@@ -76,7 +100,10 @@ impl Drop for Cleanup {
 fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !done() {
-        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -147,8 +174,13 @@ spec:
 fn kube_apiserver_admits_through_volguard() {
     let required = std::env::var_os("VOLGUARD_E2E_REQUIRED").is_some_and(|v| v == "1");
     let Some(kubeconfig) = kubeconfig().filter(|k| cluster_up(k)) else {
-        assert!(!required, "VOLGUARD_E2E_REQUIRED=1 but no kube-apiserver answers (run ../shared/e2e/cluster.sh up)");
-        eprintln!("SKIPPED: no kube-apiserver; start one with `../shared/e2e/cluster.sh up` to run the e2e test");
+        assert!(
+            !required,
+            "VOLGUARD_E2E_REQUIRED=1 but no kube-apiserver answers (run ../shared/e2e/cluster.sh up)"
+        );
+        eprintln!(
+            "SKIPPED: no kube-apiserver; start one with `../shared/e2e/cluster.sh up` to run the e2e test"
+        );
         return;
     };
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -156,7 +188,13 @@ fn kube_apiserver_admits_through_volguard() {
     let log = tmp.path().join("serve.log");
     let cert_dir = tmp.path().join("certs");
     let server = Command::new(env!("CARGO_BIN_EXE_volguard"))
-        .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+        .args([
+            "serve",
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+            "--metrics-addr",
+            &format!("127.0.0.1:{metrics_port}"),
+        ])
         .arg("--dev-cert-dir")
         .arg(&cert_dir)
         .arg("--kubeconfig")
@@ -166,14 +204,25 @@ fn kube_apiserver_admits_through_volguard() {
         .stderr(std::fs::File::create(&log).expect("log file"))
         .spawn()
         .expect("volguard serve starts");
-    let ns = format!("vg-e2e-{}-{}", std::process::id(), Instant::now().elapsed().subsec_nanos() % 100_000);
-    let mut cleanup =
-        Cleanup { server, kubeconfig: kubeconfig.clone(), webhook: format!("volguard-{ns}"), log: log.clone() };
+    let ns = format!(
+        "vg-e2e-{}-{}",
+        std::process::id(),
+        Instant::now().elapsed().subsec_nanos() % 100_000
+    );
+    let mut cleanup = Cleanup {
+        server,
+        kubeconfig: kubeconfig.clone(),
+        webhook: format!("volguard-{ns}"),
+        log: log.clone(),
+    };
 
     // Ready means: policy and certificate loaded, and the claim caches synced with the cluster.
     let ca = cert_dir.join("ca.crt");
     wait_until("volguard /readyz", Duration::from_secs(60), || {
-        assert!(cleanup.server.try_wait().expect("status").is_none(), "volguard serve exited early");
+        assert!(
+            cleanup.server.try_wait().expect("status").is_none(),
+            "volguard serve exited early"
+        );
         Command::new("curl")
             .args(["-sf", "--max-time", "2", "--cacert"])
             .arg(&ca)
@@ -199,27 +248,56 @@ fn kube_apiserver_admits_through_volguard() {
         String::from_utf8(b64.stdout).expect("ascii")
     };
     // v1.20 does not label namespaces with kubernetes.io/metadata.name: add it, as newer servers do.
-    let out = kubectl(&kubeconfig, &["label", "namespace", &ns, &format!("kubernetes.io/metadata.name={ns}")], None);
+    let out = kubectl(
+        &kubeconfig,
+        &[
+            "label",
+            "namespace",
+            &ns,
+            &format!("kubernetes.io/metadata.name={ns}"),
+        ],
+        None,
+    );
     assert!(out.status.success(), "{:?}", text(&out));
-    let out = kubectl(&kubeconfig, &["apply", "-f", "-"], Some(&webhooks(&cleanup.webhook, port, &ca_bundle, &ns)));
+    let out = kubectl(
+        &kubeconfig,
+        &["apply", "-f", "-"],
+        Some(&webhooks(&cleanup.webhook, port, &ca_bundle, &ns)),
+    );
     assert!(out.status.success(), "registering the webhooks: {:?}", text(&out));
 
     // 1. Three replicas on one ReadWriteOnce claim: refused with volguard's message. The claim reaches the
     //    cache through the watch; until then the claim is unknown to volguard, so retry (bounded).
     let web = deployment(&ns, "web", 3, "{type: RollingUpdate}");
     let mut last = (String::new(), String::new());
-    wait_until("the denial naming shared-rwo-claim", Duration::from_secs(30), || {
-        let out = kubectl(&kubeconfig, &["apply", "-f", "-"], Some(&web));
-        assert!(!out.status.success() || !text(&out).1.contains("shared-rwo-claim"), "{:?}", text(&out));
-        last = text(&out);
-        last.1.contains("[shared-rwo-claim]")
-    });
+    wait_until(
+        "the denial naming shared-rwo-claim",
+        Duration::from_secs(30),
+        || {
+            let out = kubectl(&kubeconfig, &["apply", "-f", "-"], Some(&web));
+            assert!(
+                !out.status.success() || !text(&out).1.contains("shared-rwo-claim"),
+                "{:?}",
+                text(&out)
+            );
+            last = text(&out);
+            last.1.contains("[shared-rwo-claim]")
+        },
+    );
     let expected = format!(
         "admission webhook \"validate.volguard.io\" denied the request: volguard denied Deployment {ns}/web:"
     );
     assert!(last.1.contains(&expected), "stderr: {}", last.1);
-    assert!(last.1.contains("whose access mode is ReadWriteOnce"), "stderr: {}", last.1);
-    assert!(last.1.contains("volumeClaimTemplates:"), "the fix is in the message: {}", last.1);
+    assert!(
+        last.1.contains("whose access mode is ReadWriteOnce"),
+        "stderr: {}",
+        last.1
+    );
+    assert!(
+        last.1.contains("volumeClaimTemplates:"),
+        "the fix is in the message: {}",
+        last.1
+    );
 
     // 2. A compliant StatefulSet (one claim per replica) is created.
     let sts = format!(
@@ -245,7 +323,11 @@ spec:
 "#
     );
     let out = kubectl(&kubeconfig, &["apply", "-f", "-"], Some(&sts));
-    assert!(out.status.success(), "compliant StatefulSet refused: {:?}", text(&out));
+    assert!(
+        out.status.success(),
+        "compliant StatefulSet refused: {:?}",
+        text(&out)
+    );
     assert!(!text(&out).1.contains("Warning"), "{:?}", text(&out));
 
     // 3. One replica with a rolling update: allowed, and the warning reaches kubectl.
@@ -253,7 +335,10 @@ spec:
     let out = kubectl(&kubeconfig, &["apply", "-f", "-"], Some(&single));
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}{stderr}");
-    assert!(stderr.contains("Warning: [rollout-attach-deadlock]"), "stderr: {stderr}");
+    assert!(
+        stderr.contains("Warning: [rollout-attach-deadlock]"),
+        "stderr: {stderr}"
+    );
 
     // 4. The same workload with strategy Recreate: allowed without a word.
     let recreate = deployment(&ns, "single", 1, "{type: Recreate, rollingUpdate: null}");
@@ -268,9 +353,11 @@ spec:
         .expect("curl");
     let metrics = String::from_utf8_lossy(&metrics.stdout);
     assert!(
-        metrics.lines().any(|l| l.starts_with("volguard_admission_reviews_total{")
-            && l.contains("decision=\"denied\"")
-            && l.contains("kind=\"Deployment\"")),
+        metrics
+            .lines()
+            .any(|l| l.starts_with("volguard_admission_reviews_total{")
+                && l.contains("decision=\"denied\"")
+                && l.contains("kind=\"Deployment\"")),
         "{metrics}"
     );
     cleanup.server.kill().ok();

@@ -67,10 +67,17 @@ impl Pinning {
                     && term
                         .label_selector
                         .as_ref()
-                        .is_some_and(|s| labels::matches(s, own_labels))
+                        .is_some_and(|s| !is_empty(s) && labels::matches(s, own_labels))
             });
         co_located.then_some(Pinning::CoLocated)
     }
+}
+
+/// An empty selector matches every pod in the namespace: each replica then only needs *some* pod beside
+/// it, on any node, which pins nothing.
+fn is_empty(s: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector) -> bool {
+    s.match_labels.as_ref().is_none_or(|m| m.is_empty())
+        && s.match_expressions.as_ref().is_none_or(|e| e.is_empty())
 }
 
 /// Node selector terms are ORed: the pods are pinned only when every term names the same single node.
@@ -168,5 +175,13 @@ mod tests {
             "requiredDuringSchedulingIgnoredDuringExecution": [{"topologyKey": "topology.kubernetes.io/zone",
               "labelSelector": {"matchLabels": {"app": "web"}}}]}}}));
         assert_eq!(Pinning::of(&zone), None);
+        let anyone = template(json!({"containers": containers(), "affinity": {"podAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [{"topologyKey": "kubernetes.io/hostname",
+              "labelSelector": {}}]}}}));
+        assert_eq!(
+            Pinning::of(&anyone),
+            None,
+            "an empty selector matches any pod, on any node"
+        );
     }
 }
