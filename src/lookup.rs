@@ -96,3 +96,87 @@ impl Lookup for Bundle {
         "the checked files"
     }
 }
+
+/// Answers fetched for one review (a claim the cache had not seen yet, fetched directly), consulted
+/// before the base lookup.
+#[derive(Clone, Debug, Default)]
+pub struct Prefetched {
+    claims: HashMap<(String, String), Answer<Arc<PersistentVolumeClaim>>>,
+    workloads: HashMap<(WorkloadKind, String, String), Answer<Arc<Workload>>>,
+}
+
+impl Prefetched {
+    /// Records the answer for a claim.
+    pub fn claim(&mut self, namespace: &str, name: &str, answer: Answer<Arc<PersistentVolumeClaim>>) {
+        self.claims
+            .insert((namespace.to_owned(), name.to_owned()), answer);
+    }
+
+    /// Records the answer for a workload.
+    pub fn workload(
+        &mut self,
+        kind: WorkloadKind,
+        namespace: &str,
+        name: &str,
+        answer: Answer<Arc<Workload>>,
+    ) {
+        self.workloads
+            .insert((kind, namespace.to_owned(), name.to_owned()), answer);
+    }
+
+    /// Whether nothing was fetched.
+    pub fn is_empty(&self) -> bool {
+        self.claims.is_empty() && self.workloads.is_empty()
+    }
+}
+
+/// A base lookup with prefetched answers on top.
+pub struct Overlay<'a> {
+    base: &'a dyn Lookup,
+    extra: Prefetched,
+}
+
+impl<'a> Overlay<'a> {
+    /// `extra` answers first, then `base`.
+    pub fn new(base: &'a dyn Lookup, extra: Prefetched) -> Self {
+        Self { base, extra }
+    }
+}
+
+impl Lookup for Overlay<'_> {
+    fn claim(&self, namespace: &str, name: &str) -> Answer<Arc<PersistentVolumeClaim>> {
+        match self.extra.claims.get(&(namespace.to_owned(), name.to_owned())) {
+            Some(a) => a.clone(),
+            None => self.base.claim(namespace, name),
+        }
+    }
+
+    fn workload(&self, kind: WorkloadKind, namespace: &str, name: &str) -> Answer<Arc<Workload>> {
+        match self
+            .extra
+            .workloads
+            .get(&(kind, namespace.to_owned(), name.to_owned()))
+        {
+            Some(a) => a.clone(),
+            None => self.base.workload(kind, namespace, name),
+        }
+    }
+
+    fn scope(&self) -> &'static str {
+        self.base.scope()
+    }
+
+    fn readiness(&self) -> Result<(), String> {
+        self.base.readiness()
+    }
+}
+
+/// Fetching, ahead of a review, what the cache does not hold yet. Asynchronous, unlike [`Lookup`]: it runs
+/// in the handler before the (synchronous, pure) rules.
+pub trait Prefetch: Send + Sync {
+    /// The answers a review of `resource` will need that the cache cannot give.
+    fn prefetch<'a>(
+        &'a self,
+        resource: &'a Resource,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Prefetched> + Send + 'a>>;
+}
