@@ -322,6 +322,8 @@ pub struct Reply {
     pub version: Version,
     /// The Content-Type header.
     pub content_type: Option<String>,
+    /// Every header.
+    pub headers: reqwest::header::HeaderMap,
     /// The body.
     pub body: Bytes,
 }
@@ -404,11 +406,13 @@ async fn read(response: reqwest::Response) -> Reply {
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let headers = response.headers().clone();
     let body = response.bytes().await.expect("the whole body arrives");
     Reply {
         status,
         version,
         content_type,
+        headers,
         body,
     }
 }
