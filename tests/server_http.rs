@@ -246,6 +246,25 @@ async fn an_unknown_route_is_a_json_404() {
     assert!(error.contains("POST /validate"), "{error}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_method_on_a_known_route_is_a_json_405() {
+    let server = TestServer::start(Setup::default()).await;
+    let client = server.client(Protocol::Http1);
+    for path in ["/validate", "/mutate"] {
+        let reply = get(&client, &server.url(path)).await;
+        let error = reply.error(StatusCode::METHOD_NOT_ALLOWED);
+        assert!(error.contains("POST /validate"), "{error}");
+        let allow = reply.headers.get("allow").and_then(|v| v.to_str().ok());
+        assert_eq!(allow, Some("POST"), "{path}");
+    }
+    let reply = server.post(&client, "/healthz", "").await;
+    assert!(
+        reply
+            .error(StatusCode::METHOD_NOT_ALLOWED)
+            .contains("GET /healthz")
+    );
+}
+
 /// A lookup that panics when asked for a claim: a bug in a handler's dependencies.
 struct PanickingLookup;
 

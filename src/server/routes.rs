@@ -53,6 +53,8 @@ pub fn router(state: Arc<AppState>, limits: Limits) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)
+        // After the routes: it applies to the method routers registered so far.
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
             error_response(
@@ -81,6 +83,13 @@ async fn not_found() -> Response {
     error_response(
         StatusCode::NOT_FOUND,
         "no such route; volguard serves POST /validate and POST /mutate",
+    )
+}
+
+async fn method_not_allowed() -> Response {
+    error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed; volguard serves POST /validate, POST /mutate, GET /healthz and GET /readyz",
     )
 }
 
