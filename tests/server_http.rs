@@ -204,6 +204,32 @@ async fn an_object_that_does_not_decode_as_its_kind_is_a_400() {
     assert!(error.contains("\"three\""), "{error}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_object_that_does_not_decode_is_named_as_such() {
+    let mut review = review_json("update-deployment-image");
+    review["request"]["oldObject"]["spec"]["replicas"] = "three".into();
+    let error = validate_raw(to_vec(&review)).await.error(StatusCode::BAD_REQUEST);
+    assert!(
+        error.starts_with("the request's oldObject does not decode as Deployment:"),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_without_uid_is_not_blamed_on_the_object() {
+    let mut review = review_json("create-deployment");
+    review["request"]
+        .as_object_mut()
+        .expect("an object")
+        .remove("uid");
+    let error = validate_raw(to_vec(&review)).await.error(StatusCode::BAD_REQUEST);
+    assert!(
+        error.starts_with("the body is not an AdmissionReview:"),
+        "{error}"
+    );
+    assert!(error.contains("uid"), "{error}");
+}
+
 /// The captured Deployment review padded with trailing whitespace to exactly `len` bytes.
 fn padded_review(len: usize) -> Vec<u8> {
     let mut body = review_bytes("create-deployment");
