@@ -506,6 +506,32 @@ async fn closed_by_server(mut stream: impl tokio::io::AsyncRead + Unpin) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_sends_nothing_after_the_handshake_is_closed() {
+    let server = TestServer::start(short_header_timeout()).await;
+    for alpn in [&b"http/1.1"[..], b"h2"] {
+        let tls = handshake(server.addr, &server.pki.ca_pem, "localhost", &[alpn])
+            .await
+            .expect("the handshake succeeds");
+        assert_eq!(tls.get_ref().1.alpn_protocol(), Some(alpn));
+        closed_by_server(tls).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_sends_half_the_h2_preface_is_closed() {
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::start(short_header_timeout()).await;
+    let mut tls = handshake(server.addr, &server.pki.ca_pem, "localhost", &[b"h2"])
+        .await
+        .expect("the handshake succeeds");
+    tls.write_all(b"PRI * HTTP/2.0\r\n")
+        .await
+        .expect("the write succeeds");
+    tls.flush().await.expect("the flush succeeds");
+    closed_by_server(tls).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_that_sends_half_a_request_head_is_closed() {
     use tokio::io::AsyncWriteExt;
     let server = TestServer::start(short_header_timeout()).await;
