@@ -191,3 +191,21 @@ async fn a_configmap_volume_update_reloads_the_policy_directory() {
 async fn a_configmap_volume_update_reloads_the_policy_file_link() {
     configmap_update_reloads(|dir| dir.join("policy.yaml")).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_changed_right_after_start_is_picked_up() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = policy_file(dir.path(), BUILTIN_POLICY);
+    let setup = Setup {
+        policy: Some(path.clone()),
+        ..Setup::default()
+    };
+    let server = TestServer::start(setup).await;
+    // No request in between: the change may land before the reloader has looked at the file.
+    write_atomically(&path, warn_policy());
+    wait_for("the policy on disk to be the one serving", || async {
+        review_deployment(&server).await["allowed"] == true
+    })
+    .await;
+    assert_warned(&review_deployment(&server).await);
+}

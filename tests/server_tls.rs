@@ -457,3 +457,18 @@ async fn a_secret_volume_update_swaps_the_pair() {
     // Certificate and key change in one swap: there is no mismatched moment to refuse.
     assert_eq!(cert_failures(&server).await, failures);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pair_changed_right_after_start_is_picked_up() {
+    let server = TestServer::start(Setup::default()).await;
+    // No request in between: the change may land before the reloader has looked at the files.
+    let rotated = server
+        .pki
+        .reissue(&["localhost", "127.0.0.1", "rotated.localhost"]);
+    write_atomically(&server.pki.paths().key, &rotated.key_pem);
+    write_atomically(&server.pki.paths().cert, &rotated.cert_pem);
+    wait_for("the pair on disk to be the one serving", || async {
+        leaf_for(&server, "rotated.localhost").await.is_ok()
+    })
+    .await;
+}
