@@ -1,0 +1,229 @@
+//! Graceful shutdown: a review in flight when the `shutdown` future resolves is answered in full, no new
+//! connection is accepted, `Running::wait()` returns once connections are drained, and the grace period
+//! bounds a review that never finishes.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{DEADLINE, Protocol, Setup, TestServer, handshake, review_bytes, review_json, wait_for, within};
+use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use volguard::server::ServeOptions;
+
+/// Options whose grace period is far longer than any test deadline: a test that needs the grace
+/// period to pass would time out instead.
+fn long_grace() -> Setup {
+    Setup {
+        options: ServeOptions {
+            grace: Duration::from_secs(600),
+            ..ServeOptions::default()
+        },
+        ..Setup::default()
+    }
+}
+
+async fn refuses_connections(addr: SocketAddr) -> bool {
+    TcpStream::connect(addr).await.is_err()
+}
+
+/// Waits for the server to stop accepting (the accept loop notices the signal on its own task).
+async fn wait_until_refused(addr: SocketAddr) {
+    wait_for("the listener to close", || refuses_connections(addr)).await;
+}
+
+/// The head of an HTTP/1.1 POST of `len` bytes to /validate that asks for `100 Continue`.
+fn head_expecting_continue(len: usize) -> String {
+    format!(
+        "POST /validate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Content-Length: {len}\r\nExpect: 100-continue\r\n\r\n"
+    )
+}
+
+/// Reads one response head (status line and headers).
+async fn read_head(stream: &mut (impl AsyncRead + Unpin)) -> (u16, Vec<(String, String)>) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = within("a response head", stream.read(&mut byte))
+            .await
+            .expect("the connection is readable");
+        assert_eq!(
+            n,
+            1,
+            "the connection closed mid-head: {:?}",
+            String::from_utf8_lossy(&head)
+        );
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).expect("an ASCII head");
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (status, headers)
+}
+
+/// Reads until the peer closes; true when it did within [`DEADLINE`].
+async fn closed_by_peer(stream: &mut (impl AsyncRead + Unpin)) -> bool {
+    let mut buf = [0u8; 256];
+    tokio::time::timeout(DEADLINE, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_review_in_flight_over_http1_is_answered_in_full_after_shutdown() {
+    let mut server = TestServer::start(long_grace()).await;
+    let body = review_bytes("create-deployment");
+    let mut tls = handshake(server.addr, &server.pki.ca_pem, "localhost", &[b"http/1.1"])
+        .await
+        .expect("the handshake succeeds");
+    tls.write_all(head_expecting_continue(body.len()).as_bytes())
+        .await
+        .expect("the head is sent");
+    tls.flush().await.expect("the head is flushed");
+    // hyper sends 100 Continue when the handler starts reading the body: the review is in flight.
+    let (status, _) = read_head(&mut tls).await;
+    assert_eq!(status, 100);
+
+    server.trigger_shutdown();
+    wait_until_refused(server.addr).await;
+
+    // The rest of the body, slowly, after the shutdown signal.
+    let (first, second) = body.split_at(body.len() / 2);
+    tls.write_all(first).await.expect("half the body is sent");
+    tls.flush().await.expect("flushed");
+    tokio::task::yield_now().await;
+    tls.write_all(second).await.expect("the rest is sent");
+    tls.flush().await.expect("flushed");
+
+    let (status, headers) = read_head(&mut tls).await;
+    assert_eq!(status, 200);
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .expect("a content-length");
+    let mut answer = vec![0u8; len];
+    within("the response body", tls.read_exact(&mut answer))
+        .await
+        .expect("the whole body arrives");
+    let answer: Value = serde_json::from_slice(&answer).expect("JSON");
+    assert_eq!(answer["kind"], "AdmissionReview");
+    assert_eq!(
+        answer["response"]["uid"],
+        review_json("create-deployment")["request"]["uid"]
+    );
+    assert_eq!(answer["response"]["allowed"], false);
+    assert!(closed_by_peer(&mut tls).await, "the drained connection is closed");
+
+    let running = server.take_running();
+    within("Running::wait()", running.wait())
+        .await
+        .expect("the server task ends cleanly");
+    assert!(
+        refuses_connections(server.addr).await,
+        "no new connection after shutdown"
+    );
+    assert!(
+        refuses_connections(server.metrics_addr).await,
+        "the metrics port closes too"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_review_streaming_over_h2_is_answered_in_full_after_shutdown() {
+    let mut server = TestServer::start(long_grace()).await;
+    let client = server.client(Protocol::Http2);
+    let body = review_bytes("create-deployment");
+    let (first, second) = body.split_at(body.len() / 2);
+    let (first, second) = (Bytes::copy_from_slice(first), Bytes::copy_from_slice(second));
+
+    // A channel-fed body that says when its first chunk has been taken (the HEADERS frame is sent
+    // before any DATA). h2 shuts down with GOAWAY and a PING round trip, so a stream the client has
+    // opened by then is served.
+    let (chunks, rx) = mpsc::channel::<Bytes>(1);
+    let (taken_tx, taken) = oneshot::channel::<()>();
+    let stream = futures_util::stream::unfold((rx, Some(taken_tx)), |(mut rx, mut taken)| async move {
+        let chunk = rx.recv().await?;
+        if let Some(taken) = taken.take() {
+            let _ = taken.send(());
+        }
+        Some((Ok::<Bytes, std::io::Error>(chunk), (rx, taken)))
+    });
+    let request = client
+        .post(server.url("/validate"))
+        .body(reqwest::Body::wrap_stream(stream))
+        .send();
+    let request = tokio::spawn(request);
+    chunks.send(first).await.expect("the body is read");
+    within("the first chunk to be taken", taken)
+        .await
+        .expect("the stream runs");
+
+    server.trigger_shutdown();
+    wait_until_refused(server.addr).await;
+    chunks.send(second).await.expect("the body is still read");
+    drop(chunks);
+
+    let response = within("the response", request)
+        .await
+        .expect("the request task")
+        .expect("a response after shutdown");
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    assert_eq!(response.status(), 200);
+    let answer: Value =
+        serde_json::from_slice(&response.bytes().await.expect("the whole body")).expect("JSON");
+    assert_eq!(
+        answer["response"]["uid"],
+        review_json("create-deployment")["request"]["uid"]
+    );
+    assert_eq!(answer["response"]["allowed"], false);
+
+    let running = server.take_running();
+    within("Running::wait()", running.wait())
+        .await
+        .expect("the server task ends cleanly");
+    assert!(
+        refuses_connections(server.addr).await,
+        "no new connection after shutdown"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keep_alive_connections_do_not_hold_up_shutdown() {
+    let mut server = TestServer::start(long_grace()).await;
+    // Both clients keep their connection open in their pools.
+    let clients = [server.client(Protocol::Http1), server.client(Protocol::Http2)];
+    for client in &clients {
+        let response = server
+            .post(client, "/validate", review_bytes("create-pvc"))
+            .await
+            .response();
+        assert_eq!(response["allowed"], true);
+    }
+    server.trigger_shutdown();
+    let running = server.take_running();
+    within("Running::wait() with idle connections open", running.wait())
+        .await
+        .expect("the server task ends cleanly");
+    drop(clients);
+}
