@@ -13,7 +13,7 @@ use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
-use volguard::server::ServeOptions;
+use volguard::server::{Limits, ServeOptions};
 
 /// Options whose grace period is far longer than any test deadline: a test that needs the grace
 /// period to pass would time out instead.
@@ -226,4 +226,45 @@ async fn idle_keep_alive_connections_do_not_hold_up_shutdown() {
         .await
         .expect("the server task ends cleanly");
     drop(clients);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_grace_period_bounds_a_review_that_never_finishes() {
+    let setup = Setup {
+        options: ServeOptions {
+            grace: Duration::from_secs(1),
+            // Longer than the test deadline: only the grace period can end the stalled review.
+            limits: Limits {
+                request_timeout: Duration::from_secs(600),
+                ..Limits::default()
+            },
+            ..ServeOptions::default()
+        },
+        ..Setup::default()
+    };
+    let mut server = TestServer::start(setup).await;
+    let mut tls = handshake(server.addr, &server.pki.ca_pem, "localhost", &[b"http/1.1"])
+        .await
+        .expect("the handshake succeeds");
+    tls.write_all(head_expecting_continue(1000).as_bytes())
+        .await
+        .expect("the head is sent");
+    tls.flush().await.expect("the head is flushed");
+    let (status, _) = read_head(&mut tls).await;
+    assert_eq!(status, 100, "the review is in flight");
+
+    server.trigger_shutdown();
+    let running = server.take_running();
+    within("Running::wait() after the grace period", running.wait())
+        .await
+        .expect("the server task ends cleanly");
+    assert!(
+        refuses_connections(server.addr).await,
+        "no new connection after shutdown"
+    );
+    // Once wait() has returned, nothing of the server is left serving: the stalled connection too.
+    assert!(
+        closed_by_peer(&mut tls).await,
+        "the stalled connection outlived the grace period and the server"
+    );
 }

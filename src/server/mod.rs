@@ -107,7 +107,8 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` resolves, then drains connections for at most the grace period.
+    /// Serves until `shutdown` resolves, then drains connections for at most the grace period and closes
+    /// any still open.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let Server {
             listener,
@@ -130,6 +131,8 @@ impl Server {
             .max_concurrent_streams(250);
         let builder = Arc::new(builder);
         let graceful = GracefulShutdown::new();
+        // Every connection's task, so the ones still open when the grace period ends can be closed.
+        let mut connections = tokio::task::JoinSet::new();
         tokio::pin!(shutdown);
         loop {
             let (tcp, peer) = tokio::select! {
@@ -155,7 +158,9 @@ impl Server {
             let builder = Arc::clone(&builder);
             let watcher = graceful.watcher();
             let (handshake_timeout, header_timeout) = (options.handshake_timeout, options.header_timeout);
-            tokio::spawn(async move {
+            // Reap finished connections, so the set holds only the open ones and a few just closed.
+            while connections.try_join_next().is_some() {}
+            connections.spawn(async move {
                 let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
                     Ok(Ok(tls)) => tls,
                     Ok(Err(e)) => return debug!(%peer, error = %e, "TLS handshake failed"),
@@ -194,6 +199,9 @@ impl Server {
             () = graceful.shutdown() => info!("All connections closed"),
             () = tokio::time::sleep(options.grace) => warn!("Grace period over; closing remaining connections"),
         }
+        // Dropping a connection's task closes its socket; wait for that, so nothing outlives `run`.
+        connections.abort_all();
+        while connections.join_next().await.is_some() {}
     }
 }
 
