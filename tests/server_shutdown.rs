@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::raw::{head_expecting_continue, read_head, read_response};
 use common::{DEADLINE, Protocol, Setup, TestServer, handshake, review_bytes, review_json, wait_for, within};
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -36,44 +37,6 @@ async fn wait_until_refused(addr: SocketAddr) {
     wait_for("the listener to close", || refuses_connections(addr)).await;
 }
 
-/// The head of an HTTP/1.1 POST of `len` bytes to /validate that asks for `100 Continue`.
-fn head_expecting_continue(len: usize) -> String {
-    format!(
-        "POST /validate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
-         Content-Length: {len}\r\nExpect: 100-continue\r\n\r\n"
-    )
-}
-
-/// Reads one response head (status line and headers).
-async fn read_head(stream: &mut (impl AsyncRead + Unpin)) -> (u16, Vec<(String, String)>) {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        let n = within("a response head", stream.read(&mut byte))
-            .await
-            .expect("the connection is readable");
-        assert_eq!(
-            n,
-            1,
-            "the connection closed mid-head: {:?}",
-            String::from_utf8_lossy(&head)
-        );
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8(head).expect("an ASCII head");
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("a status line");
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    (status, headers)
-}
-
 /// Reads until the peer closes; true when it did within [`DEADLINE`].
 async fn closed_by_peer(stream: &mut (impl AsyncRead + Unpin)) -> bool {
     let mut buf = [0u8; 256];
@@ -96,7 +59,7 @@ async fn a_review_in_flight_over_http1_is_answered_in_full_after_shutdown() {
     let mut tls = handshake(server.addr, &server.pki.ca_pem, "localhost", &[b"http/1.1"])
         .await
         .expect("the handshake succeeds");
-    tls.write_all(head_expecting_continue(body.len()).as_bytes())
+    tls.write_all(head_expecting_continue("/validate", body.len()).as_bytes())
         .await
         .expect("the head is sent");
     tls.flush().await.expect("the head is flushed");
@@ -115,17 +78,8 @@ async fn a_review_in_flight_over_http1_is_answered_in_full_after_shutdown() {
     tls.write_all(second).await.expect("the rest is sent");
     tls.flush().await.expect("flushed");
 
-    let (status, headers) = read_head(&mut tls).await;
+    let (status, _, answer) = read_response(&mut tls).await;
     assert_eq!(status, 200);
-    let len: usize = headers
-        .iter()
-        .find(|(k, _)| k == "content-length")
-        .and_then(|(_, v)| v.parse().ok())
-        .expect("a content-length");
-    let mut answer = vec![0u8; len];
-    within("the response body", tls.read_exact(&mut answer))
-        .await
-        .expect("the whole body arrives");
     let answer: Value = serde_json::from_slice(&answer).expect("JSON");
     assert_eq!(answer["kind"], "AdmissionReview");
     assert_eq!(
@@ -246,7 +200,7 @@ async fn the_grace_period_bounds_a_review_that_never_finishes() {
     let mut tls = handshake(server.addr, &server.pki.ca_pem, "localhost", &[b"http/1.1"])
         .await
         .expect("the handshake succeeds");
-    tls.write_all(head_expecting_continue(1000).as_bytes())
+    tls.write_all(head_expecting_continue("/validate", 1000).as_bytes())
         .await
         .expect("the head is sent");
     tls.flush().await.expect("the head is flushed");

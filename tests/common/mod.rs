@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod pki;
+pub mod raw;
 
 use std::future::Future;
 use std::net::SocketAddr;
