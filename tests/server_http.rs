@@ -567,3 +567,65 @@ async fn an_idle_keep_alive_connection_is_closed() {
         .ok();
     assert!(sender.is_closed(), "the connection is closed");
 }
+
+// ---------------------------------------------------------------------------------------------------
+// TLS clients the API server may be
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_without_alpn_is_served_http1() {
+    let server = TestServer::start(Setup::default()).await;
+    let tls = handshake(server.addr, &server.pki.ca_pem, "localhost", &[])
+        .await
+        .expect("the handshake succeeds");
+    assert_eq!(tls.get_ref().1.alpn_protocol(), None);
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .expect("an HTTP/1.1 connection");
+    tokio::spawn(connection);
+    let response = within(
+        "an answer",
+        sender.send_request(review_request("/validate", review_bytes("create-pvc"))),
+    )
+    .await
+    .expect("an answer");
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls12_only_client_is_served() {
+    let server = TestServer::start(Setup::default()).await;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(common::pki::leaf_der(&server.pki.ca_pem))
+        .expect("the CA is a root");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS12])
+        .expect("TLS 1.2")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let client = reqwest::Client::builder()
+        .use_preconfigured_tls(config)
+        .no_proxy()
+        .http1_only()
+        .timeout(DEADLINE)
+        .build()
+        .expect("the client builds");
+    let response = server
+        .post(&client, "/validate", review_bytes("create-deployment"))
+        .await
+        .response();
+    assert_eq!(response["allowed"], false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_does_not_trust_the_ca_is_refused() {
+    let server = TestServer::start(Setup::default()).await;
+    let stranger = common::Pki::new();
+    let refused = handshake(server.addr, &stranger.ca_pem, "localhost", &[b"http/1.1"]).await;
+    assert!(refused.is_err(), "a client trusting another CA must not connect");
+    let client = common::client(&stranger.ca_pem, Protocol::Http1);
+    let sent = client.get(server.url("/healthz")).send().await;
+    assert!(sent.is_err(), "{sent:?}");
+}
