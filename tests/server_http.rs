@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::raw;
 use common::{
     DEADLINE, Protocol, Reply, Setup, TestServer, captured_bundle, get, handshake, review_bytes, review_json,
     sample, within,
@@ -566,6 +567,48 @@ async fn an_idle_keep_alive_connection_is_closed() {
         .expect("the connection task ends")
         .ok();
     assert!(sender.is_closed(), "the connection is closed");
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Request timeout
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_review_whose_body_never_arrives_times_out_with_a_json_408() {
+    use tokio::io::AsyncWriteExt;
+    let setup = Setup {
+        options: ServeOptions {
+            limits: volguard::server::Limits {
+                request_timeout: Duration::from_secs(1),
+                ..volguard::server::Limits::default()
+            },
+            ..ServeOptions::default()
+        },
+        ..Setup::default()
+    };
+    let server = TestServer::start(setup).await;
+    let mut tls = handshake(server.addr, &server.pki.ca_pem, "localhost", &[b"http/1.1"])
+        .await
+        .expect("the handshake succeeds");
+    tls.write_all(raw::head_expecting_continue("/validate", 1000).as_bytes())
+        .await
+        .expect("the head is sent");
+    tls.flush().await.expect("the head is flushed");
+    let (status, _) = raw::read_head(&mut tls).await;
+    assert_eq!(status, 100, "the handler is reading the body");
+    // The body never comes; the request timeout answers.
+    let (status, headers, body) = raw::read_response(&mut tls).await;
+    assert_eq!(status, 408);
+    let content_type = headers
+        .iter()
+        .find(|(k, _)| k == "content-type")
+        .map(|(_, v)| v.as_str());
+    assert_eq!(content_type, Some("application/json"));
+    let body: Value = serde_json::from_slice(&body).expect("a JSON error");
+    assert_eq!(body["code"], 408, "{body:#}");
+    assert!(
+        body["error"].as_str().is_some_and(|e| e.contains("1s")),
+        "{body:#}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------
