@@ -461,3 +461,64 @@ async fn scale_whose_target_cannot_be_looked_up_follows_the_failure_mode() {
     assert!(message(&response).contains("[lookup-failed]"), "{response:#}");
     assert!(message(&response).contains("has not synced"), "{response:#}");
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Kinds and versions the captures do not cover
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_autoscaling_v2_hpa_is_judged_like_v1() {
+    let server = TestServer::start(Setup::default()).await;
+    let mut review = review_json("create-hpa-autoscaling-v1");
+    let request = &mut review["request"];
+    request["uid"] = "a7614e84-0000-4000-8000-0000000000v2".into();
+    for field in ["kind", "requestKind"] {
+        request[field]["version"] = "v2".into();
+    }
+    for field in ["resource", "requestResource"] {
+        request[field]["version"] = "v2".into();
+    }
+    let object = &mut request["object"];
+    object["apiVersion"] = "autoscaling/v2".into();
+    let spec = object["spec"].as_object_mut().expect("a spec");
+    spec.remove("targetCPUUtilizationPercentage");
+    spec.insert(
+        "metrics".into(),
+        serde_json::json!([{
+            "type": "Resource",
+            "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}
+        }]),
+    );
+    let v2 = validate(&server, &review).await;
+    let v1 = validate(&server, &review_json("create-hpa-autoscaling-v1")).await;
+    assert_eq!(v2["allowed"], false, "{v2:#}");
+    assert_eq!(v2["status"], v1["status"], "one decision whatever the version");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kind_volguard_does_not_judge_is_allowed_unchanged() {
+    let server = TestServer::start(Setup::default()).await;
+    let mut review = review_json("create-pvc");
+    let request = &mut review["request"];
+    request["uid"] = "c0ffee00-0000-4000-8000-000000000001".into();
+    let gvk = serde_json::json!({"group": "", "version": "v1", "kind": "ConfigMap"});
+    let gvr = serde_json::json!({"group": "", "version": "v1", "resource": "configmaps"});
+    request["kind"] = gvk.clone();
+    request["requestKind"] = gvk;
+    request["resource"] = gvr.clone();
+    request["requestResource"] = gvr;
+    request["name"] = "settings".into();
+    request["object"] = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "settings", "namespace": "shop"},
+        "data": {"replicas": "3"}
+    });
+    for path in ["/validate", "/mutate"] {
+        let client = server.client(Protocol::Http1);
+        let response = server.post(&client, path, to_vec(&review)).await.response();
+        assert_eq!(response["uid"], "c0ffee00-0000-4000-8000-000000000001");
+        assert_eq!(response["allowed"], true, "{path}: {response:#}");
+        assert_eq!(response.get("warnings"), None, "{path}: {response:#}");
+        assert_eq!(response.get("patch"), None, "{path}: {response:#}");
+    }
+}
