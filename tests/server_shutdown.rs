@@ -4,14 +4,21 @@
 
 mod common;
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use common::raw::{head_expecting_continue, read_head, read_response};
 use common::{DEADLINE, Protocol, Setup, TestServer, handshake, review_bytes, review_json, wait_for, within};
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::Request;
+use hyper::body::Frame;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::Value;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use volguard::server::{Limits, ServeOptions};
@@ -103,35 +110,122 @@ async fn a_review_in_flight_over_http1_is_answered_in_full_after_shutdown() {
     );
 }
 
+/// The client's side of a TLS stream, reporting once bytes containing `marker` have been flushed
+/// to the socket: from then on they are ahead of anything the client sends later.
+struct FlushTap<S> {
+    inner: S,
+    marker: &'static [u8],
+    recent: Vec<u8>,
+    written: bool,
+    flushed: Option<oneshot::Sender<()>>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for FlushTap<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for FlushTap<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        let written = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = written {
+            // Keep a marker's length of earlier bytes, so a marker split across writes is found.
+            this.recent.extend_from_slice(&buf[..n]);
+            if this.recent.windows(this.marker.len()).any(|w| w == this.marker) {
+                this.written = true;
+            }
+            let keep = this.recent.len().saturating_sub(this.marker.len());
+            this.recent.drain(..keep);
+        }
+        written
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        let flushed = Pin::new(&mut this.inner).poll_flush(cx);
+        if matches!(flushed, Poll::Ready(Ok(())))
+            && this.written
+            && let Some(tx) = this.flushed.take()
+        {
+            let _ = tx.send(());
+        }
+        flushed
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_review_streaming_over_h2_is_answered_in_full_after_shutdown() {
     let mut server = TestServer::start(long_grace()).await;
-    let client = server.client(Protocol::Http2);
+    let uid = "4f0fbf39-b383-4d63-a5e8-631ca2782968";
     let body = review_bytes("create-deployment");
     let (first, second) = body.split_at(body.len() / 2);
+    assert!(
+        first.windows(uid.len()).any(|w| w == uid.as_bytes()),
+        "the uid is in the first half"
+    );
     let (first, second) = (Bytes::copy_from_slice(first), Bytes::copy_from_slice(second));
 
-    // A channel-fed body that says when its first chunk has been taken (the HEADERS frame is sent
-    // before any DATA). h2 shuts down with GOAWAY and a PING round trip, so a stream the client has
-    // opened by then is served.
-    let (chunks, rx) = mpsc::channel::<Bytes>(1);
-    let (taken_tx, taken) = oneshot::channel::<()>();
-    let stream = futures_util::stream::unfold((rx, Some(taken_tx)), |(mut rx, mut taken)| async move {
-        let chunk = rx.recv().await?;
-        if let Some(taken) = taken.take() {
-            let _ = taken.send(());
-        }
-        Some((Ok::<Bytes, std::io::Error>(chunk), (rx, taken)))
-    });
-    let request = client
-        .post(server.url("/validate"))
-        .body(reqwest::Body::wrap_stream(stream))
-        .send();
-    let request = tokio::spawn(request);
-    chunks.send(first).await.expect("the body is read");
-    within("the first chunk to be taken", taken)
+    let tls = handshake(server.addr, &server.pki.ca_pem, "localhost", &[b"h2"])
         .await
-        .expect("the stream runs");
+        .expect("the handshake succeeds");
+    let (flushed_tx, flushed) = oneshot::channel();
+    let tap = FlushTap {
+        inner: tls,
+        marker: uid.as_bytes(),
+        recent: Vec::new(),
+        written: false,
+        flushed: Some(flushed_tx),
+    };
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tap))
+            .await
+            .expect("an h2 connection");
+    tokio::spawn(connection);
+    // A first review, so the server is serving h2 on this connection (past the preface).
+    let warm_up = Request::post("/validate")
+        .header("host", "127.0.0.1")
+        .body(
+            Full::new(Bytes::from(review_bytes("create-pvc")))
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        )
+        .expect("a request");
+    let response = within("the first answer", sender.send_request(warm_up))
+        .await
+        .expect("an answer");
+    assert_eq!(response.status(), 200);
+
+    // The review: a channel-fed body. Once its first half (and so its HEADERS) is on the wire, the
+    // shutdown signal fires; h2 shuts down with GOAWAY and a PING round trip, so the stream is served.
+    let (chunks, rx) = mpsc::channel::<Bytes>(1);
+    let frames = futures_util::stream::unfold(rx, |mut rx| async move {
+        let chunk = rx.recv().await?;
+        Some((Ok::<_, Infallible>(Frame::data(chunk)), rx))
+    });
+    let review = Request::post("/validate")
+        .header("host", "127.0.0.1")
+        .header("content-type", "application/json")
+        .body(StreamBody::new(frames).boxed_unsync())
+        .expect("a request");
+    let request = tokio::spawn(sender.send_request(review));
+    chunks.send(first).await.expect("the body is read");
+    within("the first half to be flushed", flushed)
+        .await
+        .expect("the tap reports");
 
     server.trigger_shutdown();
     wait_until_refused(server.addr).await;
@@ -142,14 +236,14 @@ async fn a_review_streaming_over_h2_is_answered_in_full_after_shutdown() {
         .await
         .expect("the request task")
         .expect("a response after shutdown");
-    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    assert_eq!(response.version(), hyper::Version::HTTP_2);
     assert_eq!(response.status(), 200);
-    let answer: Value =
-        serde_json::from_slice(&response.bytes().await.expect("the whole body")).expect("JSON");
-    assert_eq!(
-        answer["response"]["uid"],
-        review_json("create-deployment")["request"]["uid"]
-    );
+    let answer = within("the response body", response.into_body().collect())
+        .await
+        .expect("the whole body")
+        .to_bytes();
+    let answer: Value = serde_json::from_slice(&answer).expect("JSON");
+    assert_eq!(answer["response"]["uid"], uid);
     assert_eq!(answer["response"]["allowed"], false);
 
     let running = server.take_running();
