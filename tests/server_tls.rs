@@ -472,3 +472,36 @@ async fn a_pair_changed_right_after_start_is_picked_up() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_dev_certificates_serve_localhost_and_127_0_0_1() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let pki = Pki::new();
+    let mut config = common::config(&Setup::default(), &pki);
+    config.tls = volguard::server::start::TlsSource::Generate(dir.path().join("dev-certs"));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let running = start(config, async move {
+        let _ = rx.await;
+    })
+    .await
+    .expect("the server starts with generated certificates");
+    let ca_path = running.generated_ca.clone().expect("the CA file is reported");
+    let ca_pem = std::fs::read_to_string(&ca_path).expect("the CA file is readable");
+    for name in ["localhost", "127.0.0.1"] {
+        handshake(running.addr, &ca_pem, name, &[b"h2"])
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    let client = common::client(&ca_pem, Protocol::Http1);
+    let reply = common::post(
+        &client,
+        &format!("https://{}/validate", running.addr),
+        review_bytes("create-deployment"),
+    )
+    .await;
+    assert_eq!(reply.response()["allowed"], false);
+    tx.send(()).expect("the server listens");
+    common::within("Running::wait()", running.wait())
+        .await
+        .expect("the server task ends cleanly");
+}
