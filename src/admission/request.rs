@@ -134,24 +134,40 @@ pub fn parse(body: &[u8]) -> Result<Review, ReviewError> {
     }
 }
 
+/// Says which part of a review failed to decode. serde's error does not name the field, so on this
+/// (error) path only, `object` and `oldObject` are tried on their own: the one that fails is blamed, and
+/// when neither does, the envelope itself (a missing uid, say) is malformed.
+fn decode_error<K: DeserializeOwned>(body: &[u8], error: &serde_json::Error) -> ReviewError {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return ReviewError::Malformed(error.to_string());
+    };
+    let kind = std::any::type_name::<K>()
+        .rsplit("::")
+        .next()
+        .unwrap_or("object")
+        .to_owned();
+    for field in ["object", "oldObject"] {
+        let object = &value["request"][field];
+        if !object.is_null()
+            && let Err(e) = K::deserialize(object)
+        {
+            return ReviewError::Object {
+                field,
+                kind,
+                message: e.to_string(),
+            };
+        }
+    }
+    ReviewError::Malformed(error.to_string())
+}
+
 /// Decodes the body as `AdmissionReview<K>` and maps its objects.
 fn typed<K, R>(body: &[u8], map: impl Fn(K) -> R) -> Result<Review, ReviewError>
 where
     K: kube::Resource + DeserializeOwned,
     R: Into<Option<Resource>>,
 {
-    let review: AdmissionReview<K> = serde_json::from_slice(body).map_err(|e| {
-        let kind = std::any::type_name::<K>()
-            .rsplit("::")
-            .next()
-            .unwrap_or("object")
-            .to_owned();
-        ReviewError::Object {
-            field: "object",
-            kind,
-            message: e.to_string(),
-        }
-    })?;
+    let review: AdmissionReview<K> = serde_json::from_slice(body).map_err(|e| decode_error::<K>(body, &e))?;
     let req: AdmissionRequest<K> = review.try_into().map_err(|_| ReviewError::NoRequest)?;
     let response = AdmissionResponse::from(&req);
     let namespace = req.namespace.clone();

@@ -21,7 +21,9 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
 use tracing::{debug, info, warn};
 
 pub use routes::{Limits, router};
@@ -34,7 +36,8 @@ pub struct ServeOptions {
     pub limits: Limits,
     /// How long a client has to finish the TLS handshake.
     pub handshake_timeout: Duration,
-    /// How long a client has to send a request's headers (also bounds idle keep-alive connections).
+    /// How long a client has to send a request's headers: from the TLS handshake to its first request,
+    /// and (HTTP/1.1) for each later one, which also bounds idle keep-alive connections.
     pub header_timeout: Duration,
     /// How long reviews in flight may take to finish after a shutdown signal.
     pub grace: Duration,
@@ -104,7 +107,8 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` resolves, then drains connections for at most the grace period.
+    /// Serves until `shutdown` resolves, then drains connections for at most the grace period and closes
+    /// any still open.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let Server {
             listener,
@@ -127,6 +131,8 @@ impl Server {
             .max_concurrent_streams(250);
         let builder = Arc::new(builder);
         let graceful = GracefulShutdown::new();
+        // Every connection's task, so the ones still open when the grace period ends can be closed.
+        let mut connections = tokio::task::JoinSet::new();
         tokio::pin!(shutdown);
         loop {
             let (tcp, peer) = tokio::select! {
@@ -142,18 +148,44 @@ impl Server {
                 () = &mut shutdown => break,
             };
             let acceptor = acceptor.clone();
-            let service = TowerToHyperService::new(app.clone());
+            // Signalled when hyper hands this connection's first request to the router.
+            let first_request = Arc::new(Notify::new());
+            let signal = Arc::clone(&first_request);
+            let service = TowerToHyperService::new(app.clone().map_request(move |request| {
+                signal.notify_one();
+                request
+            }));
             let builder = Arc::clone(&builder);
             let watcher = graceful.watcher();
-            let handshake_timeout = options.handshake_timeout;
-            tokio::spawn(async move {
+            let (handshake_timeout, header_timeout) = (options.handshake_timeout, options.header_timeout);
+            // Reap finished connections, so the set holds only the open ones and a few just closed.
+            while connections.try_join_next().is_some() {}
+            connections.spawn(async move {
                 let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
                     Ok(Ok(tls)) => tls,
                     Ok(Err(e)) => return debug!(%peer, error = %e, "TLS handshake failed"),
                     Err(_) => return debug!(%peer, "TLS handshake timed out"),
                 };
                 let conn = builder.serve_connection(TokioIo::new(tls), service).into_owned();
-                if let Err(e) = watcher.watch(conn).await {
+                let conn = watcher.watch(conn);
+                tokio::pin!(conn);
+                // hyper's HTTP/1.1 header timer only starts once the auto builder has read enough bytes to
+                // tell HTTP/1.1 from h2, and h2 has no timer before its preface: a client that sends nothing
+                // (or a few bytes) after the handshake would hold the connection for ever. Bound the wait
+                // for the first request head; after it, hyper's own timers take over.
+                let first = tokio::time::timeout(header_timeout, first_request.notified());
+                let ended = tokio::select! {
+                    ended = &mut conn => Some(ended),
+                    waited = first => match waited {
+                        Ok(()) => None,
+                        Err(_) => return debug!(%peer, "No request within the header timeout; closing"),
+                    },
+                };
+                let ended = match ended {
+                    Some(ended) => ended,
+                    None => conn.await,
+                };
+                if let Err(e) = ended {
                     debug!(%peer, error = %e, "Connection ended with an error");
                 }
             });
@@ -167,6 +199,9 @@ impl Server {
             () = graceful.shutdown() => info!("All connections closed"),
             () = tokio::time::sleep(options.grace) => warn!("Grace period over; closing remaining connections"),
         }
+        // Dropping a connection's task closes its socket; wait for that, so nothing outlives `run`.
+        connections.abort_all();
+        while connections.join_next().await.is_some() {}
     }
 }
 

@@ -69,8 +69,27 @@ fn watch_dir(path: &Path) -> PathBuf {
     }
 }
 
-/// Spawns the reloader; it runs until the process ends.
-pub fn spawn(state: Arc<AppState>, watched: Watched) -> Option<tokio::task::JoinHandle<()>> {
+/// What the watched files held when they were loaded: take it *before* loading them, so a change made
+/// while the server starts is seen as a change (at worst the same content is loaded twice).
+#[derive(Clone, Debug, Default)]
+pub struct Baseline(Seen);
+
+impl Baseline {
+    /// Fingerprints the watched files as they are now. Call before loading them.
+    pub async fn take(watched: &Watched) -> Self {
+        Self(Seen {
+            policy: hash_policy(watched).await,
+            certs: hash_certs(watched).await,
+        })
+    }
+}
+
+/// Spawns the reloader; it runs until the process ends. Files that differ from `baseline` are reloaded.
+pub fn spawn(
+    state: Arc<AppState>,
+    watched: Watched,
+    baseline: Baseline,
+) -> Option<tokio::task::JoinHandle<()>> {
     if watched.policy.is_none() && watched.certs.is_none() {
         return None;
     }
@@ -103,20 +122,18 @@ pub fn spawn(state: Arc<AppState>, watched: Watched) -> Option<tokio::task::Join
             None
         }
     };
-    Some(tokio::spawn(run(state, watched, rx, watcher)))
+    Some(tokio::spawn(run(state, watched, baseline.0, rx, watcher)))
 }
 
 async fn run(
     state: Arc<AppState>,
     watched: Watched,
+    mut seen: Seen,
     mut events: mpsc::Receiver<()>,
     _watcher: Option<notify::RecommendedWatcher>,
 ) {
-    // Whatever is on disk now is what was loaded at start.
-    let mut seen = Seen {
-        policy: hash_policy(&watched).await,
-        certs: hash_certs(&watched).await,
-    };
+    // A change between the baseline and now (while starting) is caught by the first check.
+    check(&state, &watched, &mut seen).await;
     let mut poll = tokio::time::interval(watched.poll.max(Duration::from_millis(100)));
     poll.tick().await;
     loop {
@@ -133,6 +150,7 @@ async fn run(
     }
 }
 
+#[derive(Clone, Debug, Default)]
 struct Seen {
     policy: Option<[u8; 32]>,
     certs: Option<[u8; 32]>,

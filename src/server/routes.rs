@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -16,7 +17,6 @@ use axum::routing::{get, post};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::json;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tracing::{Span, field::Empty, info, instrument, warn};
 
@@ -53,6 +53,8 @@ pub fn router(state: Arc<AppState>, limits: Limits) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)
+        // After the routes: it applies to the method routers registered so far.
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
             error_response(
@@ -60,10 +62,21 @@ pub fn router(state: Arc<AppState>, limits: Limits) -> Router {
                 "internal error while handling the request",
             )
         }))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            limits.request_timeout,
-        ))
+        // tower-http's TimeoutLayer answers with an empty body; the API server logs a webhook's error body,
+        // so say what happened in the same JSON shape as every other error.
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(move |_: tower::BoxError| async move {
+                    error_response(
+                        StatusCode::REQUEST_TIMEOUT,
+                        &format!(
+                            "the request took longer than {:?} (its body may not have arrived)",
+                            limits.request_timeout
+                        ),
+                    )
+                }))
+                .layer(tower::timeout::TimeoutLayer::new(limits.request_timeout)),
+        )
         .layer(tower::limit::ConcurrencyLimitLayer::new(limits.concurrency))
         .layer(TraceLayer::new_for_http())
 }
@@ -81,6 +94,13 @@ async fn not_found() -> Response {
     error_response(
         StatusCode::NOT_FOUND,
         "no such route; volguard serves POST /validate and POST /mutate",
+    )
+}
+
+async fn method_not_allowed() -> Response {
+    error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed; volguard serves POST /validate, POST /mutate, GET /healthz and GET /readyz",
     )
 }
 

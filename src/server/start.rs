@@ -11,7 +11,7 @@ use std::time::Duration;
 use tracing::info;
 
 use super::metrics;
-use super::reload::{self, Watched};
+use super::reload::{self, Baseline, Watched};
 use super::tls::{CertStore, PairPaths, TlsError, load_pair};
 use super::{AppState, ServeError, ServeOptions, Server};
 use crate::certs::{self, CertError};
@@ -101,6 +101,17 @@ pub async fn start(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running, StartError> {
+    // Fingerprint the files before loading them, so a change made meanwhile is reloaded, not missed.
+    let certs_watched = match &config.tls {
+        TlsSource::Files(paths) => Some(paths.clone()),
+        TlsSource::Generate(_) => None,
+    };
+    let watched = Watched {
+        policy: config.policy.clone(),
+        certs: certs_watched,
+        poll: config.reload_poll,
+    };
+    let baseline = Baseline::take(&watched).await;
     let policy = config.policy.clone();
     let policies = tokio::task::spawn_blocking(move || match &policy {
         Some(p) => load_path(p),
@@ -158,12 +169,7 @@ pub async fn start(
             }
         });
     }
-    let watched = Watched {
-        policy: config.policy.clone(),
-        certs: matches!(config.tls, TlsSource::Files(_)).then_some(pair_paths),
-        poll: config.reload_poll,
-    };
-    let reloader = reload::spawn(Arc::clone(&state), watched);
+    let reloader = reload::spawn(Arc::clone(&state), watched, baseline);
     info!(%addr, metrics = ?metrics_addr, "Serving admission reviews on /validate and /mutate");
     let task = tokio::spawn(async move {
         server.run(shutdown).await;
