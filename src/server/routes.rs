@@ -47,9 +47,15 @@ impl Default for Limits {
 
 /// The webhook's router, over shared state. A plain function so tests can drive it without a socket.
 pub fn router(state: Arc<AppState>, limits: Limits) -> Router {
-    Router::new()
+    // One limit shared by both review routes (Router::layer would clone a plain ConcurrencyLimit per
+    // route); probes stay outside it so a busy server still answers /healthz. The timeout below wraps it,
+    // so time spent waiting for a slot counts.
+    let reviews = Router::new()
         .route("/validate", post(validate))
         .route("/mutate", post(mutate))
+        .route_layer(tower::limit::GlobalConcurrencyLimitLayer::new(limits.concurrency));
+    Router::new()
+        .merge(reviews)
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)
@@ -77,7 +83,6 @@ pub fn router(state: Arc<AppState>, limits: Limits) -> Router {
                 }))
                 .layer(tower::timeout::TimeoutLayer::new(limits.request_timeout)),
         )
-        .layer(tower::limit::ConcurrencyLimitLayer::new(limits.concurrency))
         .layer(TraceLayer::new_for_http())
 }
 
