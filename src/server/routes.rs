@@ -22,7 +22,9 @@ use tracing::{Span, field::Empty, info, instrument, warn};
 
 use super::state::AppState;
 use crate::admission::{self, Outcome};
+use crate::lookup::{Overlay, Prefetched};
 use crate::policy::Verdict;
+use kube::core::admission::Operation;
 
 /// The largest body accepted (the API server's own request limit is 3 MiB).
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
@@ -186,9 +188,16 @@ async fn answer(state: &AppState, body: Body, path: Path) -> Response {
     span.record("dry_run", review.dry_run);
 
     let policies = state.policies();
+    // Only CREATE and UPDATE are judged; fetching for the others would be wasted round trips.
+    let judged = matches!(review.operation, Operation::Create | Operation::Update);
+    let extra = match (&state.prefetch, &review.object) {
+        (Some(p), Some(object)) if judged => p.prefetch(object).await,
+        _ => Prefetched::default(),
+    };
+    let lookup = Overlay::new(state.lookup.as_ref(), extra);
     let outcome: Outcome = match path {
-        Path::Validate => admission::validate(&review, state.lookup.as_ref(), &policies),
-        Path::Mutate => admission::mutate(&review, state.lookup.as_ref(), &policies),
+        Path::Validate => admission::validate(&review, &lookup, &policies),
+        Path::Mutate => admission::mutate(&review, &lookup, &policies),
     };
     let decision = match outcome.verdict {
         Verdict::Allow => "allowed",

@@ -15,7 +15,7 @@ use super::reload::{self, Baseline, Watched};
 use super::tls::{CertStore, PairPaths, TlsError, load_pair};
 use super::{AppState, ServeError, ServeOptions, Server};
 use crate::certs::{self, CertError};
-use crate::lookup::Lookup;
+use crate::lookup::{Lookup, Prefetch};
 use crate::policy::{LoadError, PolicySet, load_path};
 
 /// Where the serving certificate comes from.
@@ -44,6 +44,8 @@ pub struct Config {
     pub reload_poll: Duration,
     /// Where claims and scale targets are looked up.
     pub lookup: Arc<dyn Lookup>,
+    /// Fetches what the lookup's cache has not seen yet, before each review (None: nothing to fetch).
+    pub prefetch: Option<Arc<dyn Prefetch>>,
 }
 
 /// Why the server could not start.
@@ -144,7 +146,9 @@ pub async fn start(
         tokio::task::spawn_blocking(move || load_pair(&p)).await??
     };
     let store = Arc::new(CertStore::new(pair));
-    let state = Arc::new(AppState::new(policies, config.lookup.clone(), Some(store)));
+    let mut state = AppState::new(policies, config.lookup.clone(), Some(store));
+    state.prefetch = config.prefetch.clone();
+    let state = Arc::new(state);
     let server = Server::bind(config.addr, Arc::clone(&state), config.options.clone()).await?;
     let addr = server.local_addr().map_err(|source| ServeError::Bind {
         addr: config.addr,

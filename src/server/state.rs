@@ -7,7 +7,7 @@ use arc_swap::ArcSwap;
 
 use super::metrics::Metrics;
 use super::tls::CertStore;
-use crate::lookup::Lookup;
+use crate::lookup::{Lookup, Prefetch};
 use crate::policy::PolicySet;
 
 /// Shared server state. The policy sits behind an `ArcSwap`: lock-free reads, and a reload is one swap.
@@ -15,6 +15,8 @@ pub struct AppState {
     policies: ArcSwap<PolicySet>,
     /// Where claims and scale targets are looked up.
     pub lookup: Arc<dyn Lookup>,
+    /// Fetches, before a review, what the lookup's cache has not seen yet (None: nothing to fetch).
+    pub prefetch: Option<Arc<dyn Prefetch>>,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
     /// The serving certificate, when this process serves TLS.
@@ -40,6 +42,7 @@ impl AppState {
         Self {
             policies: ArcSwap::from_pointee(policies),
             lookup,
+            prefetch: None,
             metrics,
             certs,
             policy_generation: AtomicU64::new(0),

@@ -146,5 +146,6 @@ pub fn config(setup: &Setup, pki: &Pki) -> Config {
         options: setup.options.clone(),
         reload_poll: RELOAD_POLL,
         lookup: Arc::clone(&setup.lookup),
+        prefetch: None,
     }
 }
