@@ -1,1 +1,159 @@
-//! The command line.
+//! The command line: `volguard <command>`, parsed with clap derive.
+//!
+//! Each subcommand is one variant of [`Command`] with its own args struct and module; shared flag groups
+//! ([`LogArgs`]) are flattened in. Every flag has a `VOLGUARD_*` environment twin. Only `main.rs` installs
+//! the tracing subscriber, from [`LogArgs`] and [`Command::default_log_level`].
+
+mod check;
+mod input;
+mod render;
+mod report;
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub use check::{CheckArgs, OutputFormat};
+pub use report::{Finding, InputError, ObjectReport, Report, SkippedObject, Summary};
+
+/// volguard: volume and workload policy for Kubernetes.
+#[derive(Debug, Parser)]
+#[command(name = "volguard", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Logging (to standard error).
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands. A new one is a variant here, an args struct and a module of its own.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check manifest files against the policy, offline: no cluster is contacted.
+    ///
+    /// Exit status: 0 nothing denied, 1 something denied (or warned, with --strict), 2 usage or input
+    /// error (the rest is still checked and reported).
+    Check(CheckArgs),
+}
+
+impl Command {
+    /// The log level used when `--log-level`/`VOLGUARD_LOG` is not given: a one-shot command keeps
+    /// standard error quiet, a server will want `info`.
+    pub fn default_log_level(&self) -> &'static str {
+        match self {
+            Command::Check(_) => "warn",
+        }
+    }
+
+    /// Runs the command. `Err` is an unexpected failure (such as standard output closing); findings and
+    /// input errors are part of the command's result, not errors.
+    pub fn run(self) -> anyhow::Result<Exit> {
+        match self {
+            Command::Check(args) => check::run(args),
+        }
+    }
+}
+
+/// How a command ended, as the process exit status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Exit {
+    /// 0: nothing to object to.
+    Clean,
+    /// 1: something was denied (or warned, under `--strict`).
+    Denied,
+    /// 2: a usage or input error: something could not be read, decoded or judged.
+    Usage,
+}
+
+impl Exit {
+    /// The numeric exit status.
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Clean => 0,
+            Exit::Denied => 1,
+            Exit::Usage => 2,
+        }
+    }
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> Self {
+        ExitCode::from(e.code())
+    }
+}
+
+/// Logging flags, shared by every subcommand.
+#[derive(Clone, Debug, Args)]
+pub struct LogArgs {
+    /// Log filter: a level (error, warn, info, debug, trace) or tracing directives such as
+    /// `volguard=debug`. Default: warn for check.
+    #[arg(long, env = "VOLGUARD_LOG", global = true, value_parser = parse_log_filter)]
+    pub log_level: Option<String>,
+    /// Log line format.
+    #[arg(long, env = "VOLGUARD_LOG_FORMAT", global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[value(alias = "plain")]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Rejects a filter tracing would not accept, so a typo is a usage error rather than silence.
+fn parse_log_filter(s: &str) -> Result<String, String> {
+    tracing_subscriber::EnvFilter::builder()
+        .parse(s)
+        .map(|_| s.to_owned())
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn log_flags_are_accepted_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "volguard",
+            "check",
+            "-f",
+            "x.yaml",
+            "--log-level",
+            "debug",
+            "--log-format",
+            "json",
+        ])
+        .unwrap();
+        assert_eq!(cli.log.log_level.as_deref(), Some("debug"));
+        assert_eq!(cli.log.log_format, LogFormat::Json);
+        assert_eq!(cli.command.default_log_level(), "warn");
+    }
+
+    #[test]
+    fn a_malformed_log_filter_is_a_usage_error() {
+        let err = Cli::try_parse_from(["volguard", "--log-level", "volguard=loud", "check", "-f", "x"])
+            .unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+    }
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(
+            [Exit::Clean, Exit::Denied, Exit::Usage].map(Exit::code),
+            [0, 1, 2]
+        );
+    }
+}

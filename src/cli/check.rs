@@ -1,0 +1,169 @@
+//! `volguard check`: manifest files → decode → one bundle of claims and workloads → `policy::evaluate`
+//! for every object → a [`Report`] → text, JSON or YAML, and an exit code.
+//!
+//! Nothing here decides anything: the decision is [`policy::evaluate`], the same one the webhook makes,
+//! with the claims and workloads of the checked files standing in for the cluster.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+
+use super::report::{InputError, ObjectReport, Report, SkippedObject, Stage};
+use super::{Exit, input, render};
+use crate::lookup::Bundle;
+use crate::policy::{self, PolicySet};
+use crate::workload::{self, Decoded};
+
+/// `volguard check` flags.
+#[derive(Clone, Debug, Args)]
+pub struct CheckArgs {
+    /// Manifest files or directories to check (directories recursively: .yaml, .yml, .json); `-` reads
+    /// standard input. Repeat the flag or list several paths.
+    #[arg(
+        short = 'f',
+        long = "filename",
+        value_name = "PATH",
+        env = "VOLGUARD_FILENAME",
+        required = true,
+        num_args = 1..
+    )]
+    pub files: Vec<PathBuf>,
+    /// A VolumePolicy file, or a directory of them; default: the built-in policy.
+    #[arg(long, value_name = "PATH", env = "VOLGUARD_POLICY")]
+    pub policy: Option<PathBuf>,
+    /// Output format.
+    #[arg(short, long, value_enum, env = "VOLGUARD_OUTPUT", default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Fail (exit 1) on warnings too, not only on denials.
+    #[arg(long, env = "VOLGUARD_STRICT")]
+    pub strict: bool,
+    /// Text output: also list objects without findings, and the skipped ones.
+    #[arg(short, long, env = "VOLGUARD_VERBOSE")]
+    pub verbose: bool,
+    /// When to colour text output; `auto` colours a terminal only, and honours NO_COLOR.
+    #[arg(long, value_enum, env = "VOLGUARD_COLOR", default_value_t = ColorWhen::Auto)]
+    pub color: ColorWhen,
+}
+
+/// `-o`: how the report is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// For people: findings with their fixes, then a summary line.
+    Text,
+    /// For machines: the whole report as one JSON document.
+    Json,
+    /// The JSON document's structure, as YAML.
+    Yaml,
+}
+
+/// `--color`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    /// Colour when writing to a terminal, unless NO_COLOR is set.
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+impl From<ColorWhen> for anstream::ColorChoice {
+    fn from(c: ColorWhen) -> Self {
+        match c {
+            ColorWhen::Auto => anstream::ColorChoice::Auto,
+            ColorWhen::Always => anstream::ColorChoice::Always,
+            ColorWhen::Never => anstream::ColorChoice::Never,
+        }
+    }
+}
+
+/// Runs `volguard check`.
+pub(super) fn run(args: CheckArgs) -> anyhow::Result<Exit> {
+    let CheckArgs {
+        files,
+        policy,
+        output,
+        strict,
+        verbose,
+        color,
+    } = args;
+    let policies = match load_policies(policy.as_deref()) {
+        Ok(p) => p,
+        Err(e) => {
+            // `file:line:column: message`: nothing can be judged without the policy.
+            render::error_line(&e.to_string(), color.into()).context("writing to standard error")?;
+            return Ok(Exit::Usage);
+        }
+    };
+    let report = check(&files, &policies, strict);
+    tracing::info!(
+        checked = report.summary.checked,
+        denied = report.summary.denied,
+        warned = report.summary.warned,
+        input_errors = report.summary.input_errors,
+        "Check finished"
+    );
+    render::write(&report, output, verbose, color.into()).context("writing the report")?;
+    Ok(report.exit())
+}
+
+fn load_policies(path: Option<&Path>) -> Result<PolicySet, policy::LoadError> {
+    match path {
+        Some(p) => policy::load_path(p),
+        None => PolicySet::builtin(),
+    }
+}
+
+/// Checks manifest files: every claim and workload in any of them is visible to every object, so a claim
+/// in another file is found, as it would be in the cluster.
+pub fn check(files: &[PathBuf], policies: &PolicySet, strict: bool) -> Report {
+    let input = input::read(files);
+    let mut errors = input.errors;
+    let mut resources = Vec::new();
+    let mut skipped = Vec::new();
+    for doc in input.documents {
+        match workload::decode(doc.value) {
+            Ok(Decoded::Resource(r)) => resources.push((doc.origin, r)),
+            Ok(Decoded::Skipped { api_version, kind }) => {
+                tracing::debug!(origin = %doc.origin, %api_version, %kind, "Skipped");
+                skipped.push(SkippedObject {
+                    origin: (&doc.origin).into(),
+                    api_version,
+                    kind,
+                });
+            }
+            Err(e) => errors.push(InputError {
+                origin: (&doc.origin).into(),
+                stage: Stage::Decode,
+                at: None,
+                object: None,
+                message: e.to_string(),
+            }),
+        }
+    }
+    let bundle: Bundle = resources.iter().map(|(_, r)| r.as_ref()).collect();
+    let mut objects = Vec::with_capacity(resources.len());
+    for (origin, resource) in &resources {
+        match policy::evaluate(resource, &bundle, policies) {
+            Ok(evaluation) => {
+                tracing::debug!(object = %evaluation.object, verdict = ?evaluation.verdict(), "Evaluated");
+                objects.push(ObjectReport::new(origin, &evaluation));
+            }
+            Err(e) => errors.push(InputError {
+                origin: origin.into(),
+                stage: Stage::Evaluate,
+                at: None,
+                object: Some(resource.object_ref().to_string()),
+                message: e.to_string(),
+            }),
+        }
+    }
+    // Errors in input order: files in the order read, then by place in the file (whole-file errors first).
+    let rank = |e: &InputError| {
+        let file = input.files.iter().position(|f| *f == e.origin.file);
+        (file, e.origin.document, e.origin.item, e.at.map(|p| p.line))
+    };
+    errors.sort_by_key(rank);
+    Report::new(objects, skipped, errors, strict)
+}
