@@ -8,12 +8,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::report::{InputError, ObjectReport, Report, SkippedObject, Stage};
 use super::{Exit, input, render};
 use crate::lookup::Bundle;
 use crate::policy::{self, PolicySet};
-use crate::workload::{self, Decoded};
+use crate::workload::{self, DecodeError, Decoded};
 
 /// `volguard check` flags.
 #[derive(Clone, Debug, Args)]
@@ -123,23 +124,39 @@ pub fn check(files: &[PathBuf], policies: &PolicySet, strict: bool) -> Report {
     let mut resources = Vec::new();
     let mut skipped = Vec::new();
     for doc in input.documents {
+        // Only to name objects volguard does not decode (skipped kinds, invalid documents): whatever the
+        // kind, the metadata has a type.
+        let meta: ObjectMeta = doc
+            .value
+            .get("metadata")
+            .and_then(|m| serde_json::from_value(m.clone()).ok())
+            .unwrap_or_default();
         match workload::decode(doc.value) {
             Ok(Decoded::Resource(r)) => resources.push((doc.origin, r)),
             Ok(Decoded::Skipped { api_version, kind }) => {
                 tracing::debug!(origin = %doc.origin, %api_version, %kind, "Skipped");
                 skipped.push(SkippedObject {
                     origin: (&doc.origin).into(),
+                    object: written_name(&kind, &meta),
                     api_version,
                     kind,
+                    namespace: meta.namespace,
+                    name: meta.name,
                 });
             }
-            Err(e) => errors.push(InputError {
-                origin: (&doc.origin).into(),
-                stage: Stage::Decode,
-                at: None,
-                object: None,
-                message: e.to_string(),
-            }),
+            Err(e) => {
+                let object = match &e {
+                    DecodeError::Invalid { kind, .. } => Some(written_name(kind, &meta)),
+                    DecodeError::NotAnObject(_) => None,
+                };
+                errors.push(InputError {
+                    origin: (&doc.origin).into(),
+                    stage: Stage::Decode,
+                    at: None,
+                    object,
+                    message: e.to_string(),
+                });
+            }
         }
     }
     let bundle: Bundle = resources.iter().map(|(_, r)| r.as_ref()).collect();
@@ -166,4 +183,14 @@ pub fn check(files: &[PathBuf], policies: &PolicySet, strict: bool) -> Report {
     };
     errors.sort_by_key(rank);
     Report::new(objects, skipped, errors, strict)
+}
+
+/// `ConfigMap shop/web-config`, as far as the manifest names the object (no namespace defaulting: it may be
+/// cluster-scoped).
+fn written_name(kind: &str, meta: &ObjectMeta) -> String {
+    match (&meta.namespace, &meta.name) {
+        (Some(ns), Some(n)) => format!("{kind} {ns}/{n}"),
+        (None, Some(n)) => format!("{kind} {n}"),
+        _ => kind.to_owned(),
+    }
 }

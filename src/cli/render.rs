@@ -21,31 +21,45 @@ const BOLD: Style = Style::new().bold();
 const DIM: Style = Style::new().dimmed();
 const ERROR: Style = AnsiColor::Red.on_default().bold();
 
-/// Writes the report to standard output (and its input errors to standard error).
+/// Writes the report to standard output, and its input errors to standard error.
 pub(super) fn write(
     report: &Report,
     format: OutputFormat,
     verbose: bool,
     color: ColorChoice,
 ) -> io::Result<()> {
-    let mut err = AutoStream::new(io::stderr().lock(), color);
-    for e in &report.errors {
-        writeln!(err, "{ERROR}error:{ERROR:#} {e}")?;
-    }
-    err.flush()?;
     let mut out = AutoStream::new(io::stdout().lock(), color);
+    let mut err = AutoStream::new(io::stderr().lock(), color);
     match format {
-        OutputFormat::Text => text(report, verbose, &mut out)?,
+        OutputFormat::Text => {
+            // On a terminal the errors land between the findings and the summary, where they are seen.
+            text_body(report, verbose, &mut out)?;
+            out.flush()?;
+            errors(report, &mut err)?;
+            if !report.errors.is_empty() {
+                writeln!(out)?;
+            }
+            writeln!(out, "{}", summary_line(&report.summary))?;
+        }
         OutputFormat::Json => {
+            errors(report, &mut err)?;
             serde_json::to_writer_pretty(&mut out, report)?;
             writeln!(out)?;
         }
         OutputFormat::Yaml => {
+            errors(report, &mut err)?;
             let yaml = serde_saphyr::to_string(report).map_err(io::Error::other)?;
             out.write_all(yaml.as_bytes())?;
         }
     }
     out.flush()
+}
+
+fn errors(report: &Report, err: &mut dyn Write) -> io::Result<()> {
+    for e in &report.errors {
+        writeln!(err, "{ERROR}error:{ERROR:#} {e}")?;
+    }
+    err.flush()
 }
 
 /// Writes one `error: …` line to standard error.
@@ -54,11 +68,16 @@ pub(super) fn error_line(message: &str, color: ColorChoice) -> io::Result<()> {
     writeln!(err, "{ERROR}error:{ERROR:#} {message}")
 }
 
-/// The text report: a block per object with findings (every object with `verbose`), then the summary.
-pub(super) fn text(report: &Report, verbose: bool, out: &mut dyn Write) -> io::Result<()> {
+/// The text report but its summary: a block per object with findings (and, with `verbose`, an `ok` line
+/// per other object and a `skip` line per skipped one), in input order, ending with a blank line when
+/// anything was written.
+fn text_body(report: &Report, verbose: bool, out: &mut dyn Write) -> io::Result<()> {
+    // Blocks end with a blank line; lines written since the last block need one.
+    let mut pending_blank = false;
     for object in &report.objects {
         if !object.findings.is_empty() {
             object_block(object, out)?;
+            pending_blank = false;
         } else if verbose {
             let why = if object.policies.is_empty() {
                 "  (no policy selects it)"
@@ -71,6 +90,7 @@ pub(super) fn text(report: &Report, verbose: bool, out: &mut dyn Write) -> io::R
                 object.object(),
                 object.origin
             )?;
+            pending_blank = true;
         }
     }
     if verbose {
@@ -78,14 +98,15 @@ pub(super) fn text(report: &Report, verbose: bool, out: &mut dyn Write) -> io::R
             writeln!(
                 out,
                 "{DIM}skip{DIM:#}  {} ({})  {DIM}({}){DIM:#}",
-                s.kind, s.api_version, s.origin
+                s.object, s.api_version, s.origin
             )?;
+            pending_blank = true;
         }
     }
-    if verbose || report.objects.iter().any(|o| !o.findings.is_empty()) {
+    if pending_blank {
         writeln!(out)?;
     }
-    writeln!(out, "{}", summary_line(&report.summary))
+    Ok(())
 }
 
 fn object_block(object: &ObjectReport, out: &mut dyn Write) -> io::Result<()> {

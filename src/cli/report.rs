@@ -193,6 +193,13 @@ pub struct SkippedObject {
     pub api_version: String,
     /// Its kind.
     pub kind: String,
+    /// Its namespace, as written (`null` when the manifest names none, or the kind is cluster-scoped).
+    pub namespace: Option<String>,
+    /// Its name, as written.
+    pub name: Option<String>,
+    /// `ConfigMap shop/web-config`, as far as the manifest names it.
+    #[serde(skip)]
+    pub object: String,
 }
 
 /// The stage at which an input error happened.
