@@ -105,7 +105,11 @@ pub(super) fn run(args: CheckArgs) -> anyhow::Result<Exit> {
         input_errors = report.summary.input_errors,
         "Check finished"
     );
-    render::write(&report, output, verbose, color.into()).context("writing the report")?;
+    match render::write(&report, output, verbose, color.into()) {
+        // `volguard check … | head`: the reader has seen enough; the verdict stands.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        written => written.context("writing the report")?,
+    }
     Ok(report.exit())
 }
 
@@ -134,15 +138,21 @@ pub fn check(files: &[PathBuf], policies: &PolicySet, strict: bool) -> Report {
         match workload::decode(doc.value) {
             Ok(Decoded::Resource(r)) => resources.push((doc.origin, r)),
             Ok(Decoded::Skipped { api_version, kind }) => {
-                tracing::debug!(origin = %doc.origin, %api_version, %kind, "Skipped");
-                skipped.push(SkippedObject {
+                let s = SkippedObject {
                     origin: (&doc.origin).into(),
                     object: written_name(&kind, &meta),
                     api_version,
                     kind,
                     namespace: meta.namespace,
                     name: meta.name,
-                });
+                };
+                if s.is_judged_kind() {
+                    tracing::warn!(origin = %doc.origin, object = %s.object, api_version = %s.api_version,
+                        "Skipped an apiVersion volguard does not read");
+                } else {
+                    tracing::debug!(origin = %doc.origin, object = %s.object, "Skipped");
+                }
+                skipped.push(s);
             }
             Err(e) => {
                 let object = match &e {

@@ -13,7 +13,7 @@ use super::Exit;
 use crate::manifest;
 use crate::policy::{Action, Evaluation, Judged, Verdict};
 use crate::rules::{RuleId, Severity};
-use crate::workload::ObjectRef;
+use crate::workload::{Kind, ObjectRef};
 
 /// Everything one `volguard check` run found.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -41,7 +41,8 @@ pub struct Summary {
     pub denied: usize,
     /// Objects with verdict Warn.
     pub warned: usize,
-    /// Skipped objects, by kind.
+    /// Skipped objects, by kind; a kind volguard judges in another apiVersion is counted as
+    /// `Deployment (extensions/v1beta1)`, so it cannot pass for a checked one.
     pub skipped: BTreeMap<String, usize>,
     /// Input errors.
     pub input_errors: usize,
@@ -202,6 +203,21 @@ pub struct SkippedObject {
     pub object: String,
 }
 
+impl SkippedObject {
+    /// Whether volguard judges this kind in another apiVersion (an old `extensions/v1beta1` Deployment).
+    pub fn is_judged_kind(&self) -> bool {
+        serde_json::from_value::<Kind>(serde_json::Value::String(self.kind.clone())).is_ok()
+    }
+
+    fn summary_key(&self) -> String {
+        if self.is_judged_kind() {
+            format!("{} ({})", self.kind, self.api_version)
+        } else {
+            self.kind.clone()
+        }
+    }
+}
+
 /// The stage at which an input error happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -268,7 +284,7 @@ impl Report {
         let (denied, warned) = (count(Verdict::Deny), count(Verdict::Warn));
         let mut by_kind = BTreeMap::new();
         for s in &skipped {
-            *by_kind.entry(s.kind.clone()).or_insert(0) += 1;
+            *by_kind.entry(s.summary_key()).or_insert(0) += 1;
         }
         // An input error wins: the run could not check everything it was given, so "no denials" means
         // nothing, and CI must not read it as a pass.
