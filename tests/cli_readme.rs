@@ -1,0 +1,79 @@
+//! The output shown in README.md is what `volguard check` really prints: each excerpt is run again here.
+
+mod cli_common;
+
+use cli_common::{run, volguard};
+use pretty_assertions::assert_eq;
+
+/// The fenced block (` ```lang `) that follows the first line containing `marker`.
+fn block_after(text: &str, marker: &str, lang: &str) -> String {
+    let start = text
+        .find(marker)
+        .unwrap_or_else(|| panic!("README.md no longer says {marker:?}"));
+    let fence = format!("```{lang}\n");
+    let body = start + text[start..].find(&fence).expect("a fenced block follows") + fence.len();
+    let end = body + text[body..].find("```\n").expect("the block ends");
+    text[body..end].to_owned()
+}
+
+fn readme() -> String {
+    std::fs::read_to_string(cli_common::root().join("README.md")).expect("README.md is readable")
+}
+
+#[test]
+fn the_text_excerpt_is_real_output() {
+    let cmd = "check -f examples/web-shared-rwo.yaml examples/single-replica-rollout.yaml";
+    let shown = block_after(&readme(), &format!("`cargo run --release -- {cmd}`:"), "text");
+    let out = run(volguard(cmd.split(' ')));
+    assert_eq!(out.code, 1);
+    assert_eq!(out.stdout, shown);
+}
+
+#[test]
+fn the_json_excerpt_is_real_output() {
+    let cmd = "check -f examples/single-replica-rollout.yaml -o json";
+    let shown = block_after(&readme(), &format!("`cargo run --release -- {cmd}`,"), "json");
+    let shown: serde_json::Value = serde_json::from_str(&shown).expect("the excerpt is JSON");
+    let out = run(volguard(cmd.split(' ')));
+    assert_eq!(out.code, 0);
+    assert_eq!(out.json(), shown);
+}
+
+#[test]
+fn the_policy_example_loads_and_gives_the_summary_shown() {
+    let text = readme();
+    let policy = block_after(&text, "used together with the built-in one:", "yaml");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        cli_common::root().join("policies/default.yaml"),
+        dir.path().join("default.yaml"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("payments.yaml"), policy).unwrap();
+    let out = run(volguard([
+        "check".as_ref(),
+        "-f".as_ref(),
+        "examples/".as_ref(),
+        "--policy".as_ref(),
+        dir.path().as_os_str(),
+    ]));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let summary = "18 objects checked, 6 denied, 2 warned; skipped: 1 ConfigMap, 2 Service";
+    assert!(text.contains(&format!("`{summary}`")));
+    assert!(out.stdout.ends_with(&format!("\n{summary}\n")), "{}", out.stdout);
+    assert!(out.stdout.contains(
+        "DENY  Deployment payments/api  (examples/hpa-rwo.yaml document 2, line 15)\n  \
+         [stateless-deployment] deny: "
+    ));
+}
+
+#[test]
+fn the_examples_readme_summary_is_real_output() {
+    let examples = std::fs::read_to_string(cli_common::root().join("examples/README.md")).unwrap();
+    let out = run(volguard(["check", "-f", "examples/"]));
+    let summary = out.stdout.lines().last().unwrap().to_owned();
+    assert!(
+        examples.contains(&format!("Summary line: `{summary}`.")),
+        "examples/README.md does not show the summary {summary:?}"
+    );
+}
