@@ -13,8 +13,10 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-pub use check::{CheckArgs, OutputFormat};
-pub use report::{Finding, InputError, ObjectReport, Report, SkippedObject, Summary};
+pub use check::{CheckArgs, ColorWhen, OutputFormat, check};
+pub use report::{
+    Finding, InputError, Location, ObjectReport, Position, Report, SkippedObject, Stage, Summary,
+};
 
 /// volguard: volume and workload policy for Kubernetes.
 #[derive(Debug, Parser)]

@@ -2,7 +2,7 @@
 //!
 //! This is the machine-readable contract of `volguard check -o json|yaml`: field names are camelCase,
 //! every key is always present (`null` when it does not apply), and new fields are only ever added.
-//! README.md ("Output formats") documents the shape.
+//! README.md ("JSON and YAML output") documents the shape.
 
 use std::collections::BTreeMap;
 use std::fmt;
