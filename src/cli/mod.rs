@@ -4,10 +4,12 @@
 //! ([`LogArgs`]) are flattened in. Every flag has a `VOLGUARD_*` environment twin. Only `main.rs` installs
 //! the tracing subscriber, from [`LogArgs`] and [`Command::default_log_level`].
 
-mod check;
+pub mod check;
 mod input;
 mod render;
 mod report;
+pub mod review;
+pub mod serve;
 
 use std::process::ExitCode;
 
@@ -17,6 +19,8 @@ pub use check::{CheckArgs, ColorWhen, OutputFormat, check};
 pub use report::{
     Finding, InputError, Location, ObjectReport, Position, Report, SkippedObject, Stage, Summary,
 };
+pub use review::ReviewArgs;
+pub use serve::ServeArgs;
 
 /// volguard: volume and workload policy for Kubernetes.
 #[derive(Debug, Parser)]
@@ -38,6 +42,10 @@ pub enum Command {
     /// Exit status: 0 nothing denied, 1 something denied (or warned, with --strict), 2 usage or input
     /// error (the rest is still checked and reported).
     Check(CheckArgs),
+    /// Serve the HTTPS admission webhook (/validate, /mutate), with /healthz, /readyz and /metrics.
+    Serve(ServeArgs),
+    /// Answer one captured AdmissionReview request offline, as the webhook would.
+    Review(ReviewArgs),
 }
 
 impl Command {
@@ -45,7 +53,8 @@ impl Command {
     /// standard error quiet, a server will want `info`.
     pub fn default_log_level(&self) -> &'static str {
         match self {
-            Command::Check(_) => "warn",
+            Command::Check(_) | Command::Review(_) => "warn",
+            Command::Serve(_) => "info",
         }
     }
 
@@ -54,6 +63,8 @@ impl Command {
     pub fn run(self) -> anyhow::Result<Exit> {
         match self {
             Command::Check(args) => check::run(args),
+            Command::Serve(args) => serve::run(args),
+            Command::Review(args) => review::run(args),
         }
     }
 }
@@ -90,7 +101,7 @@ impl From<Exit> for ExitCode {
 #[derive(Clone, Debug, Args)]
 pub struct LogArgs {
     /// Log filter: a level (error, warn, info, debug, trace) or tracing directives such as
-    /// `volguard=debug`. Default: warn for check.
+    /// `volguard=debug`. Default: info for serve, warn otherwise.
     #[arg(long, env = "VOLGUARD_LOG", global = true, value_parser = parse_log_filter)]
     pub log_level: Option<String>,
     /// Log line format.

@@ -25,16 +25,28 @@ pub struct ReviewArgs {
     #[arg(long, env = "VOLGUARD_POLICY")]
     pub policy: Option<PathBuf>,
     /// Manifest files with the claims and workloads the review refers to (no cluster is contacted).
-    #[arg(short = 'f', long = "filename", value_name = "PATH", env = "VOLGUARD_FILENAME")]
+    #[arg(
+        short = 'f',
+        long = "filename",
+        value_name = "PATH",
+        env = "VOLGUARD_FILENAME"
+    )]
     pub objects: Vec<PathBuf>,
 }
 
 /// Prints the AdmissionReview response; exits 0 when allowed, 1 when denied, 2 when unreadable.
 pub fn run(args: ReviewArgs) -> anyhow::Result<Exit> {
-    let ReviewArgs { file, mutate, policy, objects } = args;
+    let ReviewArgs {
+        file,
+        mutate,
+        policy,
+        objects,
+    } = args;
     let body = if file.as_os_str() == "-" {
         let mut buf = Vec::new();
-        std::io::stdin().read_to_end(&mut buf).context("reading the review from standard input")?;
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .context("reading the review from standard input")?;
         buf
     } else {
         std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?
@@ -59,11 +71,15 @@ pub fn run(args: ReviewArgs) -> anyhow::Result<Exit> {
             return Ok(Exit::Usage);
         }
     };
-    let outcome =
-        if mutate { admission::mutate(&review, &bundle, &policies) } else { admission::validate(&review, &bundle, &policies) };
+    let outcome = if mutate {
+        admission::mutate(&review, &bundle, &policies)
+    } else {
+        admission::validate(&review, &bundle, &policies)
+    };
     let allowed = outcome.response.allowed;
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, &outcome.response.into_review()).context("writing the response")?;
+    serde_json::to_writer_pretty(&mut out, &outcome.response.into_review())
+        .context("writing the response")?;
     writeln!(out).context("writing the response")?;
     Ok(if allowed { Exit::Clean } else { Exit::Denied })
 }

@@ -65,7 +65,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         Some(i) => s.split_at(i),
         None => (s, "s"),
     };
-    let n: u64 = num.parse().map_err(|_| format!("invalid duration {s:?}: expected e.g. 8s, 500ms, 2m"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?}: expected e.g. 8s, 500ms, 2m"))?;
     match unit {
         "ms" => Ok(Duration::from_millis(n)),
         "s" => Ok(Duration::from_secs(n)),
@@ -76,7 +78,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// Runs the server until SIGTERM or SIGINT, then drains and exits 0.
 pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting tokio")?;
     runtime.block_on(serve(args))
 }
 
@@ -106,14 +111,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
         tls,
         policy,
         options: ServeOptions {
-            limits: Limits { request_timeout, ..Limits::default() },
+            limits: Limits {
+                request_timeout,
+                ..Limits::default()
+            },
             grace: grace_period,
             ..ServeOptions::default()
         },
         reload_poll,
         lookup,
     };
-    let running = start(config, shutdown_signal()).await.context("starting the webhook server")?;
+    let running = start(config, shutdown_signal())
+        .await
+        .context("starting the webhook server")?;
     if let Some(ca) = &running.generated_ca {
         eprintln!(
             "volguard: serving https://{} with a generated dev certificate; CA bundle: {}\n  try: curl --cacert {} \
@@ -141,7 +151,11 @@ async fn cluster_lookup(
     }
     match kube_lookup::client(kubeconfig, context).await {
         Ok(client) => Ok(Arc::new(ClusterLookup::start(client))),
-        Err(e) if kubeconfig.is_none() && context.is_none() && std::env::var_os("KUBERNETES_SERVICE_HOST").is_none() => {
+        Err(e)
+            if kubeconfig.is_none()
+                && context.is_none()
+                && std::env::var_os("KUBERNETES_SERVICE_HOST").is_none() =>
+        {
             warn!(error = %e, "No cluster configuration found; serving without claim lookups (pass --no-cluster to silence)");
             Ok(Arc::new(Bundle::default()))
         }
