@@ -15,14 +15,10 @@ fn examples_directory_gives_the_decisions_examples_readme_documents() {
     assert_eq!(
         decisions(&report),
         [
-            d("PersistentVolumeClaim cms/site-content", "Allow", &[]),
             d("Deployment cms/site", "Allow", &[]),
             d("Deployment cms/site-editor", "Deny", &["shared-claim-writable"]),
-            d("PersistentVolumeClaim analytics/reports", "Allow", &[]),
             d("CronJob analytics/nightly-report", "Deny", &["shared-rwo-claim"]),
-            d("PersistentVolumeClaim logging/log-buffer", "Allow", &[]),
             d("DaemonSet logging/log-shipper", "Deny", &["shared-rwo-claim"]),
-            d("PersistentVolumeClaim payments/api-state", "Allow", &[]),
             d("Deployment payments/api", "Allow", &[]),
             d(
                 "HorizontalPodAutoscaler payments/api",
@@ -30,19 +26,34 @@ fn examples_directory_gives_the_decisions_examples_readme_documents() {
                 &["shared-rwo-claim"]
             ),
             d("Job media/thumbnails", "Allow", &[]),
-            d("PersistentVolumeClaim ci/build-cache", "Allow", &[]),
             d("Deployment ci/build-cache", "Warn", &["shared-rwo-claim"]),
             d("StatefulSet db/postgres", "Allow", &[]),
-            d("PersistentVolumeClaim tools/wiki-data", "Allow", &[]),
             d("Deployment tools/wiki", "Warn", &["rollout-attach-deadlock"]),
-            d("PersistentVolumeClaim shop/web-uploads", "Allow", &[]),
             d("Deployment shop/web", "Deny", &["shared-rwo-claim"]),
         ]
     );
     assert_eq!(
         report["summary"],
-        json!({"checked": 18, "denied": 5, "warned": 2, "skipped": {"ConfigMap": 1, "Service": 2},
-               "inputErrors": 0, "strict": false, "exitCode": 1})
+        json!({"objects": 11, "denied": 5, "warned": 2, "claims": 7,
+               "skipped": {"ConfigMap": 1, "Service": 2}, "inputErrors": 0, "strict": false, "exitCode": 1})
+    );
+    let claims: Vec<(&str, &str)> = report["claims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap(), c["accessModes"][0].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        claims,
+        [
+            ("site-content", "ReadOnlyMany"),
+            ("reports", "ReadWriteOnce"),
+            ("log-buffer", "ReadWriteOnce"),
+            ("api-state", "ReadWriteOnce"),
+            ("build-cache", "ReadWriteOnce"),
+            ("wiki-data", "ReadWriteOnce"),
+            ("web-uploads", "ReadWriteOnce"),
+        ]
     );
     let skipped: Vec<(&str, &str)> = report["skipped"]
         .as_array()
@@ -96,7 +107,7 @@ pod(s)\".
       If the replicas must share the data, use a claim whose storage offers ReadWriteMany (or ReadOnlyMany, \
 mounted readOnly: true). Otherwise keep replicas: 1 with strategy: {type: Recreate}.
 
-2 objects checked, 1 denied, 0 warned; skipped: 1 ConfigMap, 1 Service
+1 object checked, 1 denied, 0 warned; 1 claim read; skipped: 1 ConfigMap, 1 Service
 ";
     assert_eq!(out.stdout, expected);
 }
@@ -136,8 +147,9 @@ fn dash_reads_standard_input() {
         out.stdout
     );
     assert!(
-        out.stdout
-            .ends_with("2 objects checked, 1 denied, 0 warned; skipped: 1 ConfigMap, 1 Service\n")
+        out.stdout.ends_with(
+            "1 object checked, 1 denied, 0 warned; 1 claim read; skipped: 1 ConfigMap, 1 Service\n"
+        )
     );
 }
 
@@ -150,16 +162,11 @@ fn a_directory_is_recursed_reading_manifest_files_only() {
     let report = out.json();
     assert_eq!(
         decisions(&report),
-        [
-            d("Deployment tree/web", "Deny", &["shared-rwo-claim"]),
-            d("PersistentVolumeClaim tree/web-data", "Allow", &[]),
-        ]
+        [d("Deployment tree/web", "Deny", &["shared-rwo-claim"])]
     );
-    let files: Vec<&str> = report["objects"]
-        .as_array()
-        .unwrap()
+    let files: Vec<&str> = ["objects", "claims", "skipped"]
         .iter()
-        .chain(report["skipped"].as_array().unwrap())
+        .flat_map(|list| report[list].as_array().unwrap())
         .map(|o| o["origin"]["file"].as_str().unwrap())
         .collect();
     assert_eq!(
@@ -181,12 +188,14 @@ fn a_claim_defined_in_another_file_is_resolved() {
     let report = both.json();
     assert_eq!(
         decisions(&report),
-        [
-            d("Deployment finance/reports", "Deny", &["shared-rwo-claim"]),
-            d("PersistentVolumeClaim finance/report-archive", "Allow", &[]),
-        ]
+        [d("Deployment finance/reports", "Deny", &["shared-rwo-claim"])]
     );
     assert_eq!(report["objects"][0]["findings"][0]["accessMode"], "ReadWriteOnce");
+    assert_eq!(
+        report["claims"],
+        json!([{"origin": {"file": claim, "document": 1, "line": 1, "item": null},
+                "namespace": "finance", "name": "report-archive", "accessModes": ["ReadWriteOnce"]}])
+    );
     // Without the claim's file the same Deployment cannot be judged on access modes: a warning only.
     let alone = run(volguard(["check", "-o", "json", "-f", &deployment]));
     assert_eq!(alone.code, 0);
@@ -241,12 +250,14 @@ fn json_report_names_every_field_of_a_finding() {
          /srv/content\n    readOnly: true\nIf the pods must write, use a claim whose storage offers \
          ReadWriteMany."
     );
-    let site = &report["objects"][2];
+    let site = &report["objects"][1];
     assert_eq!(
         (&site["name"], &site["verdict"]),
         (&json!("site"), &json!("Allow"))
     );
     assert_eq!(site["findings"], json!([]));
+    assert_eq!(report["objects"].as_array().unwrap().len(), 2);
+    assert_eq!(report["claims"][0]["name"], "site-content");
     assert_eq!(report["skipped"], json!([]));
     assert_eq!(report["errors"], json!([]));
 }
@@ -279,7 +290,7 @@ fn kinds_volguard_does_not_judge_are_counted_as_skipped() {
         json!({"Certificate": 1, "ConfigMap": 2, "Deployment (extensions/v1beta1)": 1, "Namespace": 1,
                "Service": 1})
     );
-    assert_eq!(report["summary"]["checked"], 0);
+    assert_eq!(report["summary"]["objects"], 0);
     assert_eq!(
         report["skipped"][5],
         json!({"origin": {"file": "tests/fixtures/check/skipped.yaml", "document": 6, "line": 25, "item": null},
@@ -321,7 +332,7 @@ fn malformed_and_undecodable_documents_are_input_errors_and_the_rest_is_still_ch
     // The documents around the broken one (two ConfigMaps) and the claim before the bad Deployment count.
     assert!(
         out.stdout.ends_with(
-            "\n3 objects checked, 1 denied, 0 warned; skipped: 3 ConfigMap, 1 Service; 3 input errors\n"
+            "\n1 object checked, 1 denied, 0 warned; 2 claims read; skipped: 3 ConfigMap, 1 Service; 3 input errors\n"
         ),
         "{}",
         out.stdout
@@ -358,13 +369,8 @@ fn input_errors_in_json_carry_stage_document_and_position() {
         ])
     );
     // The other Deployment of bad-surge.yaml is judged although its neighbour could not be.
-    assert_eq!(
-        decisions(&report),
-        [
-            d("Deployment shop/calm", "Allow", &[]),
-            d("PersistentVolumeClaim shop/fine", "Allow", &[]),
-        ]
-    );
+    assert_eq!(decisions(&report), [d("Deployment shop/calm", "Allow", &[])]);
+    assert_eq!(report["claims"][0]["name"], "fine");
     assert_eq!(report["summary"]["skipped"], json!({"ConfigMap": 2}));
     assert_eq!(report["summary"]["exitCode"], 2);
 }

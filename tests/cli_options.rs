@@ -29,8 +29,9 @@ fn examples_text_report_has_one_header_per_finding_object_and_the_summary_last()
         ]
     );
     assert!(
-        out.stdout
-            .ends_with("\n\n18 objects checked, 5 denied, 2 warned; skipped: 1 ConfigMap, 2 Service\n"),
+        out.stdout.ends_with(
+            "\n\n11 objects checked, 5 denied, 2 warned; 7 claims read; skipped: 1 ConfigMap, 2 Service\n"
+        ),
         "{}",
         out.stdout
     );
@@ -76,20 +77,18 @@ fn a_policy_directory_replaces_the_builtin_policy_and_the_strictest_action_wins(
     assert_eq!(
         decisions(&report),
         [
-            d("PersistentVolumeClaim cms/site-content", "Allow", &[]),
             // cms-stateless opts in to stateless-deployment for namespace cms only.
             d("Deployment cms/site", "Deny", &["stateless-deployment"]),
-            d("PersistentVolumeClaim tools/wiki-data", "Allow", &[]),
             d("Deployment tools/wiki", "Deny", &["rollout-attach-deadlock"]),
             // Audit findings are reported but allow.
             d("Deployment finance/reports", "Allow", &["missing-claim"]),
         ]
     );
-    let site = &report["objects"][1];
+    let site = &report["objects"][0];
     assert_eq!(site["policies"], json!(["cms-stateless", "rollouts"]));
     assert_eq!(site["findings"][0]["policy"], "cms-stateless");
-    assert_eq!(report["objects"][3]["findings"][0]["policy"], "rollouts");
-    let reports = &report["objects"][4]["findings"][0];
+    assert_eq!(report["objects"][1]["findings"][0]["policy"], "rollouts");
+    let reports = &report["objects"][2]["findings"][0];
     assert_eq!(
         (&reports["action"], &reports["policy"]),
         (&json!("Audit"), &json!("rollouts"))
@@ -153,7 +152,7 @@ fn a_missing_path_is_an_input_error_and_the_other_paths_are_checked() {
         "error: no/such/file.yaml: No such file or directory (os error 2)\n"
     );
     assert!(out.stdout.ends_with(
-        "\n2 objects checked, 1 denied, 0 warned; skipped: 1 ConfigMap, 1 Service; 1 input error\n"
+        "\n1 object checked, 1 denied, 0 warned; 1 claim read; skipped: 1 ConfigMap, 1 Service; 1 input error\n"
     ));
 }
 
@@ -221,7 +220,7 @@ fn logs_go_to_standard_error_in_the_chosen_format() {
     assert_eq!(lines[0]["level"], "INFO");
     assert_eq!(
         lines[0]["fields"],
-        json!({"message": "Check finished", "checked": 2, "denied": 1, "warned": 0, "input_errors": 0})
+        json!({"message": "Check finished", "objects": 1, "denied": 1, "warned": 0, "claims": 1, "input_errors": 0})
     );
     // The default level for check is warn: nothing to say about a clean run.
     let quiet = run(volguard(["check", "-f", "examples/web-shared-rwo.yaml"]));

@@ -58,7 +58,7 @@ fn the_policy_example_loads_and_gives_the_summary_shown() {
         dir.path().as_os_str(),
     ]));
     assert_eq!(out.code, 1, "{}", out.stderr);
-    let summary = "18 objects checked, 6 denied, 2 warned; skipped: 1 ConfigMap, 2 Service";
+    let summary = "11 objects checked, 6 denied, 2 warned; 7 claims read; skipped: 1 ConfigMap, 2 Service";
     assert!(text.contains(&format!("`{summary}`")));
     assert!(out.stdout.ends_with(&format!("\n{summary}\n")), "{}", out.stdout);
     assert!(out.stdout.contains(

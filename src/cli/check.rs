@@ -10,11 +10,11 @@ use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::report::{InputError, ObjectReport, Report, SkippedObject, Stage};
+use super::report::{ClaimReport, InputError, ObjectReport, Report, SkippedObject, Stage};
 use super::{Exit, input, render};
 use crate::lookup::Bundle;
 use crate::policy::{self, PolicySet};
-use crate::workload::{self, DecodeError, Decoded};
+use crate::workload::{self, DecodeError, Decoded, Resource};
 
 /// `volguard check` flags.
 #[derive(Clone, Debug, Args)]
@@ -80,7 +80,7 @@ impl From<ColorWhen> for anstream::ColorChoice {
 }
 
 /// Runs `volguard check`.
-pub(super) fn run(args: CheckArgs) -> anyhow::Result<Exit> {
+pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
     let CheckArgs {
         files,
         policy,
@@ -99,9 +99,10 @@ pub(super) fn run(args: CheckArgs) -> anyhow::Result<Exit> {
     };
     let report = check(&files, &policies, strict);
     tracing::info!(
-        checked = report.summary.checked,
+        objects = report.summary.objects,
         denied = report.summary.denied,
         warned = report.summary.warned,
+        claims = report.summary.claims,
         input_errors = report.summary.input_errors,
         "Check finished"
     );
@@ -171,7 +172,13 @@ pub fn check(files: &[PathBuf], policies: &PolicySet, strict: bool) -> Report {
     }
     let bundle: Bundle = resources.iter().map(|(_, r)| r.as_ref()).collect();
     let mut objects = Vec::with_capacity(resources.len());
+    let mut claims = Vec::new();
     for (origin, resource) in &resources {
+        // A claim is what workloads' claims resolve to; `evaluate` has nothing to judge in it.
+        if let Resource::Claim(claim) = resource.as_ref() {
+            claims.push(ClaimReport::new(origin, claim));
+            continue;
+        }
         match policy::evaluate(resource, &bundle, policies) {
             Ok(evaluation) => {
                 tracing::debug!(object = %evaluation.object, verdict = ?evaluation.verdict(), "Evaluated");
@@ -192,7 +199,7 @@ pub fn check(files: &[PathBuf], policies: &PolicySet, strict: bool) -> Report {
         (file, e.origin.document, e.origin.item, e.at.map(|p| p.line))
     };
     errors.sort_by_key(rank);
-    Report::new(objects, skipped, errors, strict)
+    Report::new(objects, claims, skipped, errors, strict)
 }
 
 /// `ConfigMap shop/web-config`, as far as the manifest names the object (no namespace defaulting: it may be

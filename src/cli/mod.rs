@@ -17,7 +17,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub use check::{CheckArgs, ColorWhen, OutputFormat, check};
 pub use report::{
-    Finding, InputError, Location, ObjectReport, Position, Report, SkippedObject, Stage, Summary,
+    ClaimReport, Finding, InputError, Location, ObjectReport, Position, Report, SkippedObject, Stage, Summary,
 };
 pub use review::ReviewArgs;
 pub use serve::ServeArgs;

@@ -94,6 +94,17 @@ fn text_body(report: &Report, verbose: bool, out: &mut dyn Write) -> io::Result<
         }
     }
     if verbose {
+        for c in &report.claims {
+            writeln!(
+                out,
+                "{DIM}claim{DIM:#} PersistentVolumeClaim {}/{} ({})  {DIM}({}){DIM:#}",
+                c.namespace,
+                c.name,
+                c.access_modes.join(", "),
+                c.origin
+            )?;
+            pending_blank = true;
+        }
         for s in &report.skipped {
             writeln!(
                 out,
@@ -154,15 +165,18 @@ fn finding(f: &Finding, out: &mut dyn Write) -> io::Result<()> {
     Ok(())
 }
 
-/// `12 objects checked, 2 denied, 1 warned; skipped: 3 ConfigMap, 1 Service; 1 input error`.
+/// `12 objects checked, 2 denied, 1 warned; 4 claims read; skipped: 3 ConfigMap, 1 Service; 1 input error`.
 pub(super) fn summary_line(s: &Summary) -> String {
     let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     let mut line = format!(
         "{} checked, {} denied, {} warned",
-        plural(s.checked, "object", "objects"),
+        plural(s.objects, "object", "objects"),
         s.denied,
         s.warned
     );
+    if s.claims > 0 {
+        line.push_str(&format!("; {} read", plural(s.claims, "claim", "claims")));
+    }
     if !s.skipped.is_empty() {
         let kinds: Vec<String> = s.skipped.iter().map(|(k, n)| format!("{n} {k}")).collect();
         line.push_str(&format!("; skipped: {}", kinds.join(", ")));
@@ -181,9 +195,10 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
-    fn summary(checked: usize, skipped: &[(&str, usize)], input_errors: usize) -> Summary {
+    fn summary(objects: usize, skipped: &[(&str, usize)], input_errors: usize) -> Summary {
         Summary {
-            checked,
+            objects,
+            claims: 0,
             denied: 2,
             warned: 1,
             skipped: skipped.iter().map(|(k, n)| ((*k).to_owned(), *n)).collect(),
@@ -202,6 +217,13 @@ mod tests {
         assert_eq!(
             summary_line(&summary(1, &[], 1)),
             "1 object checked, 2 denied, 1 warned; 1 input error"
+        );
+        assert_eq!(
+            summary_line(&Summary {
+                claims: 1,
+                ..summary(3, &[("Service", 1)], 0)
+            }),
+            "3 objects checked, 2 denied, 1 warned; 1 claim read; skipped: 1 Service"
         );
         assert_eq!(
             summary_line(&Summary {

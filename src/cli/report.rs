@@ -13,7 +13,10 @@ use super::Exit;
 use crate::manifest;
 use crate::policy::{Action, Evaluation, Judged, Verdict};
 use crate::rules::{RuleId, Severity};
-use crate::workload::{Kind, ObjectRef};
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+
+use crate::access::effective_modes;
+use crate::workload::{DEFAULT_NAMESPACE, Kind, ObjectRef};
 
 /// Everything one `volguard check` run found.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -23,6 +26,8 @@ pub struct Report {
     pub summary: Summary,
     /// Every object volguard judged, in input order (files in the order given, documents in file order).
     pub objects: Vec<ObjectReport>,
+    /// Every PersistentVolumeClaim read: not judged itself, but what the workloads' claims resolve to.
+    pub claims: Vec<ClaimReport>,
     /// Every well-formed object of a kind (or apiVersion) volguard does not judge.
     pub skipped: Vec<SkippedObject>,
     /// What could not be read, parsed, decoded or judged.
@@ -35,12 +40,14 @@ pub struct Report {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
-    /// Objects judged (PersistentVolumeClaims included: they are read for the workloads that mount them).
-    pub checked: usize,
+    /// Objects judged: workloads, HorizontalPodAutoscalers and Scales.
+    pub objects: usize,
     /// Objects with verdict Deny.
     pub denied: usize,
     /// Objects with verdict Warn.
     pub warned: usize,
+    /// PersistentVolumeClaims read (they are looked up, not judged).
+    pub claims: usize,
     /// Skipped objects, by kind; a kind volguard judges in another apiVersion is counted as
     /// `Deployment (extensions/v1beta1)`, so it cannot pass for a checked one.
     pub skipped: BTreeMap<String, usize>,
@@ -137,6 +144,36 @@ impl ObjectReport {
     /// `Deployment shop/web`.
     pub fn object(&self) -> String {
         format!("{} {}/{}", self.kind, self.namespace, self.name)
+    }
+}
+
+/// A PersistentVolumeClaim found in the input.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimReport {
+    /// Where it is.
+    pub origin: Location,
+    /// Its namespace (`default` when the manifest names none).
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+    /// The access modes the rules go by: `status.accessModes` once Bound, else `spec.accessModes`.
+    pub access_modes: Vec<String>,
+}
+
+impl ClaimReport {
+    /// The report of one claim.
+    pub fn new(origin: &manifest::Origin, claim: &PersistentVolumeClaim) -> Self {
+        let meta = &claim.metadata;
+        Self {
+            origin: origin.into(),
+            namespace: meta
+                .namespace
+                .clone()
+                .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
+            name: meta.name.clone().unwrap_or_default(),
+            access_modes: effective_modes(claim).to_vec(),
+        }
     }
 }
 
@@ -276,6 +313,7 @@ impl Report {
     /// Counts the findings and decides the exit code.
     pub fn new(
         objects: Vec<ObjectReport>,
+        claims: Vec<ClaimReport>,
         skipped: Vec<SkippedObject>,
         errors: Vec<InputError>,
         strict: bool,
@@ -297,15 +335,17 @@ impl Report {
         };
         Self {
             summary: Summary {
-                checked: objects.len(),
+                objects: objects.len(),
                 denied,
                 warned,
+                claims: claims.len(),
                 skipped: by_kind,
                 input_errors: errors.len(),
                 strict,
                 exit_code: exit.code(),
             },
             objects,
+            claims,
             skipped,
             errors,
             exit,
