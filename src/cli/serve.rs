@@ -104,7 +104,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
         (Some(cert), Some(key)) => TlsSource::Files(PairPaths { cert, key }),
         _ => TlsSource::Generate(dev_cert_dir),
     };
-    let lookup = cluster_lookup(no_cluster, kubeconfig.as_deref(), context.as_deref()).await?;
+    // A claim the watch has not delivered yet is fetched directly; that must fit well inside the review's
+    // own deadline.
+    let get_timeout = request_timeout / 4;
+    let lookup = cluster_lookup(no_cluster, kubeconfig.as_deref(), context.as_deref(), get_timeout).await?;
     let config = Config {
         addr,
         metrics_addr: Some(metrics_addr),
@@ -145,12 +148,13 @@ async fn cluster_lookup(
     no_cluster: bool,
     kubeconfig: Option<&std::path::Path>,
     context: Option<&str>,
+    get_timeout: Duration,
 ) -> anyhow::Result<Arc<dyn Lookup>> {
     if no_cluster {
         return Ok(Arc::new(Bundle::default()));
     }
     match kube_lookup::client(kubeconfig, context).await {
-        Ok(client) => Ok(Arc::new(ClusterLookup::start(client))),
+        Ok(client) => Ok(Arc::new(ClusterLookup::start(client, get_timeout))),
         Err(e)
             if kubeconfig.is_none()
                 && context.is_none()
