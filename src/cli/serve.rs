@@ -11,7 +11,7 @@ use tracing::{info, warn};
 
 use super::Exit;
 use crate::kube_lookup::{self, ClusterLookup};
-use crate::lookup::{Bundle, Lookup};
+use crate::lookup::{Bundle, Lookup, Prefetch};
 use crate::server::start::{Config, TlsSource, start};
 use crate::server::tls::PairPaths;
 use crate::server::{Limits, ServeOptions, shutdown_signal};
@@ -107,7 +107,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
     // A claim the watch has not delivered yet is fetched directly; that must fit well inside the review's
     // own deadline.
     let get_timeout = request_timeout / 4;
-    let lookup = cluster_lookup(no_cluster, kubeconfig.as_deref(), context.as_deref(), get_timeout).await?;
+    let (lookup, prefetch) =
+        cluster_lookup(no_cluster, kubeconfig.as_deref(), context.as_deref(), get_timeout).await?;
     let config = Config {
         addr,
         metrics_addr: Some(metrics_addr),
@@ -123,6 +124,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
         },
         reload_poll,
         lookup,
+        prefetch,
     };
     let running = start(config, shutdown_signal())
         .await
@@ -142,26 +144,31 @@ async fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
     Ok(Exit::Clean)
 }
 
-/// The cluster lookup, unless told not to contact one. Without any cluster configuration (a laptop with no
-/// kubeconfig) it serves without one, saying so; inside a pod a broken configuration is an error.
+/// The cluster lookup (and its prefetch of what the caches have not seen yet), unless told not to contact
+/// one. Without any cluster configuration (a laptop with no kubeconfig) it serves without one, saying so;
+/// inside a pod a broken configuration is an error.
 async fn cluster_lookup(
     no_cluster: bool,
     kubeconfig: Option<&std::path::Path>,
     context: Option<&str>,
     get_timeout: Duration,
-) -> anyhow::Result<Arc<dyn Lookup>> {
+) -> anyhow::Result<(Arc<dyn Lookup>, Option<Arc<dyn Prefetch>>)> {
     if no_cluster {
-        return Ok(Arc::new(Bundle::default()));
+        return Ok((Arc::new(Bundle::default()), None));
     }
     match kube_lookup::client(kubeconfig, context).await {
-        Ok(client) => Ok(Arc::new(ClusterLookup::start(client, get_timeout))),
+        Ok(client) => {
+            let cluster = Arc::new(ClusterLookup::start(client, get_timeout));
+            let prefetch: Arc<dyn Prefetch> = cluster.clone();
+            Ok((cluster, Some(prefetch)))
+        }
         Err(e)
             if kubeconfig.is_none()
                 && context.is_none()
                 && std::env::var_os("KUBERNETES_SERVICE_HOST").is_none() =>
         {
             warn!(error = %e, "No cluster configuration found; serving without claim lookups (pass --no-cluster to silence)");
-            Ok(Arc::new(Bundle::default()))
+            Ok((Arc::new(Bundle::default()), None))
         }
         Err(e) => Err(e).context("connecting to the cluster (pass --no-cluster to serve without one)"),
     }
