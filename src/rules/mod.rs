@@ -267,8 +267,12 @@ impl Default for RuleParams {
 
 /// Rules that judge the pod template alone, whatever the replica count. An HPA or a Scale changes only
 /// the count, so these stay findings of the workload: reporting them on its autoscaler would deny scaling
-/// it at all, scaling to zero included.
-const TEMPLATE_ONLY: [RuleId; 2] = [RuleId::StatefulsetClaimTemplateModes, RuleId::StatelessDeployment];
+/// it at all, scaling to zero included. A missing claim is the workload's problem too.
+const TEMPLATE_ONLY: [RuleId; 3] = [
+    RuleId::StatefulsetClaimTemplateModes,
+    RuleId::StatelessDeployment,
+    RuleId::MissingClaim,
+];
 
 /// Runs every rule `enabled` lets through over `subject`.
 pub fn check(subject: &Subject<'_>, params: &RuleParams, enabled: impl Fn(RuleId) -> bool) -> Vec<Finding> {

@@ -9,6 +9,23 @@ const MULTI_ATTACH: &str = "\"Multi-Attach error for volume ... Volume is alread
 
 /// How to stop sharing one claim between pods, for the workload's kind.
 fn unshare_fix(subject: &Subject<'_>, c: &ResolvedClaim<'_>) -> String {
+    let fp = subject.footprint;
+    if fp.subject != fp.workload {
+        let resize = match fp.subject.kind {
+            crate::workload::Kind::HorizontalPodAutoscaler => "set maxReplicas: 1 (or remove the autoscaler)",
+            _ => "keep replicas at 1",
+        };
+        return format!(
+            "While {} shares claim \"{}\", {resize}. To scale it, stop sharing the claim.\n{}",
+            fp.workload,
+            c.use_.claim,
+            workload_fix(subject, c)
+        );
+    }
+    workload_fix(subject, c)
+}
+
+fn workload_fix(subject: &Subject<'_>, c: &ResolvedClaim<'_>) -> String {
     let template = claim_template_yaml(&c.use_.volume, c.claim());
     let volume = &c.use_.volume;
     match subject.footprint.kind {
