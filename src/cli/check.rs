@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use rayon::prelude::*;
 
 use super::report::{ClaimReport, InputError, ObjectReport, Report, SkippedObject, Stage};
 use super::{Exit, input, render};
@@ -128,69 +129,45 @@ pub fn check(files: &[PathBuf], policies: &PolicySet, strict: bool) -> Report {
     let mut errors = input.errors;
     let mut resources = Vec::new();
     let mut skipped = Vec::new();
-    for doc in input.documents {
-        // Only to name objects volguard does not decode (skipped kinds, invalid documents): whatever the
-        // kind, the metadata has a type.
-        let meta: ObjectMeta = doc
-            .value
-            .get("metadata")
-            .and_then(|m| serde_json::from_value(m.clone()).ok())
-            .unwrap_or_default();
-        match workload::decode(doc.value) {
-            Ok(Decoded::Resource(r)) => resources.push((doc.origin, r)),
-            Ok(Decoded::Skipped { api_version, kind }) => {
-                let s = SkippedObject {
-                    origin: (&doc.origin).into(),
-                    object: written_name(&kind, &meta),
-                    api_version,
-                    kind,
-                    namespace: meta.namespace,
-                    name: meta.name,
-                };
-                if s.is_judged_kind() {
-                    tracing::warn!(origin = %doc.origin, object = %s.object, api_version = %s.api_version,
-                        "Skipped an apiVersion volguard does not read");
-                } else {
-                    tracing::debug!(origin = %doc.origin, object = %s.object, "Skipped");
-                }
-                skipped.push(s);
-            }
-            Err(e) => {
-                let object = match &e {
-                    DecodeError::Invalid { kind, .. } => Some(written_name(kind, &meta)),
-                    DecodeError::NotAnObject(_) => None,
-                };
-                errors.push(InputError {
-                    origin: (&doc.origin).into(),
-                    stage: Stage::Decode,
-                    at: None,
-                    object,
-                    message: e.to_string(),
-                });
-            }
+    // Decoding is per document: spread it over the cores, keep the order.
+    let decoded: Vec<Decode> = input.documents.into_par_iter().map(decode_document).collect();
+    for d in decoded {
+        match d {
+            Decode::Resource(origin, r) => resources.push((origin, r)),
+            Decode::Skipped(s) => skipped.push(s),
+            Decode::Error(e) => errors.push(e),
         }
     }
     let bundle: Bundle = resources.iter().map(|(_, r)| r.as_ref()).collect();
     let mut objects = Vec::with_capacity(resources.len());
     let mut claims = Vec::new();
-    for (origin, resource) in &resources {
-        // A claim is what workloads' claims resolve to; `evaluate` has nothing to judge in it.
-        if let Resource::Claim(claim) = resource.as_ref() {
-            claims.push(ClaimReport::new(origin, claim));
-            continue;
-        }
-        match policy::evaluate(resource, &bundle, policies) {
-            Ok(evaluation) => {
-                tracing::debug!(object = %evaluation.object, verdict = ?evaluation.verdict(), "Evaluated");
-                objects.push(ObjectReport::new(origin, &evaluation));
+    let judged: Vec<Judge> = resources
+        .par_iter()
+        .map(|(origin, resource)| {
+            // A claim is what workloads' claims resolve to; `evaluate` has nothing to judge in it.
+            if let Resource::Claim(claim) = resource.as_ref() {
+                return Judge::Claim(ClaimReport::new(origin, claim));
             }
-            Err(e) => errors.push(InputError {
-                origin: origin.into(),
-                stage: Stage::Evaluate,
-                at: None,
-                object: Some(resource.object_ref().to_string()),
-                message: e.to_string(),
-            }),
+            match policy::evaluate(resource, &bundle, policies) {
+                Ok(evaluation) => {
+                    tracing::debug!(object = %evaluation.object, verdict = ?evaluation.verdict(), "Evaluated");
+                    Judge::Object(ObjectReport::new(origin, &evaluation))
+                }
+                Err(e) => Judge::Error(InputError {
+                    origin: origin.into(),
+                    stage: Stage::Evaluate,
+                    at: None,
+                    object: Some(resource.object_ref().to_string()),
+                    message: e.to_string(),
+                }),
+            }
+        })
+        .collect();
+    for j in judged {
+        match j {
+            Judge::Claim(c) => claims.push(c),
+            Judge::Object(o) => objects.push(o),
+            Judge::Error(e) => errors.push(e),
         }
     }
     // Errors in input order: files in the order read, then by place in the file (whole-file errors first).
@@ -209,5 +186,63 @@ fn written_name(kind: &str, meta: &ObjectMeta) -> String {
         (Some(ns), Some(n)) => format!("{kind} {ns}/{n}"),
         (None, Some(n)) => format!("{kind} {n}"),
         _ => kind.to_owned(),
+    }
+}
+
+/// What one document decoded to.
+enum Decode {
+    Resource(crate::manifest::Origin, Box<Resource>),
+    Skipped(SkippedObject),
+    Error(InputError),
+}
+
+/// What judging one decoded resource gave.
+enum Judge {
+    Claim(ClaimReport),
+    Object(ObjectReport),
+    Error(InputError),
+}
+
+fn decode_document(doc: crate::manifest::Document) -> Decode {
+    // Only to name objects volguard does not decode (skipped kinds, invalid documents).
+    let metadata = |value: Option<serde_json::Value>| -> ObjectMeta {
+        value
+            .and_then(|m| serde_json::from_value(m).ok())
+            .unwrap_or_default()
+    };
+    let raw_metadata = doc.value.get("metadata").cloned();
+    match workload::decode(doc.value) {
+        Ok(Decoded::Resource(r)) => Decode::Resource(doc.origin, r),
+        Ok(Decoded::Skipped { api_version, kind }) => {
+            let meta = metadata(raw_metadata);
+            let s = SkippedObject {
+                origin: (&doc.origin).into(),
+                object: written_name(&kind, &meta),
+                api_version,
+                kind,
+                namespace: meta.namespace,
+                name: meta.name,
+            };
+            if s.is_judged_kind() {
+                tracing::warn!(origin = %doc.origin, object = %s.object, api_version = %s.api_version,
+                    "Skipped an apiVersion volguard does not read");
+            } else {
+                tracing::debug!(origin = %doc.origin, object = %s.object, "Skipped");
+            }
+            Decode::Skipped(s)
+        }
+        Err(e) => {
+            let object = match &e {
+                DecodeError::Invalid { kind, .. } => Some(written_name(kind, &metadata(raw_metadata))),
+                DecodeError::NotAnObject(_) => None,
+            };
+            Decode::Error(InputError {
+                origin: (&doc.origin).into(),
+                stage: Stage::Decode,
+                at: None,
+                object,
+                message: e.to_string(),
+            })
+        }
     }
 }

@@ -7,6 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
+
 use super::report::{InputError, Location, Position, Stage};
 use crate::manifest::{self, Document, ManifestError};
 
@@ -33,15 +35,26 @@ pub(super) fn read(paths: &[PathBuf]) -> Input {
                 "no .yaml, .yml or .json files found in this directory".to_owned(),
             ));
         }
-        for path in expanded {
-            match path {
-                Ok(path) => read_file(&path, &mut input),
-                Err(e) => {
-                    let e = manifest_error(e);
-                    input.files.push(e.origin.file.clone());
-                    input.errors.push(e);
+        // Files parse independently: read them on every core, keep the results in order.
+        let parts: Vec<Input> = expanded
+            .into_par_iter()
+            .map(|path| {
+                let mut part = Input::default();
+                match path {
+                    Ok(path) => read_file(&path, &mut part),
+                    Err(e) => {
+                        let e = manifest_error(e);
+                        part.files.push(e.origin.file.clone());
+                        part.errors.push(e);
+                    }
                 }
-            }
+                part
+            })
+            .collect();
+        for part in parts {
+            input.files.extend(part.files);
+            input.documents.extend(part.documents);
+            input.errors.extend(part.errors);
         }
     }
     input
