@@ -19,6 +19,7 @@ pub mod access;
 pub mod admission;
 pub mod certs;
 pub mod cli;
+pub mod install;
 pub mod kube_lookup;
 pub mod labels;
 pub mod lookup;
