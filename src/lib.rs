@@ -9,7 +9,9 @@
 //! ```
 //!
 //! Everything left of `rules` is decoding at the edge; `rules` and `policy` are pure functions, shared by
-//! `volguard check` and the webhook server so both give one decision for one object.
+//! `volguard check` and the webhook server so both give one decision for one object. `install` builds the
+//! objects that run the webhook in a cluster (`volguard manifests`; the chart in `charts/volguard` mirrors
+//! them).
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 #![warn(missing_docs)]
@@ -19,6 +21,7 @@ pub mod access;
 pub mod admission;
 pub mod certs;
 pub mod cli;
+pub mod install;
 pub mod kube_lookup;
 pub mod labels;
 pub mod lookup;

@@ -4,8 +4,10 @@
 //! ([`LogArgs`]) are flattened in. Every flag has a `VOLGUARD_*` environment twin. Only `main.rs` installs
 //! the tracing subscriber, from [`LogArgs`] and [`Command::default_log_level`].
 
+pub mod certs;
 pub mod check;
 mod input;
+pub mod manifests;
 mod render;
 mod report;
 pub mod review;
@@ -15,7 +17,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use certs::CertsArgs;
 pub use check::{CheckArgs, ColorWhen, OutputFormat, check};
+pub use manifests::ManifestsArgs;
 pub use report::{
     ClaimReport, Finding, InputError, Location, ObjectReport, Position, Report, SkippedObject, Stage, Summary,
 };
@@ -46,6 +50,13 @@ pub enum Command {
     Serve(ServeArgs),
     /// Answer one captured AdmissionReview request offline, as the webhook would.
     Review(ReviewArgs),
+    /// Print the install (namespace, RBAC, Deployment, Service, webhook configurations) as plain YAML for
+    /// `kubectl apply -f -`: the same objects as the Helm chart in charts/volguard.
+    Manifests(ManifestsArgs),
+    /// Make a CA and a serving certificate for the webhook's Service, with the caBundle in base64.
+    ///
+    /// Writes ca.crt, tls.crt, tls.key (mode 0600) and ca.b64 into --out; prints the caBundle.
+    Certs(CertsArgs),
 }
 
 impl Command {
@@ -53,7 +64,7 @@ impl Command {
     /// standard error quiet, a server will want `info`.
     pub fn default_log_level(&self) -> &'static str {
         match self {
-            Command::Check(_) | Command::Review(_) => "warn",
+            Command::Check(_) | Command::Review(_) | Command::Manifests(_) | Command::Certs(_) => "warn",
             Command::Serve(_) => "info",
         }
     }
@@ -65,6 +76,8 @@ impl Command {
             Command::Check(args) => check::run(args),
             Command::Serve(args) => serve::run(args),
             Command::Review(args) => review::run(args),
+            Command::Manifests(args) => manifests::run(args),
+            Command::Certs(args) => certs::run(args),
         }
     }
 }

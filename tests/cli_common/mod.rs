@@ -9,8 +9,18 @@ use std::path::Path;
 use assert_cmd::Command;
 
 /// Variables the binary reads; a developer's shell or CI may set any of them.
-const ENV: [&str; 11] = [
+const ENV: [&str; 21] = [
     "VOLGUARD_FILENAME",
+    "VOLGUARD_NAMESPACE",
+    "VOLGUARD_NAME",
+    "VOLGUARD_IMAGE",
+    "VOLGUARD_CA_BUNDLE",
+    "VOLGUARD_CERT_MANAGER",
+    "VOLGUARD_WEBHOOK_URL",
+    "VOLGUARD_FAILURE_POLICY",
+    "VOLGUARD_CERTS_OUT",
+    "VOLGUARD_SERVICE",
+    "VOLGUARD_CERT_DAYS",
     "VOLGUARD_POLICY",
     "VOLGUARD_OUTPUT",
     "VOLGUARD_STRICT",

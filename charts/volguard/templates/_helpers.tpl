@@ -1,0 +1,125 @@
+{{/*
+Names and labels. The blocks further down marked "compared" are kept free of templating (except
+.Release.Namespace) so that tests/chart.rs can check them, without Helm, against the objects
+`volguard manifests` builds (src/install/).
+*/}}
+
+{{- define "volguard.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "volguard.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else if contains (include "volguard.name" .) .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name (include "volguard.name" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{- define "volguard.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "volguard.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "volguard.labels" -}}
+{{ include "volguard.selectorLabels" . }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end }}
+
+{{- define "volguard.tlsSecret" -}}
+{{- if and (eq .Values.tls.mode "secret") .Values.tls.secret.name }}
+{{- .Values.tls.secret.name }}
+{{- else }}
+{{- printf "%s-tls" (include "volguard.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{/* compared: what the webhooks are sent (src/install/webhook.rs webhook_rules). */}}
+{{- define "volguard.webhookRules" -}}
+- apiGroups: ["apps"]
+  apiVersions: ["v1"]
+  operations: ["CREATE", "UPDATE"]
+  resources:
+    - deployments
+    - statefulsets
+    - daemonsets
+    - replicasets
+    - deployments/scale
+    - statefulsets/scale
+    - replicasets/scale
+  scope: Namespaced
+- apiGroups: ["batch"]
+  apiVersions: ["v1"]
+  operations: ["CREATE", "UPDATE"]
+  resources: ["jobs", "cronjobs"]
+  scope: Namespaced
+- apiGroups: ["autoscaling"]
+  apiVersions: ["v1", "v2"]
+  operations: ["CREATE", "UPDATE"]
+  resources: ["horizontalpodautoscalers"]
+  scope: Namespaced
+- apiGroups: [""]
+  apiVersions: ["v1"]
+  operations: ["CREATE", "UPDATE"]
+  resources: ["persistentvolumeclaims"]
+  scope: Namespaced
+{{- end }}
+
+{{/* compared: every namespace but kube-system, volguard's own, and those labelled volguard.io/ignore=true
+(src/install/webhook.rs namespace_selector). */}}
+{{- define "volguard.namespaceSelector" -}}
+matchExpressions:
+  - key: kubernetes.io/metadata.name
+    operator: NotIn
+    values: ["kube-system", "{{ .Release.Namespace }}"]
+  - key: volguard.io/ignore
+    operator: NotIn
+    values: ["true"]
+{{- end }}
+
+{{/* compared: read-only access to what the rules look up (src/install/workload.rs cluster_role_rules). */}}
+{{- define "volguard.clusterRoleRules" -}}
+- apiGroups: [""]
+  resources: ["persistentvolumeclaims"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["apps"]
+  resources: ["deployments", "statefulsets", "replicasets"]
+  verbs: ["get", "list", "watch"]
+{{- end }}
+
+{{/* compared: src/install/workload.rs probes. */}}
+{{- define "volguard.probes" -}}
+readinessProbe:
+  httpGet:
+    path: /readyz
+    port: https
+    scheme: HTTPS
+  periodSeconds: 10
+  timeoutSeconds: 2
+  failureThreshold: 3
+livenessProbe:
+  httpGet:
+    path: /healthz
+    port: https
+    scheme: HTTPS
+  periodSeconds: 10
+  timeoutSeconds: 2
+  failureThreshold: 6
+{{- end }}
+
+{{/* compared: src/install/workload.rs container_security_context. */}}
+{{- define "volguard.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+readOnlyRootFilesystem: true
+allowPrivilegeEscalation: false
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}

@@ -1,0 +1,90 @@
+//! `volguard manifests`: the install as plain multi-document YAML, for `kubectl apply` without Helm.
+//!
+//! The objects come from [`crate::install`], typed; the chart in `charts/volguard` installs the same.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Args;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject as _;
+
+use super::Exit;
+use crate::install::{DEFAULT_IMAGE, Endpoint, FailurePolicy, Install, Options, Trust};
+
+/// `volguard manifests` flags.
+#[derive(Clone, Debug, Args)]
+#[command(group(clap::ArgGroup::new("trust").required(true).args(["ca_bundle", "cert_manager"])))]
+pub struct ManifestsArgs {
+    /// The namespace volguard runs in; it is created, and excluded from the webhooks.
+    #[arg(long, env = "VOLGUARD_NAMESPACE", default_value = "volguard")]
+    pub namespace: String,
+    /// The name of every object (ServiceAccount, ClusterRole, Service, webhook configurations, ...).
+    #[arg(long, env = "VOLGUARD_NAME", default_value = "volguard")]
+    pub name: String,
+    /// The container image.
+    #[arg(long, env = "VOLGUARD_IMAGE", default_value = DEFAULT_IMAGE)]
+    pub image: String,
+    /// The CA certificate (PEM) that signed the serving certificate, for the webhooks' caBundle; the pair
+    /// itself goes into the Secret NAME-tls (see `volguard certs`).
+    #[arg(long, env = "VOLGUARD_CA_BUNDLE")]
+    pub ca_bundle: Option<PathBuf>,
+    /// Let cert-manager issue the serving certificate into NAME-tls and inject its CA.
+    #[arg(long, env = "VOLGUARD_CERT_MANAGER")]
+    pub cert_manager: bool,
+    /// Send reviews to this https URL (`/validate`, `/mutate` appended) instead of the Service: for a
+    /// volguard running outside the cluster, e.g. `https://127.0.0.1:8443` in local tests.
+    #[arg(long, env = "VOLGUARD_WEBHOOK_URL", value_parser = parse_https_url)]
+    pub webhook_url: Option<String>,
+    /// What the API server does when volguard does not answer: Fail refuses the request, Ignore admits it
+    /// unchecked.
+    #[arg(long, env = "VOLGUARD_FAILURE_POLICY", value_enum, default_value_t = FailurePolicy::Fail)]
+    pub failure_policy: FailurePolicy,
+}
+
+fn parse_https_url(s: &str) -> Result<String, String> {
+    let rest = s
+        .strip_prefix("https://")
+        .ok_or_else(|| format!("{s:?}: the API server calls webhooks over https only"))?;
+    if rest.is_empty() || rest.contains(['?', '#']) {
+        return Err(format!(
+            "{s:?}: expected https://HOST[:PORT][/PATH], without query or fragment"
+        ));
+    }
+    Ok(s.to_owned())
+}
+
+/// Prints the install to standard output.
+pub fn run(args: ManifestsArgs) -> anyhow::Result<Exit> {
+    let ManifestsArgs {
+        namespace,
+        name,
+        image,
+        ca_bundle,
+        cert_manager,
+        webhook_url,
+        failure_policy,
+    } = args;
+    let trust = match (ca_bundle, cert_manager) {
+        (Some(path), false) => {
+            let pem = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            let certs = CertificateDer::pem_slice_iter(&pem)
+                .collect::<Result<Vec<_>, _>>()
+                .with_context(|| format!("reading the PEM certificates in {}", path.display()))?;
+            anyhow::ensure!(!certs.is_empty(), "{} holds no PEM certificate", path.display());
+            Trust::CaBundle(pem)
+        }
+        _ => Trust::CertManager,
+    };
+    let mut options = Options::new(&name, &namespace, trust);
+    options.image = image;
+    options.failure_policy = failure_policy;
+    options.endpoint = webhook_url.map_or(Endpoint::Service, Endpoint::Url);
+    let yaml = Install::new(&options).to_yaml()?;
+    use std::io::Write as _;
+    std::io::stdout()
+        .lock()
+        .write_all(yaml.as_bytes())
+        .context("writing to standard output")?;
+    Ok(Exit::Clean)
+}

@@ -1,0 +1,103 @@
+//! The real kube-apiserver of `../shared/e2e/cluster.sh`, for tests that need one: finding it, kubectl,
+//! and the skip-or-fail rule (skipped with a message when absent, a failure under
+//! `VOLGUARD_E2E_REQUIRED=1`), as in tests/e2e.rs.
+
+#![allow(dead_code)]
+
+use std::io::Write as _;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The kubeconfig `cluster.sh` writes, unless VOLGUARD_E2E_KUBECONFIG points elsewhere.
+fn kubeconfig() -> Option<PathBuf> {
+    let path = std::env::var_os("VOLGUARD_E2E_KUBECONFIG")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let cache = std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+            Some(cache.join("volguard-e2e/kubeconfig"))
+        })?;
+    path.exists().then_some(path)
+}
+
+/// The cluster's kubeconfig; `None` (after saying SKIPPED) when no API server answers, unless required.
+pub fn cluster(test: &str) -> Option<PathBuf> {
+    let required = std::env::var_os("VOLGUARD_E2E_REQUIRED").is_some_and(|v| v == "1");
+    let found = kubeconfig().filter(|k| {
+        kubectl(k, &["get", "--raw", "/readyz", "--request-timeout=5s"], None)
+            .status
+            .success()
+    });
+    if found.is_none() {
+        assert!(
+            !required,
+            "VOLGUARD_E2E_REQUIRED=1 but no kube-apiserver answers (run ../shared/e2e/cluster.sh up)"
+        );
+        eprintln!("SKIPPED {test}: no kube-apiserver; start one with `../shared/e2e/cluster.sh up`");
+    }
+    found
+}
+
+/// `kubectl --kubeconfig K args...`, with `stdin` piped in.
+pub fn kubectl(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl runs");
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(text.as_bytes())
+            .expect("write stdin");
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("kubectl finishes")
+}
+
+/// Standard output and standard error.
+pub fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// Polls `done` until it holds, failing after `limit`.
+pub fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A name no earlier run used: namespaces never finish deleting on this control plane.
+pub fn fresh_name(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!("{prefix}-{}-{}", std::process::id(), nanos % 100_000)
+}

@@ -1,0 +1,268 @@
+//! `volguard manifests` against the real kube-apiserver (v1.20.2, `../shared/e2e/cluster.sh`): every object
+//! passes `kubectl apply --dry-run=server` (policy/v1 PodDisruptionBudget and cert-manager's kinds are
+//! newer than or foreign to that server: they are checked by decoding only), and a full install pointing
+//! its webhooks at a local `volguard serve` refuses three replicas on one ReadWriteOnce claim.
+//!
+//! Skipped with a message when no cluster answers; required under `VOLGUARD_E2E_REQUIRED=1`.
+
+mod cluster_common;
+mod install_common;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use cluster_common::{cluster, free_port, fresh_name, kubectl, text, wait_until};
+use install_common::{decode, kind_of, manifests};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
+use serde_json::Value;
+
+/// Kinds this API server does not serve: checked by decoding (in `decode`) only.
+const DECODE_ONLY: [&str; 3] = ["PodDisruptionBudget", "Issuer", "Certificate"];
+
+fn served(docs: &[Value]) -> Vec<Value> {
+    docs.iter()
+        .filter(|d| !DECODE_ONLY.contains(&kind_of(d)))
+        .cloned()
+        .collect()
+}
+
+fn yaml(docs: &[Value]) -> String {
+    serde_saphyr::to_string_multiple(docs).expect("YAML")
+}
+
+#[test]
+fn the_api_server_accepts_every_manifest() {
+    let Some(kubeconfig) = cluster("the_api_server_accepts_every_manifest") else {
+        return;
+    };
+    let ns = fresh_name("vg-mf");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = install_common::run(install_common::volguard([
+        "certs".as_ref(),
+        "--out".as_ref(),
+        tmp.path().as_os_str(),
+        "--service".as_ref(),
+        ns.as_ref(),
+        "--namespace".as_ref(),
+        ns.as_ref(),
+    ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let ca = tmp.path().join("ca.crt");
+    // Namespaced objects are only dry-run-created in a namespace that exists.
+    let created = kubectl(&kubeconfig, &["create", "namespace", &ns], None);
+    assert!(created.status.success(), "{:?}", text(&created));
+    for trust in [vec!["--ca-bundle", ca.to_str().unwrap()], vec!["--cert-manager"]] {
+        let mut args = vec!["--namespace", ns.as_str(), "--name", ns.as_str()];
+        args.extend(trust.iter().copied());
+        let decoded = decode(&manifests(&args));
+        let docs = served(&decoded.docs);
+        let out = kubectl(
+            &kubeconfig,
+            &["apply", "--dry-run=server", "-o", "name", "-f", "-"],
+            Some(&yaml(&docs)),
+        );
+        let (stdout, stderr) = text(&out);
+        assert!(
+            out.status.success(),
+            "{trust:?}: the API server refused: {stderr}"
+        );
+        assert_eq!(stdout.lines().count(), docs.len(), "{trust:?}: {stdout}");
+        for kind in [
+            "deployment.apps",
+            "validatingwebhookconfiguration",
+            "mutatingwebhookconfiguration",
+        ] {
+            assert!(stdout.contains(kind), "{trust:?}: {stdout}");
+        }
+    }
+}
+
+/// Kills the server and removes the cluster-wide objects however the test ends.
+struct Cleanup {
+    server: Child,
+    kubeconfig: PathBuf,
+    name: String,
+    log: PathBuf,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for kind in [
+            "validatingwebhookconfiguration",
+            "mutatingwebhookconfiguration",
+            "clusterrolebinding",
+            "clusterrole",
+        ] {
+            let _ = kubectl(
+                &self.kubeconfig,
+                &["delete", kind, &self.name, "--ignore-not-found"],
+                None,
+            );
+        }
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+        if std::thread::panicking()
+            && let Ok(log) = std::fs::read_to_string(&self.log)
+        {
+            eprintln!("--- volguard serve log ---\n{log}");
+        }
+    }
+}
+
+fn deployment(ns: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: {ns}}}\nspec:\n  replicas: 3\n  \
+         selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      \
+         containers: [{{name: web, image: nginx:1.27, volumeMounts: [{{name: data, mountPath: /data}}]}}]\n      \
+         volumes: [{{name: data, persistentVolumeClaim: {{claimName: data}}}}]\n"
+    )
+}
+
+fn claim(ns: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {{name: data, namespace: {ns}}}\nspec:\n  \
+         accessModes: [ReadWriteOnce]\n  resources: {{requests: {{storage: 1Gi}}}}\n"
+    )
+}
+
+#[test]
+fn a_full_install_refuses_three_replicas_on_a_rwo_claim() {
+    let Some(kubeconfig) = cluster("a_full_install_refuses_three_replicas_on_a_rwo_claim") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (port, metrics_port) = (free_port(), free_port());
+    let log = tmp.path().join("serve.log");
+    let cert_dir = tmp.path().join("certs");
+    let server = Command::new(env!("CARGO_BIN_EXE_volguard"))
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+        .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+        .arg("--dev-cert-dir")
+        .arg(&cert_dir)
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["--grace-period", "2s", "--log-level", "info"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("volguard serve starts");
+    let name = fresh_name("vg-inst");
+    let (app, exempt) = (format!("{name}-app"), format!("{name}-exempt"));
+    let mut cleanup = Cleanup {
+        server,
+        kubeconfig: kubeconfig.clone(),
+        name: name.clone(),
+        log,
+    };
+    let ca = cert_dir.join("ca.crt");
+    wait_until("volguard /readyz", Duration::from_secs(60), || {
+        assert!(
+            cleanup.server.try_wait().unwrap().is_none(),
+            "volguard serve exited early"
+        );
+        Command::new("curl")
+            .args(["-sf", "--max-time", "2", "--cacert"])
+            .arg(&ca)
+            .arg(format!("https://127.0.0.1:{port}/readyz"))
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+
+    let url = format!("https://127.0.0.1:{port}");
+    let mut decoded = decode(&manifests(&[
+        "--namespace",
+        &name,
+        "--name",
+        &name,
+        "--ca-bundle",
+        ca.to_str().unwrap(),
+        "--webhook-url",
+        &url,
+    ]));
+    // The cluster is shared: narrow the webhooks to this test's namespaces, on top of the install's own
+    // selector (which still has to let `app` through and keep `exempt` out by its label).
+    let ours = LabelSelectorRequirement {
+        key: "kubernetes.io/metadata.name".to_owned(),
+        operator: "In".to_owned(),
+        values: Some(vec![app.clone(), exempt.clone()]),
+    };
+    let validate = &mut decoded.validating.webhooks.as_mut().unwrap()[0];
+    assert_eq!(
+        validate.client_config.url.as_deref(),
+        Some(format!("{url}/validate").as_str())
+    );
+    let selector = validate.namespace_selector.as_mut().unwrap();
+    selector.match_expressions.as_mut().unwrap().push(ours.clone());
+    let mutate = &mut decoded.mutating.webhooks.as_mut().unwrap()[0];
+    let selector = mutate.namespace_selector.as_mut().unwrap();
+    selector.match_expressions.as_mut().unwrap().push(ours);
+    let docs: Vec<Value> = served(&decoded.docs)
+        .into_iter()
+        .map(|d| match kind_of(&d) {
+            "ValidatingWebhookConfiguration" => serde_json::to_value(&decoded.validating).unwrap(),
+            "MutatingWebhookConfiguration" => serde_json::to_value(&decoded.mutating).unwrap(),
+            _ => d,
+        })
+        .collect();
+    let out = kubectl(&kubeconfig, &["apply", "-f", "-"], Some(&yaml(&docs)));
+    assert!(out.status.success(), "installing: {:?}", text(&out));
+    let out = kubectl(
+        &kubeconfig,
+        &["-n", &name, "get", "deployment", &name, "-o", "name"],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "the install's Deployment exists: {:?}",
+        text(&out)
+    );
+
+    for ns in [&app, &exempt] {
+        let out = kubectl(&kubeconfig, &["create", "namespace", ns], None);
+        assert!(out.status.success(), "{:?}", text(&out));
+        // v1.20 does not set this label itself (v1.21 does); the install's selector keys on it.
+        let label = format!("kubernetes.io/metadata.name={ns}");
+        let out = kubectl(&kubeconfig, &["label", "namespace", ns, &label], None);
+        assert!(out.status.success(), "{:?}", text(&out));
+        let out = kubectl(&kubeconfig, &["apply", "-f", "-"], Some(&claim(ns)));
+        assert!(out.status.success(), "{:?}", text(&out));
+    }
+    let out = kubectl(
+        &kubeconfig,
+        &["label", "namespace", &exempt, "volguard.io/ignore=true"],
+        None,
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
+
+    // Refused, once the claim has reached volguard's cache through its watch (bounded retry).
+    let web = deployment(&app);
+    let mut last = (String::new(), String::new());
+    wait_until(
+        "the denial naming shared-rwo-claim",
+        Duration::from_secs(30),
+        || {
+            let out = kubectl(&kubeconfig, &["apply", "-f", "-"], Some(&web));
+            last = text(&out);
+            assert!(
+                !out.status.success() || !last.1.contains("shared-rwo-claim"),
+                "{last:?}"
+            );
+            last.1.contains("[shared-rwo-claim]")
+        },
+    );
+    let expected = format!(
+        "admission webhook \"validate.volguard.io\" denied the request: volguard denied Deployment {app}/web:"
+    );
+    assert!(last.1.contains(&expected), "stderr: {}", last.1);
+
+    // The same Deployment in a namespace labelled volguard.io/ignore=true never reaches volguard.
+    let out = kubectl(&kubeconfig, &["apply", "-f", "-"], Some(&deployment(&exempt)));
+    assert!(
+        out.status.success(),
+        "the exempt namespace is not checked: {:?}",
+        text(&out)
+    );
+    cleanup.server.kill().ok();
+}
