@@ -1,10 +1,12 @@
 //! One `volguard serve` process under load: started from the release binary cargo built for this bench, on
 //! free 127.0.0.1 ports with a generated dev certificate, and killed when dropped (a panic included).
 
-use std::fs::File;
+use std::collections::VecDeque;
+use std::io::{BufRead as _, BufReader};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 
 /// What the server answers with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,8 +39,11 @@ pub struct ServerProcess {
     pub addr: SocketAddr,
     /// The dev CA the server writes at start-up (`ca.crt` under its `--dev-cert-dir`).
     pub ca: PathBuf,
-    log: PathBuf,
+    log: Arc<Mutex<VecDeque<String>>>,
 }
+
+/// How many of the server's last log lines are kept, to show if it fails.
+const LOG_TAIL: usize = 20;
 
 /// A port nothing listens on right now. Another process could take it before the server binds it; the
 /// server then fails to start and says so, which the readiness wait reports.
@@ -49,13 +54,13 @@ fn free_addr() -> SocketAddr {
 }
 
 impl ServerProcess {
-    /// Starts `volguard serve --no-cluster --objects <objects>` in `mode`, writing its certificates and its
-    /// log (standard error, at serve's default level) under `dir`.
+    /// Starts `volguard serve --no-cluster --objects <objects>` in `mode`, writing its certificates under
+    /// `dir`. Its log (standard error, at serve's default level: a line per review) is read as it comes
+    /// and only the last lines kept, so a long run fills no disk.
     pub fn start(bin: &Path, mode: Mode, dir: &Path, objects: &Path) -> Self {
         let addr = free_addr();
         let metrics_addr = free_addr();
         let certs = dir.join(format!("certs-{}", mode.name()));
-        let log = dir.join(format!("{}.log", mode.name()));
         let mut cmd = Command::new(bin);
         // Only the flags below configure the server, whatever this shell exports.
         for (key, _) in std::env::vars_os() {
@@ -76,12 +81,25 @@ impl ServerProcess {
         if mode == Mode::Baseline {
             cmd.arg("--baseline-allow-all");
         }
-        let child = cmd
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(File::create(&log).expect("the server log file"))
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+        let log = Arc::new(Mutex::new(VecDeque::with_capacity(LOG_TAIL + 1)));
+        let stderr = child.stderr.take().expect("standard error is piped");
+        let tail = Arc::clone(&log);
+        // Ends when the process does (the pipe closes).
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut tail = tail.lock().expect("the log tail lock");
+                if tail.len() == LOG_TAIL {
+                    tail.pop_front();
+                }
+                tail.push_back(line);
+            }
+        });
         Self {
             child,
             addr,
@@ -99,9 +117,8 @@ impl ServerProcess {
 
     /// The last lines of the server's log.
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
+        let tail = self.log.lock().expect("the log tail lock");
+        tail.iter().map(String::as_str).collect::<Vec<_>>().join("\n")
     }
 
     /// The process's peak resident set size in KiB (`VmHWM` in `/proc/<pid>/status`), while it runs.
