@@ -5,11 +5,13 @@
 //! `Store::get` is synchronous), `check` from the files it was given, tests from a map. Rules stay pure.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 
-use crate::workload::{DEFAULT_NAMESPACE, Resource, Workload, WorkloadKind};
+use crate::manifest::{self, ManifestError};
+use crate::workload::{DEFAULT_NAMESPACE, Decoded, Resource, Workload, WorkloadKind, decode};
 
 /// The three answers a lookup can give.
 #[derive(Clone, Debug, PartialEq)]
@@ -52,6 +54,21 @@ fn key(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> (St
 }
 
 impl Bundle {
+    /// The claims and workloads in manifest files (a directory is read recursively for `.yaml`, `.yml`
+    /// and `.json` files; `-` is standard input). Documents that are not objects volguard reads are
+    /// skipped; a file that cannot be read or parsed is an error.
+    pub fn read(paths: &[PathBuf]) -> Result<Self, ManifestError> {
+        let mut bundle = Bundle::default();
+        for path in manifest::expand_paths(paths) {
+            for doc in manifest::read_path(&path?)? {
+                if let Ok(Decoded::Resource(r)) = decode(doc.value) {
+                    bundle.insert(&r);
+                }
+            }
+        }
+        Ok(bundle)
+    }
+
     /// Remembers a resource if it is one that others refer to.
     pub fn insert(&mut self, resource: &Resource) {
         match resource {

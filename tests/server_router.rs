@@ -143,3 +143,48 @@ async fn a_claim_the_cache_has_not_seen_is_fetched_before_the_rules_run() {
     let message = with["response"]["status"]["message"].as_str().expect("message");
     assert!(message.contains("[shared-rwo-claim]"), "{message}");
 }
+
+/// The load benchmark's baseline (`serve --baseline-allow-all`) answers through the same router: allowed,
+/// with the request's uid, without judging the object; a body without a request is still a 400.
+#[tokio::test]
+async fn the_benchmark_baseline_allows_every_review_with_its_uid() {
+    let mut state = AppState::new(
+        PolicySet::builtin().expect("policy"),
+        Arc::new(Bundle::default()),
+        None,
+    );
+    state.baseline_allow_all = true;
+    let app = router(Arc::new(state), Limits::default());
+    // Judged, this review is denied (see server_goldens.rs); the baseline does not look.
+    let review = common::review_json("create-deployment");
+    let uid = review["request"]["uid"].as_str().expect("uid").to_owned();
+    for path in ["/validate", "/mutate"] {
+        let response = app
+            .clone()
+            .oneshot(review_request(path, Body::from(common::to_vec(&review))))
+            .await
+            .expect("infallible");
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        let answer: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+        assert_eq!(
+            answer,
+            serde_json::json!({
+                "apiVersion": "admission.k8s.io/v1",
+                "kind": "AdmissionReview",
+                "response": {"uid": uid, "allowed": true}
+            }),
+            "{path}"
+        );
+    }
+    let response = app
+        .oneshot(review_request(
+            "/validate",
+            Body::from(r#"{"kind":"AdmissionReview"}"#),
+        ))
+        .await
+        .expect("infallible");
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}

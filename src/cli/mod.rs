@@ -40,6 +40,8 @@ pub struct Cli {
 
 /// The subcommands. A new one is a variant here, an args struct and a module of its own.
 #[derive(Debug, Subcommand)]
+// One Command is parsed per process and consumed at once: its size costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Check manifest files against the policy, offline: no cluster is contacted.
     ///

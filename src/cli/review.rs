@@ -55,15 +55,7 @@ pub fn run(args: ReviewArgs) -> anyhow::Result<Exit> {
         Some(p) => load_path(p).with_context(|| format!("loading the policy from {}", p.display()))?,
         None => PolicySet::builtin().context("loading the built-in policy")?,
     };
-    let mut bundle = Bundle::default();
-    for path in crate::manifest::expand_paths(&objects) {
-        let path = path.context("listing the object files")?;
-        for doc in crate::manifest::read_path(&path).context("reading the object files")? {
-            if let Ok(crate::workload::Decoded::Resource(r)) = crate::workload::decode(doc.value) {
-                bundle.insert(&r);
-            }
-        }
-    }
+    let bundle = Bundle::read(&objects).context("reading the object files")?;
     let review = match admission::parse(&body) {
         Ok(r) => r,
         Err(e) => {

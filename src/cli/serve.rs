@@ -44,9 +44,14 @@ pub struct ServeArgs {
     /// Kubeconfig context.
     #[arg(long, env = "VOLGUARD_CONTEXT")]
     pub context: Option<String>,
-    /// Do not contact a cluster: claims and scale targets are unknown to the rules (reported as missing).
+    /// Do not contact a cluster: claims and scale targets are unknown to the rules (reported as missing),
+    /// unless given with --objects.
     #[arg(long, env = "VOLGUARD_NO_CLUSTER")]
     pub no_cluster: bool,
+    /// With --no-cluster: manifest files (or directories) whose claims and workloads reviews are judged
+    /// against, read once at start-up, as `volguard review -f` does. For offline testing and benchmarks.
+    #[arg(long, value_name = "PATH", env = "VOLGUARD_OBJECTS", requires = "no_cluster")]
+    pub objects: Vec<PathBuf>,
     /// How long a review may take, body included; keep it below the webhook's timeoutSeconds.
     #[arg(long, env = "VOLGUARD_REQUEST_TIMEOUT", default_value = "8s", value_parser = parse_duration)]
     pub request_timeout: Duration,
@@ -56,6 +61,10 @@ pub struct ServeArgs {
     /// How often the policy and certificate files are re-hashed, besides file events.
     #[arg(long, env = "VOLGUARD_RELOAD_POLL", default_value = "10s", value_parser = parse_duration)]
     pub reload_poll: Duration,
+    /// Benchmark baseline (`cargo bench --bench load`): allow every review after reading only its uid,
+    /// without decoding the object or evaluating a policy. Never in production: it allows everything.
+    #[arg(long, env = "VOLGUARD_BASELINE_ALLOW_ALL", hide = true)]
+    pub baseline_allow_all: bool,
 }
 
 /// `30s`, `500ms`, `2m`, or plain seconds.
@@ -96,9 +105,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
         kubeconfig,
         context,
         no_cluster,
+        objects,
         request_timeout,
         grace_period,
         reload_poll,
+        baseline_allow_all,
     } = args;
     let tls = match (tls_cert, tls_key) {
         (Some(cert), Some(key)) => TlsSource::Files(PairPaths { cert, key }),
@@ -107,8 +118,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
     // A claim the watch has not delivered yet is fetched directly; that must fit well inside the review's
     // own deadline.
     let get_timeout = request_timeout / 4;
-    let (lookup, prefetch) =
-        cluster_lookup(no_cluster, kubeconfig.as_deref(), context.as_deref(), get_timeout).await?;
+    let (lookup, prefetch) = if objects.is_empty() {
+        cluster_lookup(no_cluster, kubeconfig.as_deref(), context.as_deref(), get_timeout).await?
+    } else {
+        (object_lookup(objects).await?, None)
+    };
     let config = Config {
         addr,
         metrics_addr: Some(metrics_addr),
@@ -125,6 +139,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
         reload_poll,
         lookup,
         prefetch,
+        baseline_allow_all,
     };
     let running = start(config, shutdown_signal())
         .await
@@ -142,6 +157,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
     running.wait().await.context("the server task failed")?;
     info!("Stopped");
     Ok(Exit::Clean)
+}
+
+/// The claims and workloads of `--objects`, read once (off the reactor: the files may be large).
+async fn object_lookup(paths: Vec<PathBuf>) -> anyhow::Result<Arc<dyn Lookup>> {
+    let bundle = tokio::task::spawn_blocking(move || Bundle::read(&paths))
+        .await
+        .context("reading --objects")?
+        .context("reading --objects")?;
+    Ok(Arc::new(bundle))
 }
 
 /// The cluster lookup (and its prefetch of what the caches have not seen yet), unless told not to contact
@@ -186,5 +210,36 @@ mod tests {
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
         assert!(parse_duration("3h").is_err());
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn objects_need_no_cluster_and_the_baseline_flag_is_hidden() {
+        use crate::cli::{Cli, Command};
+        use clap::{CommandFactory as _, Parser as _};
+        let err = Cli::try_parse_from(["volguard", "serve", "--objects", "claims.yaml"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        let cli = Cli::try_parse_from([
+            "volguard",
+            "serve",
+            "--no-cluster",
+            "--objects",
+            "a.yaml",
+            "--objects",
+            "b/",
+            "--baseline-allow-all",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("serve parses as Serve");
+        };
+        assert_eq!(args.objects, [PathBuf::from("a.yaml"), PathBuf::from("b/")]);
+        assert!(args.baseline_allow_all);
+        let help = Cli::command()
+            .find_subcommand_mut("serve")
+            .expect("serve")
+            .render_long_help()
+            .to_string();
+        assert!(help.contains("--objects"), "{help}");
+        assert!(!help.contains("baseline"), "{help}");
     }
 }

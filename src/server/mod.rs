@@ -4,6 +4,7 @@
 //! hot reload; graceful shutdown that stops accepting, lets reviews in flight finish (bounded by a grace
 //! period) and returns. See <https://kubernetes.io/docs/reference/access-authn-authz/extensible-admission-controllers/>.
 
+pub mod baseline;
 pub mod metrics;
 pub mod reload;
 pub mod routes;

@@ -20,6 +20,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 use tracing::{Span, field::Empty, info, instrument, warn};
 
+use super::baseline;
 use super::state::AppState;
 use crate::admission::{self, Outcome};
 use crate::lookup::{Overlay, Prefetched};
@@ -168,6 +169,9 @@ async fn answer(state: &AppState, body: Body, path: Path) -> Response {
         Ok(b) => b,
         Err(response) => return response,
     };
+    if state.baseline_allow_all {
+        return allow_all(state, &bytes, path, started);
+    }
     let review = match admission::parse(&bytes) {
         Ok(r) => r,
         Err(e) => {
@@ -219,4 +223,33 @@ async fn answer(state: &AppState, body: Body, path: Path) -> Response {
     state.metrics.observe(path.as_str(), elapsed.as_secs_f64());
     info!(rules = ?outcome.rules, "Reviewed");
     axum::Json(outcome.response.into_review()).into_response()
+}
+
+/// The benchmark baseline's answer: the uid read, everything allowed, with the same span, log line and
+/// metrics as a real review (operation and kind are not read, so they count as `unknown`).
+fn allow_all(state: &AppState, bytes: &[u8], path: Path, started: Instant) -> Response {
+    let answer = match baseline::allow(bytes) {
+        Ok(a) => a,
+        Err(e) => {
+            warn!(error = %e, "Unreadable review");
+            state
+                .metrics
+                .review(path.as_str(), "unknown".into(), "unknown".into(), "invalid");
+            return error_response(StatusCode::BAD_REQUEST, &e.to_string());
+        }
+    };
+    let elapsed = started.elapsed();
+    let span = Span::current();
+    span.record("uid", answer.uid());
+    span.record("decision", "allowed");
+    span.record(
+        "duration_us",
+        u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+    );
+    state
+        .metrics
+        .review(path.as_str(), "unknown".into(), "unknown".into(), "allowed");
+    state.metrics.observe(path.as_str(), elapsed.as_secs_f64());
+    info!(rules = %"[]", "Reviewed");
+    axum::Json(answer).into_response()
 }

@@ -46,6 +46,9 @@ pub struct Config {
     pub lookup: Arc<dyn Lookup>,
     /// Fetches what the lookup's cache has not seen yet, before each review (None: nothing to fetch).
     pub prefetch: Option<Arc<dyn Prefetch>>,
+    /// Answer every review `allowed: true` without judging it: the load benchmark's baseline
+    /// ([`baseline`](super::baseline)). Never in production.
+    pub baseline_allow_all: bool,
 }
 
 /// Why the server could not start.
@@ -148,6 +151,10 @@ pub async fn start(
     let store = Arc::new(CertStore::new(pair));
     let mut state = AppState::new(policies, config.lookup.clone(), Some(store));
     state.prefetch = config.prefetch.clone();
+    state.baseline_allow_all = config.baseline_allow_all;
+    if config.baseline_allow_all {
+        tracing::warn!("Benchmark baseline: every review is allowed without being judged");
+    }
     let state = Arc::new(state);
     let server = Server::bind(config.addr, Arc::clone(&state), config.options.clone()).await?;
     let addr = server.local_addr().map_err(|source| ServeError::Bind {

@@ -21,6 +21,9 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The serving certificate, when this process serves TLS.
     pub certs: Option<Arc<CertStore>>,
+    /// The load benchmark's baseline: answer every review `allowed: true` from its uid alone, without
+    /// decoding the object or evaluating a policy (see [`baseline`](super::baseline)). Never in production.
+    pub baseline_allow_all: bool,
     policy_generation: AtomicU64,
     cert_generation: AtomicU64,
 }
@@ -45,6 +48,7 @@ impl AppState {
             prefetch: None,
             metrics,
             certs,
+            baseline_allow_all: false,
             policy_generation: AtomicU64::new(0),
             cert_generation: AtomicU64::new(0),
         }

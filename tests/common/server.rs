@@ -147,5 +147,6 @@ pub fn config(setup: &Setup, pki: &Pki) -> Config {
         reload_poll: RELOAD_POLL,
         lookup: Arc::clone(&setup.lookup),
         prefetch: None,
+        baseline_allow_all: false,
     }
 }

@@ -1,0 +1,138 @@
+//! One `volguard serve` process under load: started from the release binary cargo built for this bench, on
+//! free 127.0.0.1 ports with a generated dev certificate, and killed when dropped (a panic included).
+
+use std::collections::VecDeque;
+use std::io::{BufRead as _, BufReader};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+/// What the server answers with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// volguard as shipped: decode, look up, evaluate the policy.
+    Volguard,
+    /// `--baseline-allow-all`: the same stack answering `allowed: true` from the uid alone.
+    Baseline,
+}
+
+impl Mode {
+    /// The name in the results table and in file names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Volguard => "volguard",
+            Mode::Baseline => "baseline",
+        }
+    }
+
+    /// The `allowed` every answer must carry: the benchmark review is a violation.
+    pub fn allows(self) -> bool {
+        self == Mode::Baseline
+    }
+}
+
+/// A running server process.
+pub struct ServerProcess {
+    child: Child,
+    /// The HTTPS address.
+    pub addr: SocketAddr,
+    /// The dev CA the server writes at start-up (`ca.crt` under its `--dev-cert-dir`).
+    pub ca: PathBuf,
+    log: Arc<Mutex<VecDeque<String>>>,
+}
+
+/// How many of the server's last log lines are kept, to show if it fails.
+const LOG_TAIL: usize = 20;
+
+/// A port nothing listens on right now. Another process could take it before the server binds it; the
+/// server then fails to start and says so, which the readiness wait reports.
+fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port on 127.0.0.1")
+}
+
+impl ServerProcess {
+    /// Starts `volguard serve --no-cluster --objects <objects>` in `mode`, writing its certificates under
+    /// `dir`. Its log (standard error, at serve's default level: a line per review) is read as it comes
+    /// and only the last lines kept, so a long run fills no disk.
+    pub fn start(bin: &Path, mode: Mode, dir: &Path, objects: &Path) -> Self {
+        let addr = free_addr();
+        let metrics_addr = free_addr();
+        let certs = dir.join(format!("certs-{}", mode.name()));
+        let mut cmd = Command::new(bin);
+        // Only the flags below configure the server, whatever this shell exports.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("VOLGUARD_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.arg("serve")
+            .arg("--no-cluster")
+            .arg("--objects")
+            .arg(objects)
+            .arg("--addr")
+            .arg(addr.to_string())
+            .arg("--metrics-addr")
+            .arg(metrics_addr.to_string())
+            .arg("--dev-cert-dir")
+            .arg(&certs);
+        if mode == Mode::Baseline {
+            cmd.arg("--baseline-allow-all");
+        }
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+        let log = Arc::new(Mutex::new(VecDeque::with_capacity(LOG_TAIL + 1)));
+        let stderr = child.stderr.take().expect("standard error is piped");
+        let tail = Arc::clone(&log);
+        // Ends when the process does (the pipe closes).
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut tail = tail.lock().expect("the log tail lock");
+                if tail.len() == LOG_TAIL {
+                    tail.pop_front();
+                }
+                tail.push_back(line);
+            }
+        });
+        Self {
+            child,
+            addr,
+            ca: certs.join("ca.crt"),
+            log,
+        }
+    }
+
+    /// Panics, with the end of the server's log, if the process has exited.
+    pub fn assert_running(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!("the server exited ({status}); its log ends:\n{}", self.log_tail());
+        }
+    }
+
+    /// The last lines of the server's log.
+    pub fn log_tail(&self) -> String {
+        let tail = self.log.lock().expect("the log tail lock");
+        tail.iter().map(String::as_str).collect::<Vec<_>>().join("\n")
+    }
+
+    /// The process's peak resident set size in KiB (`VmHWM` in `/proc/<pid>/status`), while it runs.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        // Our own child, by its handle; then reap it so no zombie outlives the bench.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
