@@ -7,11 +7,12 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource as KubeResource, ResourceExt};
@@ -24,14 +25,14 @@ use crate::workload::{Footprint, Resource, ScaleRequest, Workload, WorkloadKind}
 /// Caches of the kinds reviews refer to.
 #[derive(Clone)]
 pub struct ClusterLookup {
-    client: Client,
+    client: Option<Client>,
     get_timeout: Duration,
     claims: Store<PersistentVolumeClaim>,
     deployments: Store<Deployment>,
     statefulsets: Store<StatefulSet>,
     replicasets: Store<ReplicaSet>,
+    health: [Arc<WatchHealth>; 4],
     synced: Arc<AtomicBool>,
-    watch_errors: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for ClusterLookup {
@@ -42,14 +43,53 @@ impl std::fmt::Debug for ClusterLookup {
     }
 }
 
+/// What one watch has done, for metrics and `/readyz`: a cache fed by a stopped watch must say so.
+#[derive(Debug)]
+struct WatchHealth {
+    kind: &'static str,
+    started: Instant,
+    /// Milliseconds after `started` of the last event, plus one (0: none yet).
+    last_event_ms: AtomicU64,
+    /// Full relists after the first (the watch restarted: 410 Gone, or a reconnect after an error).
+    restarts: AtomicU64,
+    errors: AtomicU64,
+}
+
+impl WatchHealth {
+    fn new(kind: &'static str) -> Arc<Self> {
+        Arc::new(Self {
+            kind,
+            started: Instant::now(),
+            last_event_ms: AtomicU64::new(0),
+            restarts: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+        })
+    }
+
+    fn event(&self) {
+        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
+        self.last_event_ms.store(ms + 1, Ordering::Relaxed);
+    }
+
+    fn since_last_event(&self) -> Option<Duration> {
+        match self.last_event_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(
+                self.started
+                    .elapsed()
+                    .saturating_sub(Duration::from_millis(ms - 1)),
+            ),
+        }
+    }
+}
+
 /// Starts one reflector; the returned store fills as the watch delivers.
-fn cache<K>(client: &Client, errors: Arc<AtomicU64>) -> Store<K>
+fn cache<K>(client: &Client, health: Arc<WatchHealth>) -> Store<K>
 where
     K: KubeResource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
 {
     let api: Api<K> = Api::all(client.clone());
     let (reader, writer) = reflector::store();
-    let kind = K::kind(&()).into_owned();
     let stream = reflector::reflector(
         writer,
         watcher(api, watcher::Config::default().any_semantic())
@@ -59,43 +99,100 @@ where
     );
     tokio::spawn(async move {
         let mut stream = std::pin::pin!(stream);
+        let mut lists = 0u64;
         while let Some(event) = stream.next().await {
-            if let Err(e) = event {
-                errors.fetch_add(1, Ordering::Relaxed);
-                warn!(%kind, error = %e, "Watch failed; backing off and resuming");
+            match event {
+                Ok(e) => {
+                    health.event();
+                    if matches!(e, watcher::Event::Init) {
+                        lists += 1;
+                        if lists > 1 {
+                            health.restarts.fetch_add(1, Ordering::Relaxed);
+                            info!(kind = health.kind, "Watch restarted; relisting");
+                        }
+                    }
+                }
+                Err(e) => {
+                    health.errors.fetch_add(1, Ordering::Relaxed);
+                    warn!(kind = health.kind, error = %e, "Watch failed; backing off and resuming");
+                }
             }
         }
     });
     reader
 }
 
+/// One cache's state, as exported in metrics.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CacheStats {
+    /// The kind cached ("PersistentVolumeClaim", ...).
+    pub kind: &'static str,
+    /// Objects in the cache now.
+    pub objects: usize,
+    /// Time since the watch last delivered anything (None: nothing yet). A watch that stopped shows here.
+    pub since_last_event: Option<Duration>,
+    /// Full relists after the first.
+    pub watch_restarts: u64,
+    /// Watch errors (each backed off and resumed).
+    pub watch_errors: u64,
+}
+
+const KINDS: [&str; 4] = ["PersistentVolumeClaim", "Deployment", "StatefulSet", "ReplicaSet"];
+
 impl ClusterLookup {
     /// Starts watching claims, Deployments, StatefulSets and ReplicaSets in every namespace. A claim or
     /// workload the caches do not hold yet is fetched directly, waiting at most `get_timeout`.
     pub fn start(client: Client, get_timeout: Duration) -> Self {
-        let errors = Arc::new(AtomicU64::new(0));
+        let health = KINDS.map(WatchHealth::new);
         let this = Self {
-            client: client.clone(),
+            client: Some(client.clone()),
             get_timeout,
-            claims: cache(&client, Arc::clone(&errors)),
-            deployments: cache(&client, Arc::clone(&errors)),
-            statefulsets: cache(&client, Arc::clone(&errors)),
-            replicasets: cache(&client, Arc::clone(&errors)),
+            claims: cache(&client, Arc::clone(&health[0])),
+            deployments: cache(&client, Arc::clone(&health[1])),
+            statefulsets: cache(&client, Arc::clone(&health[2])),
+            replicasets: cache(&client, Arc::clone(&health[3])),
+            health,
             synced: Arc::new(AtomicBool::new(false)),
-            watch_errors: errors,
         };
         let stores = this.clone();
         tokio::spawn(async move {
-            let ok = stores.claims.wait_until_ready().await.is_ok()
-                && stores.deployments.wait_until_ready().await.is_ok()
-                && stores.statefulsets.wait_until_ready().await.is_ok()
-                && stores.replicasets.wait_until_ready().await.is_ok();
-            if ok {
-                stores.synced.store(true, Ordering::SeqCst);
+            if stores.wait_synced().await {
                 info!(claims = stores.claims.state().len(), "Cluster caches synced");
             }
         });
         this
+    }
+
+    /// A lookup over stores filled by the caller (benchmarks, tests): synced, and with no client, so a
+    /// cache miss is never fetched.
+    pub fn from_stores(
+        claims: Store<PersistentVolumeClaim>,
+        deployments: Store<Deployment>,
+        statefulsets: Store<StatefulSet>,
+        replicasets: Store<ReplicaSet>,
+    ) -> Self {
+        Self {
+            client: None,
+            get_timeout: Duration::ZERO,
+            claims,
+            deployments,
+            statefulsets,
+            replicasets,
+            health: KINDS.map(WatchHealth::new),
+            synced: Arc::new(AtomicBool::new(true)),
+        }
+    }
+
+    /// Waits until every cache has had its first full list; false if a watch ended before that.
+    pub async fn wait_synced(&self) -> bool {
+        let ok = self.claims.wait_until_ready().await.is_ok()
+            && self.deployments.wait_until_ready().await.is_ok()
+            && self.statefulsets.wait_until_ready().await.is_ok()
+            && self.replicasets.wait_until_ready().await.is_ok();
+        if ok {
+            self.synced.store(true, Ordering::SeqCst);
+        }
+        ok
     }
 
     /// Whether every cache has had its first full list.
@@ -103,14 +200,57 @@ impl ClusterLookup {
         self.synced.load(Ordering::SeqCst)
     }
 
-    /// Watch errors seen so far (each one backed off and resumed).
+    /// Watch errors seen so far, over every cache (each one backed off and resumed).
     pub fn watch_errors(&self) -> u64 {
-        self.watch_errors.load(Ordering::Relaxed)
+        self.health.iter().map(|h| h.errors.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Each cache's size, age and watch restarts and errors.
+    pub fn stats(&self) -> Vec<CacheStats> {
+        let sizes = [
+            self.claims.state().len(),
+            self.deployments.state().len(),
+            self.statefulsets.state().len(),
+            self.replicasets.state().len(),
+        ];
+        self.health
+            .iter()
+            .zip(sizes)
+            .map(|(h, objects)| CacheStats {
+                kind: h.kind,
+                objects,
+                since_last_event: h.since_last_event(),
+                watch_restarts: h.restarts.load(Ordering::Relaxed),
+                watch_errors: h.errors.load(Ordering::Relaxed),
+            })
+            .collect()
     }
 
     fn not_synced<T>(&self) -> Answer<T> {
         Answer::Unknown("the cluster cache has not synced yet".to_owned())
     }
+}
+
+/// Whether a pod template mounts claim `claim` (generic ephemeral volumes are per pod: not counted).
+fn mounts(template: Option<&PodTemplateSpec>, claim: &str) -> bool {
+    template
+        .and_then(|t| t.spec.as_ref())
+        .and_then(|s| s.volumes.as_ref())
+        .is_some_and(|vs| {
+            vs.iter().any(|v| {
+                v.persistent_volume_claim
+                    .as_ref()
+                    .is_some_and(|p| p.claim_name == claim)
+            })
+        })
+}
+
+/// Whether a Deployment owns the object: its ReplicaSets are judged through it.
+fn owned_by_deployment(meta: &ObjectMeta) -> bool {
+    meta.owner_references.as_ref().is_some_and(|os| {
+        os.iter()
+            .any(|o| o.kind == "Deployment" && o.controller == Some(true))
+    })
 }
 
 fn get<K>(store: &Store<K>, namespace: &str, name: &str) -> Option<Arc<K>>
@@ -154,6 +294,35 @@ impl Lookup for ClusterLookup {
         }
     }
 
+    fn workloads_mounting(&self, namespace: &str, claim: &str) -> Vec<Arc<Workload>> {
+        if !self.is_synced() {
+            return Vec::new();
+        }
+        let in_ns = |m: &ObjectMeta| m.namespace.as_deref() == Some(namespace);
+        let mut out = Vec::new();
+        for d in self.deployments.state() {
+            if in_ns(&d.metadata) && mounts(d.spec.as_ref().map(|s| &s.template), claim) {
+                out.push(Arc::new(Workload::Deployment((*d).clone())));
+            }
+        }
+        for s in self.statefulsets.state() {
+            if in_ns(&s.metadata) && mounts(s.spec.as_ref().map(|s| &s.template), claim) {
+                out.push(Arc::new(Workload::StatefulSet((*s).clone())));
+            }
+        }
+        for r in self.replicasets.state() {
+            if in_ns(&r.metadata)
+                && !owned_by_deployment(&r.metadata)
+                && mounts(r.spec.as_ref().and_then(|s| s.template.as_ref()), claim)
+            {
+                out.push(Arc::new(Workload::ReplicaSet((*r).clone())));
+            }
+        }
+        // Store order is a hash map's: sort so findings name workloads in a stable order.
+        out.sort_by_key(|w| w.object_ref().to_string());
+        out
+    }
+
     fn scope(&self) -> &'static str {
         "the cluster"
     }
@@ -195,13 +364,16 @@ pub async fn client(
 }
 
 /// One direct GET, bounded by `timeout`: Found, Missing (404), or Unknown with the reason.
-async fn fetch<K>(client: &Client, namespace: &str, name: &str, timeout: Duration) -> Answer<Arc<K>>
+async fn fetch<K>(client: Option<&Client>, namespace: &str, name: &str, timeout: Duration) -> Answer<Arc<K>>
 where
     K: KubeResource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
         + Clone
         + DeserializeOwned
         + std::fmt::Debug,
 {
+    let Some(client) = client else {
+        return Answer::Missing;
+    };
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
     match tokio::time::timeout(timeout, api.get_opt(name)).await {
         Ok(Ok(Some(o))) => Answer::Found(Arc::new(o)),
@@ -217,7 +389,7 @@ where
 
 impl ClusterLookup {
     async fn fetch_workload(&self, kind: WorkloadKind, namespace: &str, name: &str) -> Answer<Arc<Workload>> {
-        let (c, t) = (&self.client, self.get_timeout);
+        let (c, t) = (self.client.as_ref(), self.get_timeout);
         let wrap = |w: Workload| Arc::new(w);
         match kind {
             WorkloadKind::Deployment => match fetch::<Deployment>(c, namespace, name, t).await {
@@ -315,7 +487,7 @@ impl Prefetch for ClusterLookup {
             for use_ in &footprint.claims {
                 if get(&self.claims, &namespace, &use_.claim).is_none() {
                     let answer = fetch::<PersistentVolumeClaim>(
-                        &self.client,
+                        self.client.as_ref(),
                         &namespace,
                         &use_.claim,
                         self.get_timeout,

@@ -28,6 +28,13 @@ pub trait Lookup: Send + Sync {
     fn claim(&self, namespace: &str, name: &str) -> Answer<Arc<PersistentVolumeClaim>>;
     /// A workload by kind, namespace and name.
     fn workload(&self, kind: WorkloadKind, namespace: &str, name: &str) -> Answer<Arc<Workload>>;
+    /// The workloads (Deployments, StatefulSets, ReplicaSets not owned by a Deployment) in `namespace`
+    /// whose pod template mounts claim `claim`: the reverse of [`Lookup::claim`], to judge a claim by the
+    /// workloads it would break. None by default: a lookup that cannot scan workloads knows of none.
+    fn workloads_mounting(&self, namespace: &str, claim: &str) -> Vec<Arc<Workload>> {
+        let _ = (namespace, claim);
+        Vec::new()
+    }
     /// Where objects are looked up, for messages: "the checked files", "the cluster".
     fn scope(&self) -> &'static str;
     /// Whether the lookup can answer yet (a watch cache before its first sync cannot).
@@ -160,6 +167,10 @@ impl Lookup for Overlay<'_> {
             Some(a) => a.clone(),
             None => self.base.workload(kind, namespace, name),
         }
+    }
+
+    fn workloads_mounting(&self, namespace: &str, claim: &str) -> Vec<Arc<Workload>> {
+        self.base.workloads_mounting(namespace, claim)
     }
 
     fn scope(&self) -> &'static str {
