@@ -178,9 +178,9 @@ fn connect(
             Ok(true) => Ok(lookup),
             Ok(false) => anyhow::bail!("the cluster caches stopped before their first sync"),
             Err(_) => anyhow::bail!(
-                "the cluster's claims and workloads were not listed within {}s ({} watch errors; volguard needs \
-                 list and watch on persistentvolumeclaims, deployments, statefulsets and replicasets in all \
-                 namespaces; see --log-level debug)",
+                "the cluster's claims and workloads were not listed within {}s (volguard needs list and watch on \
+                 persistentvolumeclaims, deployments, statefulsets and replicasets in all namespaces; {} watch \
+                 errors so far, see --log-level debug)",
                 timeout.as_secs(),
                 lookup.watch_errors()
             ),
