@@ -6,21 +6,24 @@
 //! See <https://kube.rs/controllers/reflectors/>.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use futures_util::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client, Resource as KubeResource, ResourceExt};
-use serde::de::DeserializeOwned;
-use tracing::{info, warn};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Client, Resource as KubeResource};
+use tracing::info;
 
-use crate::lookup::{Answer, Lookup, Prefetch, Prefetched};
-use crate::workload::{Footprint, Resource, ScaleRequest, Workload, WorkloadKind};
+use crate::lookup::{Answer, Lookup};
+use crate::workload::{Workload, WorkloadKind};
+
+mod prefetch;
+mod watch;
+
+pub use watch::CacheStats;
+use watch::{WatchHealth, cache};
 
 /// Caches of the kinds reviews refer to.
 #[derive(Clone)]
@@ -41,100 +44,6 @@ impl std::fmt::Debug for ClusterLookup {
             .field("synced", &self.synced)
             .finish_non_exhaustive()
     }
-}
-
-/// What one watch has done, for metrics and `/readyz`: a cache fed by a stopped watch must say so.
-#[derive(Debug)]
-struct WatchHealth {
-    kind: &'static str,
-    started: Instant,
-    /// Milliseconds after `started` of the last event, plus one (0: none yet).
-    last_event_ms: AtomicU64,
-    /// Full relists after the first (the watch restarted: 410 Gone, or a reconnect after an error).
-    restarts: AtomicU64,
-    errors: AtomicU64,
-}
-
-impl WatchHealth {
-    fn new(kind: &'static str) -> Arc<Self> {
-        Arc::new(Self {
-            kind,
-            started: Instant::now(),
-            last_event_ms: AtomicU64::new(0),
-            restarts: AtomicU64::new(0),
-            errors: AtomicU64::new(0),
-        })
-    }
-
-    fn event(&self) {
-        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
-        self.last_event_ms.store(ms + 1, Ordering::Relaxed);
-    }
-
-    fn since_last_event(&self) -> Option<Duration> {
-        match self.last_event_ms.load(Ordering::Relaxed) {
-            0 => None,
-            ms => Some(
-                self.started
-                    .elapsed()
-                    .saturating_sub(Duration::from_millis(ms - 1)),
-            ),
-        }
-    }
-}
-
-/// Starts one reflector; the returned store fills as the watch delivers.
-fn cache<K>(client: &Client, health: Arc<WatchHealth>) -> Store<K>
-where
-    K: KubeResource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
-{
-    let api: Api<K> = Api::all(client.clone());
-    let (reader, writer) = reflector::store();
-    let stream = reflector::reflector(
-        writer,
-        watcher(api, watcher::Config::default().any_semantic())
-            .default_backoff()
-            // managedFields can be most of an object and no rule reads them.
-            .modify(|o: &mut K| o.managed_fields_mut().clear()),
-    );
-    tokio::spawn(async move {
-        let mut stream = std::pin::pin!(stream);
-        let mut lists = 0u64;
-        while let Some(event) = stream.next().await {
-            match event {
-                Ok(e) => {
-                    health.event();
-                    if matches!(e, watcher::Event::Init) {
-                        lists += 1;
-                        if lists > 1 {
-                            health.restarts.fetch_add(1, Ordering::Relaxed);
-                            info!(kind = health.kind, "Watch restarted; relisting");
-                        }
-                    }
-                }
-                Err(e) => {
-                    health.errors.fetch_add(1, Ordering::Relaxed);
-                    warn!(kind = health.kind, error = %e, "Watch failed; backing off and resuming");
-                }
-            }
-        }
-    });
-    reader
-}
-
-/// One cache's state, as exported in metrics.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CacheStats {
-    /// The kind cached ("PersistentVolumeClaim", ...).
-    pub kind: &'static str,
-    /// Objects in the cache now.
-    pub objects: usize,
-    /// Time since the watch last delivered anything (None: nothing yet). A watch that stopped shows here.
-    pub since_last_event: Option<Duration>,
-    /// Full relists after the first.
-    pub watch_restarts: u64,
-    /// Watch errors (each backed off and resumed).
-    pub watch_errors: u64,
 }
 
 const KINDS: [&str; 4] = ["PersistentVolumeClaim", "Deployment", "StatefulSet", "ReplicaSet"];
@@ -361,142 +270,4 @@ pub async fn client(
         None => kube::Config::infer().await.map_err(kube::Error::InferConfig)?,
     };
     Client::try_from(config)
-}
-
-/// One direct GET, bounded by `timeout`: Found, Missing (404), or Unknown with the reason.
-async fn fetch<K>(client: Option<&Client>, namespace: &str, name: &str, timeout: Duration) -> Answer<Arc<K>>
-where
-    K: KubeResource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug,
-{
-    let Some(client) = client else {
-        return Answer::Missing;
-    };
-    let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    match tokio::time::timeout(timeout, api.get_opt(name)).await {
-        Ok(Ok(Some(o))) => Answer::Found(Arc::new(o)),
-        Ok(Ok(None)) => Answer::Missing,
-        Ok(Err(e)) => Answer::Unknown(format!("GET {} {namespace}/{name} failed: {e}", K::kind(&()))),
-        Err(_) => Answer::Unknown(format!(
-            "GET {} {namespace}/{name} did not answer within {} ms",
-            K::kind(&()),
-            timeout.as_millis()
-        )),
-    }
-}
-
-impl ClusterLookup {
-    async fn fetch_workload(&self, kind: WorkloadKind, namespace: &str, name: &str) -> Answer<Arc<Workload>> {
-        let (c, t) = (self.client.as_ref(), self.get_timeout);
-        let wrap = |w: Workload| Arc::new(w);
-        match kind {
-            WorkloadKind::Deployment => match fetch::<Deployment>(c, namespace, name, t).await {
-                Answer::Found(d) => Answer::Found(wrap(Workload::Deployment((*d).clone()))),
-                Answer::Missing => Answer::Missing,
-                Answer::Unknown(e) => Answer::Unknown(e),
-            },
-            WorkloadKind::StatefulSet => match fetch::<StatefulSet>(c, namespace, name, t).await {
-                Answer::Found(s) => Answer::Found(wrap(Workload::StatefulSet((*s).clone()))),
-                Answer::Missing => Answer::Missing,
-                Answer::Unknown(e) => Answer::Unknown(e),
-            },
-            WorkloadKind::ReplicaSet => match fetch::<ReplicaSet>(c, namespace, name, t).await {
-                Answer::Found(r) => Answer::Found(wrap(Workload::ReplicaSet((*r).clone()))),
-                Answer::Missing => Answer::Missing,
-                Answer::Unknown(e) => Answer::Unknown(e),
-            },
-            _ => Answer::Missing,
-        }
-    }
-
-    /// The workload behind an HPA or Scale, from the cache or fetched; recorded in `out` when fetched.
-    async fn target(
-        &self,
-        kinds: &[WorkloadKind],
-        namespace: &str,
-        name: &str,
-        out: &mut Prefetched,
-    ) -> Option<Arc<Workload>> {
-        for kind in kinds {
-            let answer = match self.workload(*kind, namespace, name) {
-                Answer::Missing => {
-                    let fetched = self.fetch_workload(*kind, namespace, name).await;
-                    out.workload(*kind, namespace, name, fetched.clone());
-                    fetched
-                }
-                cached => cached,
-            };
-            match answer {
-                Answer::Found(w) => return Some(w),
-                Answer::Unknown(_) => return None,
-                Answer::Missing => {}
-            }
-        }
-        None
-    }
-}
-
-impl Prefetch for ClusterLookup {
-    fn prefetch<'a>(
-        &'a self,
-        resource: &'a Resource,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Prefetched> + Send + 'a>> {
-        Box::pin(async move {
-            let mut out = Prefetched::default();
-            // Before the first sync every answer is Unknown: the failure mode decides, nothing to fetch.
-            if !self.is_synced() {
-                return out;
-            }
-            let namespace = resource.object_ref().namespace;
-            let target;
-            let workload: &Workload = match resource {
-                Resource::Workload(w) => w,
-                Resource::Autoscaler(hpa) => {
-                    let Some(kind) = WorkloadKind::from_kind_name(&hpa.target.kind) else {
-                        return out;
-                    };
-                    let Some(w) = self.target(&[kind], &namespace, &hpa.target.name, &mut out).await else {
-                        return out;
-                    };
-                    target = w;
-                    &target
-                }
-                Resource::Scale(ScaleRequest { scale, target_kind }) => {
-                    let name = scale.metadata.name.clone().unwrap_or_default();
-                    let kinds = match target_kind {
-                        Some(k) => vec![*k],
-                        None => vec![
-                            WorkloadKind::Deployment,
-                            WorkloadKind::StatefulSet,
-                            WorkloadKind::ReplicaSet,
-                        ],
-                    };
-                    let Some(w) = self.target(&kinds, &namespace, &name, &mut out).await else {
-                        return out;
-                    };
-                    target = w;
-                    &target
-                }
-                Resource::Claim(_) => return out,
-            };
-            let Ok(footprint) = Footprint::of(workload) else {
-                return out;
-            };
-            for use_ in &footprint.claims {
-                if get(&self.claims, &namespace, &use_.claim).is_none() {
-                    let answer = fetch::<PersistentVolumeClaim>(
-                        self.client.as_ref(),
-                        &namespace,
-                        &use_.claim,
-                        self.get_timeout,
-                    )
-                    .await;
-                    out.claim(&namespace, &use_.claim, answer);
-                }
-            }
-            out
-        })
-    }
 }
