@@ -6,7 +6,7 @@
 //! See <https://kube.rs/controllers/reflectors/>.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
@@ -35,13 +35,16 @@ pub struct ClusterLookup {
     statefulsets: Store<StatefulSet>,
     replicasets: Store<ReplicaSet>,
     health: [Arc<WatchHealth>; 4],
-    synced: Arc<AtomicBool>,
+    /// Set once by the task that waits for every store's first list. Only that task waits on the stores:
+    /// kube-runtime's `Store::wait_until_ready` did not wake a second waiter on the same store promptly
+    /// (seen as a 10 s sync against the fake API), so everyone else waits on this channel.
+    synced: tokio::sync::watch::Receiver<bool>,
 }
 
 impl std::fmt::Debug for ClusterLookup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClusterLookup")
-            .field("synced", &self.synced)
+            .field("synced", &self.is_synced())
             .finish_non_exhaustive()
     }
 }
@@ -53,6 +56,7 @@ impl ClusterLookup {
     /// workload the caches do not hold yet is fetched directly, waiting at most `get_timeout`.
     pub fn start(client: Client, get_timeout: Duration) -> Self {
         let health = KINDS.map(WatchHealth::new);
+        let (tx, rx) = tokio::sync::watch::channel(false);
         let this = Self {
             client: Some(client.clone()),
             get_timeout,
@@ -61,11 +65,16 @@ impl ClusterLookup {
             statefulsets: cache(&client, Arc::clone(&health[2])),
             replicasets: cache(&client, Arc::clone(&health[3])),
             health,
-            synced: Arc::new(AtomicBool::new(false)),
+            synced: rx,
         };
         let stores = this.clone();
         tokio::spawn(async move {
-            if stores.wait_synced().await {
+            let ok = stores.claims.wait_until_ready().await.is_ok()
+                && stores.deployments.wait_until_ready().await.is_ok()
+                && stores.statefulsets.wait_until_ready().await.is_ok()
+                && stores.replicasets.wait_until_ready().await.is_ok();
+            if ok {
+                let _ = tx.send(true);
                 info!(claims = stores.claims.state().len(), "Cluster caches synced");
             }
         });
@@ -88,25 +97,19 @@ impl ClusterLookup {
             statefulsets,
             replicasets,
             health: KINDS.map(WatchHealth::new),
-            synced: Arc::new(AtomicBool::new(true)),
+            synced: tokio::sync::watch::channel(true).1,
         }
     }
 
     /// Waits until every cache has had its first full list; false if a watch ended before that.
     pub async fn wait_synced(&self) -> bool {
-        let ok = self.claims.wait_until_ready().await.is_ok()
-            && self.deployments.wait_until_ready().await.is_ok()
-            && self.statefulsets.wait_until_ready().await.is_ok()
-            && self.replicasets.wait_until_ready().await.is_ok();
-        if ok {
-            self.synced.store(true, Ordering::SeqCst);
-        }
-        ok
+        let mut synced = self.synced.clone();
+        synced.wait_for(|s| *s).await.is_ok()
     }
 
     /// Whether every cache has had its first full list.
     pub fn is_synced(&self) -> bool {
-        self.synced.load(Ordering::SeqCst)
+        *self.synced.borrow()
     }
 
     /// Watch errors seen so far, over every cache (each one backed off and resumed).
