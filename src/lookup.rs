@@ -30,6 +30,13 @@ pub trait Lookup: Send + Sync {
     fn claim(&self, namespace: &str, name: &str) -> Answer<Arc<PersistentVolumeClaim>>;
     /// A workload by kind, namespace and name.
     fn workload(&self, kind: WorkloadKind, namespace: &str, name: &str) -> Answer<Arc<Workload>>;
+    /// The workloads (Deployments, StatefulSets, ReplicaSets not owned by a Deployment) in `namespace`
+    /// whose pod template mounts claim `claim`: the reverse of [`Lookup::claim`], to judge a claim by the
+    /// workloads it would break. None by default: a lookup that cannot scan workloads knows of none.
+    fn workloads_mounting(&self, namespace: &str, claim: &str) -> Vec<Arc<Workload>> {
+        let _ = (namespace, claim);
+        Vec::new()
+    }
     /// Where objects are looked up, for messages: "the checked files", "the cluster".
     fn scope(&self) -> &'static str;
     /// Whether the lookup can answer yet (a watch cache before its first sync cannot).
@@ -114,6 +121,57 @@ impl Lookup for Bundle {
     }
 }
 
+/// The checked files first, then the cluster: `volguard check --cluster`. A claim or workload in the files
+/// wins over the cluster's (the files are what is about to be applied).
+pub struct FilesThenCluster<'a> {
+    files: &'a Bundle,
+    cluster: &'a dyn Lookup,
+}
+
+impl<'a> FilesThenCluster<'a> {
+    /// `files` answer first, then `cluster`.
+    pub fn new(files: &'a Bundle, cluster: &'a dyn Lookup) -> Self {
+        Self { files, cluster }
+    }
+}
+
+impl Lookup for FilesThenCluster<'_> {
+    fn claim(&self, namespace: &str, name: &str) -> Answer<Arc<PersistentVolumeClaim>> {
+        match self.files.claim(namespace, name) {
+            Answer::Missing => self.cluster.claim(namespace, name),
+            found => found,
+        }
+    }
+
+    fn workload(&self, kind: WorkloadKind, namespace: &str, name: &str) -> Answer<Arc<Workload>> {
+        match self.files.workload(kind, namespace, name) {
+            Answer::Missing => self.cluster.workload(kind, namespace, name),
+            found => found,
+        }
+    }
+
+    /// The cluster's workloads mounting the claim, except those the files replace: a workload in the files
+    /// is judged itself, with the claim, so naming it again would report one problem twice.
+    fn workloads_mounting(&self, namespace: &str, claim: &str) -> Vec<Arc<Workload>> {
+        self.cluster
+            .workloads_mounting(namespace, claim)
+            .into_iter()
+            .filter(|w| {
+                let name = w.metadata().name.as_deref().unwrap_or_default();
+                matches!(self.files.workload(w.kind(), namespace, name), Answer::Missing)
+            })
+            .collect()
+    }
+
+    fn scope(&self) -> &'static str {
+        "the checked files or the cluster"
+    }
+
+    fn readiness(&self) -> Result<(), String> {
+        self.cluster.readiness()
+    }
+}
+
 /// Answers fetched for one review (a claim the cache had not seen yet, fetched directly), consulted
 /// before the base lookup.
 #[derive(Clone, Debug, Default)]
@@ -177,6 +235,10 @@ impl Lookup for Overlay<'_> {
             Some(a) => a.clone(),
             None => self.base.workload(kind, namespace, name),
         }
+    }
+
+    fn workloads_mounting(&self, namespace: &str, claim: &str) -> Vec<Arc<Workload>> {
+        self.base.workloads_mounting(namespace, claim)
     }
 
     fn scope(&self) -> &'static str {

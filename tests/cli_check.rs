@@ -409,3 +409,52 @@ fn usage_errors_exit_two() {
         assert_eq!(out.stdout, "", "{args:?}");
     }
 }
+
+#[test]
+fn check_cluster_without_an_answering_cluster_is_a_usage_error_saying_why() {
+    // A kubeconfig naming a port on 127.0.0.1 where nothing listens: the caches never sync.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: none\n  cluster:\n    server: http://127.0.0.1:{port}\n\
+             contexts:\n- name: none\n  context: {{cluster: none, user: none}}\ncurrent-context: none\nusers:\n\
+             - name: none\n  user: {{}}\n"
+        ),
+    )
+    .expect("write kubeconfig");
+    let mut cmd = volguard([
+        "check",
+        "-f",
+        "tests/fixtures/cases/deployment-rwo-three-replicas-denied/input.yaml",
+    ]);
+    cmd.args([
+        "--cluster",
+        "--cluster-timeout",
+        "1s",
+        "--color",
+        "never",
+        "--kubeconfig",
+    ])
+    .arg(&kubeconfig);
+    let out = run(cmd);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            "the cluster's claims and workloads were not listed within 1s (volguard needs list and watch on \
+             persistentvolumeclaims, deployments, statefulsets and replicasets in all namespaces"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "no report without the cluster: {}",
+        out.stdout
+    );
+}

@@ -130,7 +130,7 @@ fn unknown_rule_id_lists_every_rule() {
             5,
             "unknown field `shared-rwx-claim`, expected one of shared-rwo-claim, rollout-attach-deadlock, \
              statefulset-claim-template-modes, statefulset-shared-claim, shared-claim-writable, \
-             stateless-deployment, missing-claim"
+             stateless-deployment, missing-claim, claim-breaks-workloads"
         )
     );
 }
@@ -490,7 +490,7 @@ fn errors_from_a_file_name_the_file() {
             column: 5,
             message: "unknown field `shared-rwx-claim`, expected one of shared-rwo-claim, rollout-attach-deadlock, \
                       statefulset-claim-template-modes, statefulset-shared-claim, shared-claim-writable, \
-                      stateless-deployment, missing-claim"
+                      stateless-deployment, missing-claim, claim-breaks-workloads"
                 .into(),
         }
     );
@@ -607,6 +607,7 @@ fn the_builtin_policy_loads_with_its_documented_actions() {
             ("shared-claim-writable", Action::Deny),
             ("stateless-deployment", Action::Off),
             ("missing-claim", Action::Warn),
+            ("claim-breaks-workloads", Action::Warn),
             ("lookup-failed", Action::Deny),
         ]
     );

@@ -13,7 +13,8 @@ use rayon::prelude::*;
 
 use super::report::{ClaimReport, InputError, ObjectReport, Report, SkippedObject, Stage};
 use super::{Exit, input, render};
-use crate::lookup::Bundle;
+use crate::kube_lookup::{self, ClusterLookup};
+use crate::lookup::{Bundle, FilesThenCluster, Lookup};
 use crate::policy::{self, PolicySet};
 use crate::workload::{self, DecodeError, Decoded, Resource};
 
@@ -46,6 +47,20 @@ pub struct CheckArgs {
     /// When to colour text output; `auto` colours a terminal only, and honours NO_COLOR.
     #[arg(long, value_enum, env = "VOLGUARD_COLOR", default_value_t = ColorWhen::Auto)]
     pub color: ColorWhen,
+    /// Also look claims, scale targets and the workloads mounting a claim up in the live cluster
+    /// (read-only: list and watch only), for whatever the files do not hold.
+    #[arg(long, env = "VOLGUARD_CHECK_CLUSTER")]
+    pub cluster: bool,
+    /// With --cluster: the kubeconfig (default: KUBECONFIG, then ~/.kube/config, or in-cluster).
+    #[arg(long, value_name = "PATH", env = "VOLGUARD_KUBECONFIG", requires = "cluster")]
+    pub kubeconfig: Option<PathBuf>,
+    /// With --cluster: the kubeconfig context.
+    #[arg(long, value_name = "NAME", env = "VOLGUARD_CONTEXT", requires = "cluster")]
+    pub context: Option<String>,
+    /// With --cluster: how long to wait for the cluster's claims and workloads to be listed.
+    #[arg(long, value_name = "DURATION", env = "VOLGUARD_CLUSTER_TIMEOUT", default_value = "30s",
+        value_parser = super::serve::parse_duration, requires = "cluster")]
+    pub cluster_timeout: std::time::Duration,
 }
 
 /// `-o`: how the report is written.
@@ -89,6 +104,10 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
         strict,
         verbose,
         color,
+        cluster,
+        kubeconfig,
+        context,
+        cluster_timeout,
     } = args;
     let policies = match load_policies(policy.as_deref()) {
         Ok(p) => p,
@@ -98,7 +117,18 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
             return Ok(Exit::Usage);
         }
     };
-    let report = check(&files, &policies, strict);
+    let report = if cluster {
+        let connected = connect(kubeconfig.as_deref(), context.as_deref(), cluster_timeout);
+        match connected {
+            Ok((_runtime, lookup)) => check_against(&files, &policies, strict, Some(&lookup)),
+            Err(e) => {
+                render::error_line(&format!("{e:#}"), color.into()).context("writing to standard error")?;
+                return Ok(Exit::Usage);
+            }
+        }
+    } else {
+        check(&files, &policies, strict)
+    };
     tracing::info!(
         objects = report.summary.objects,
         denied = report.summary.denied,
@@ -122,9 +152,59 @@ fn load_policies(path: Option<&Path>) -> Result<PolicySet, policy::LoadError> {
     }
 }
 
+/// Connects to the cluster and waits, at most `timeout`, for the first full list of its claims,
+/// Deployments, StatefulSets and ReplicaSets.
+///
+/// The same watch-fed caches as the webhook, rather than one GET per name: `claim-breaks-workloads` needs
+/// every workload that mounts a claim, which only a list can tell, and a dry run over many files then costs
+/// four LISTs, whatever the number of objects. The runtime is returned because it owns the watches; the
+/// check reads the caches synchronously.
+fn connect(
+    kubeconfig: Option<&Path>,
+    context: Option<&str>,
+    timeout: std::time::Duration,
+) -> anyhow::Result<(tokio::runtime::Runtime, ClusterLookup)> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("starting tokio")?;
+    let lookup = runtime.block_on(async {
+        let client = kube_lookup::client(kubeconfig, context)
+            .await
+            .context("connecting to the cluster (--kubeconfig, --context)")?;
+        // Reads only; a dry run never needs a cache miss fetched (the caches hold everything).
+        let lookup = ClusterLookup::start(client, std::time::Duration::from_secs(5));
+        match tokio::time::timeout(timeout, lookup.wait_synced()).await {
+            Ok(true) => Ok(lookup),
+            Ok(false) => anyhow::bail!("the cluster caches stopped before their first sync"),
+            Err(_) => anyhow::bail!(
+                "the cluster's claims and workloads were not listed within {}s (volguard needs list and watch on \
+                 persistentvolumeclaims, deployments, statefulsets and replicasets in all namespaces; {} watch \
+                 errors so far, see --log-level debug)",
+                timeout.as_secs(),
+                lookup.watch_errors()
+            ),
+        }
+    })?;
+    Ok((runtime, lookup))
+}
+
 /// Checks manifest files: every claim and workload in any of them is visible to every object, so a claim
 /// in another file is found, as it would be in the cluster.
 pub fn check(files: &[PathBuf], policies: &PolicySet, strict: bool) -> Report {
+    check_against(files, policies, strict, None)
+}
+
+/// [`check`], looking up in `cluster` what the files do not hold. A claim in the files is then also judged
+/// by the cluster's workloads that mount it (`claim-breaks-workloads`), and reported as an object when it
+/// has findings.
+pub fn check_against(
+    files: &[PathBuf],
+    policies: &PolicySet,
+    strict: bool,
+    cluster: Option<&dyn Lookup>,
+) -> Report {
     let input = input::read(files);
     let mut errors = input.errors;
     let mut resources = Vec::new();
@@ -139,16 +219,30 @@ pub fn check(files: &[PathBuf], policies: &PolicySet, strict: bool) -> Report {
         }
     }
     let bundle: Bundle = resources.iter().map(|(_, r)| r.as_ref()).collect();
+    let both;
+    let lookup: &dyn Lookup = match cluster {
+        Some(c) => {
+            both = FilesThenCluster::new(&bundle, c);
+            &both
+        }
+        None => &bundle,
+    };
     let mut objects = Vec::with_capacity(resources.len());
     let mut claims = Vec::new();
     let judged: Vec<Judge> = resources
         .par_iter()
         .map(|(origin, resource)| {
-            // A claim is what workloads' claims resolve to; `evaluate` has nothing to judge in it.
+            // A claim is what workloads' claims resolve to; it is judged only against the cluster's
+            // workloads: without a cluster every workload that mounts it is in the files, and judged there.
             if let Resource::Claim(claim) = resource.as_ref() {
-                return Judge::Claim(ClaimReport::new(origin, claim));
+                let report = ClaimReport::new(origin, claim);
+                let against_cluster = cluster
+                    .and_then(|_| policy::evaluate(resource, lookup, policies).ok())
+                    .filter(|evaluation| !evaluation.findings.is_empty())
+                    .map(|evaluation| ObjectReport::new(origin, &evaluation));
+                return Judge::Claim(report, against_cluster);
             }
-            match policy::evaluate(resource, &bundle, policies) {
+            match policy::evaluate(resource, lookup, policies) {
                 Ok(evaluation) => {
                     tracing::debug!(object = %evaluation.object, verdict = ?evaluation.verdict(), "Evaluated");
                     Judge::Object(ObjectReport::new(origin, &evaluation))
@@ -165,7 +259,10 @@ pub fn check(files: &[PathBuf], policies: &PolicySet, strict: bool) -> Report {
         .collect();
     for j in judged {
         match j {
-            Judge::Claim(c) => claims.push(c),
+            Judge::Claim(c, object) => {
+                claims.push(c);
+                objects.extend(object);
+            }
             Judge::Object(o) => objects.push(o),
             Judge::Error(e) => errors.push(e),
         }
@@ -198,7 +295,8 @@ enum Decode {
 
 /// What judging one decoded resource gave.
 enum Judge {
-    Claim(ClaimReport),
+    /// A claim, and its findings against the cluster's workloads when there are any.
+    Claim(ClaimReport, Option<ObjectReport>),
     Object(ObjectReport),
     Error(InputError),
 }

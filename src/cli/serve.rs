@@ -118,10 +118,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
     // A claim the watch has not delivered yet is fetched directly; that must fit well inside the review's
     // own deadline.
     let get_timeout = request_timeout / 4;
-    let (lookup, prefetch) = if objects.is_empty() {
+    let (lookup, prefetch, cluster) = if objects.is_empty() {
         cluster_lookup(no_cluster, kubeconfig.as_deref(), context.as_deref(), get_timeout).await?
     } else {
-        (object_lookup(objects).await?, None)
+        (object_lookup(objects).await?, None, None)
     };
     let config = Config {
         addr,
@@ -144,6 +144,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
     let running = start(config, shutdown_signal())
         .await
         .context("starting the webhook server")?;
+    if let Some(cluster) = cluster {
+        running
+            .state
+            .metrics
+            .watch_caches(Arc::new(move || cluster.stats()));
+    }
     if let Some(ca) = &running.generated_ca {
         eprintln!(
             "volguard: serving https://{} with a generated dev certificate; CA bundle: {}\n  try: curl --cacert {} \
@@ -168,6 +174,13 @@ async fn object_lookup(paths: Vec<PathBuf>) -> anyhow::Result<Arc<dyn Lookup>> {
     Ok(Arc::new(bundle))
 }
 
+/// The lookup, its prefetch, and the cluster caches behind them when there are some (for metrics).
+type ClusterParts = (
+    Arc<dyn Lookup>,
+    Option<Arc<dyn Prefetch>>,
+    Option<Arc<ClusterLookup>>,
+);
+
 /// The cluster lookup (and its prefetch of what the caches have not seen yet), unless told not to contact
 /// one. Without any cluster configuration (a laptop with no kubeconfig) it serves without one, saying so;
 /// inside a pod a broken configuration is an error.
@@ -176,15 +189,15 @@ async fn cluster_lookup(
     kubeconfig: Option<&std::path::Path>,
     context: Option<&str>,
     get_timeout: Duration,
-) -> anyhow::Result<(Arc<dyn Lookup>, Option<Arc<dyn Prefetch>>)> {
+) -> anyhow::Result<ClusterParts> {
     if no_cluster {
-        return Ok((Arc::new(Bundle::default()), None));
+        return Ok((Arc::new(Bundle::default()), None, None));
     }
     match kube_lookup::client(kubeconfig, context).await {
         Ok(client) => {
             let cluster = Arc::new(ClusterLookup::start(client, get_timeout));
             let prefetch: Arc<dyn Prefetch> = cluster.clone();
-            Ok((cluster, Some(prefetch)))
+            Ok((cluster.clone(), Some(prefetch), Some(cluster)))
         }
         Err(e)
             if kubeconfig.is_none()
@@ -192,7 +205,7 @@ async fn cluster_lookup(
                 && std::env::var_os("KUBERNETES_SERVICE_HOST").is_none() =>
         {
             warn!(error = %e, "No cluster configuration found; serving without claim lookups (pass --no-cluster to silence)");
-            Ok((Arc::new(Bundle::default()), None))
+            Ok((Arc::new(Bundle::default()), None, None))
         }
         Err(e) => Err(e).context("connecting to the cluster (pass --no-cluster to serve without one)"),
     }

@@ -3,6 +3,9 @@
 //! `/validate`, `/mutate`, `volguard review` and `volguard check` all call [`evaluate`], so one object
 //! gets one decision whoever asks.
 
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use serde::Serialize;
 
 use super::{Action, Policy, PolicySet, Target};
@@ -128,6 +131,9 @@ pub fn evaluate(
         }
         _ => {}
     }
+    if let Resource::Claim(claim) = resource {
+        claim_breaks_workloads(claim, &object, lookup, policies, &mut findings);
+    }
     findings.sort_by_key(|j| RuleId::ALL.iter().position(|r| *r == j.finding.rule));
     let pods = match &judgeable {
         Judgeable::Pods(fp) => Some(fp.pods),
@@ -164,7 +170,89 @@ fn merge(findings: &mut Vec<Judged>, finding: Finding, policy: &Policy) {
     }
 }
 
-type Resolved = (Judgeable, Option<std::sync::Arc<Workload>>);
+/// A claim being created or updated: the sharing rules of every workload that mounts it, re-run with the
+/// claim as it will be. A PVC UPDATE cannot change access modes, but a claim deleted and created again
+/// under the same name can come back ReadWriteOnce under a Deployment of three.
+fn claim_breaks_workloads(
+    claim: &PersistentVolumeClaim,
+    object: &ObjectRef,
+    lookup: &dyn Lookup,
+    policies: &PolicySet,
+    findings: &mut Vec<Judged>,
+) {
+    let name = object.name.as_str();
+    let mounting = lookup.workloads_mounting(&object.namespace, name);
+    if mounting.is_empty() {
+        return;
+    }
+    let as_sent = WithClaim {
+        base: lookup,
+        namespace: &object.namespace,
+        name,
+        claim: Arc::new(claim.clone()),
+    };
+    let mut broken: Vec<(&Policy, Vec<Finding>)> = Vec::new();
+    for workload in &mounting {
+        let Ok(footprint) = Footprint::of(workload) else {
+            continue;
+        };
+        let subject = Subject::resolve(&footprint, &as_sent);
+        let target = Target {
+            kinds: vec![object.kind, Kind::from(workload.kind())],
+            namespace: &object.namespace,
+            labels: workload.metadata().labels.as_ref(),
+        };
+        for policy in policies.policies().iter().filter(|p| p.selects(&target)) {
+            if policy.action(RuleId::ClaimBreaksWorkloads) == Action::Off {
+                continue;
+            }
+            let found = rules::check(&subject, &policy.params, |r| {
+                rules::SHARING.contains(&r) && policy.action(r) != Action::Off
+            });
+            // Advisory findings (a pinned workload) still run today: nothing breaks.
+            let found = found
+                .into_iter()
+                .filter(|f| f.severity == Severity::Violation && f.claim.as_deref() == Some(name));
+            match broken.iter_mut().find(|(p, _)| std::ptr::eq(*p, policy)) {
+                Some((_, fs)) => fs.extend(found),
+                None => broken.push((policy, found.collect())),
+            }
+        }
+    }
+    for (policy, found) in broken {
+        if !found.is_empty() {
+            merge(findings, rules::claim_breaks_workloads(object, &found), policy);
+        }
+    }
+}
+
+/// A lookup that answers one claim as the review sends it.
+struct WithClaim<'a> {
+    base: &'a dyn Lookup,
+    namespace: &'a str,
+    name: &'a str,
+    claim: Arc<PersistentVolumeClaim>,
+}
+
+impl Lookup for WithClaim<'_> {
+    fn claim(&self, namespace: &str, name: &str) -> Answer<Arc<PersistentVolumeClaim>> {
+        if namespace == self.namespace && name == self.name {
+            Answer::Found(Arc::clone(&self.claim))
+        } else {
+            self.base.claim(namespace, name)
+        }
+    }
+
+    fn workload(&self, kind: WorkloadKind, namespace: &str, name: &str) -> Answer<Arc<Workload>> {
+        self.base.workload(kind, namespace, name)
+    }
+
+    fn scope(&self) -> &'static str {
+        self.base.scope()
+    }
+}
+
+type Resolved = (Judgeable, Option<Arc<Workload>>);
 
 fn judgeable(resource: &Resource, object: &ObjectRef, lookup: &dyn Lookup) -> Result<Resolved, EvalError> {
     let non_negative = |n: i32| u32::try_from(n).unwrap_or(0);

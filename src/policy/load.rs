@@ -190,6 +190,7 @@ fn compile(doc: PolicyDocument, source: &str) -> Result<Policy, LoadError> {
     set(RuleId::SharedClaimWritable, r.shared_claim_writable);
     set(RuleId::StatelessDeployment, r.stateless_deployment);
     set(RuleId::MissingClaim, r.missing_claim);
+    set(RuleId::ClaimBreaksWorkloads, r.claim_breaks_workloads);
     let mut params = RuleParams::default();
     if let Some(t) = r.statefulset_claim_template_modes {
         settings.push((

@@ -43,10 +43,11 @@ impl Policy {
                 .iter()
                 .find(|(r, _)| *r == rule)
                 .map(|(_, a)| *a)
-                .unwrap_or(if rule == RuleId::StatelessDeployment {
-                    Action::Off
-                } else {
-                    self.default_action
+                .unwrap_or(match rule {
+                    RuleId::StatelessDeployment => Action::Off,
+                    // Newer than most policies: a policy that predates it does not start denying claims.
+                    RuleId::ClaimBreaksWorkloads => self.default_action.min(Action::Warn),
+                    _ => self.default_action,
                 }),
         }
     }

@@ -40,13 +40,15 @@ pub enum RuleId {
     StatelessDeployment,
     /// A claim that does not exist.
     MissingClaim,
+    /// A claim created (or updated) with access modes that the running workloads mounting it cannot share.
+    ClaimBreaksWorkloads,
     /// A claim or workload that could not be looked up; its action comes from the failure mode.
     LookupFailed,
 }
 
 impl RuleId {
     /// Every rule, in report order.
-    pub const ALL: [RuleId; 8] = [
+    pub const ALL: [RuleId; 9] = [
         RuleId::SharedRwoClaim,
         RuleId::RolloutAttachDeadlock,
         RuleId::StatefulsetClaimTemplateModes,
@@ -54,6 +56,7 @@ impl RuleId {
         RuleId::SharedClaimWritable,
         RuleId::StatelessDeployment,
         RuleId::MissingClaim,
+        RuleId::ClaimBreaksWorkloads,
         RuleId::LookupFailed,
     ];
 
@@ -67,6 +70,7 @@ impl RuleId {
             RuleId::SharedClaimWritable => "shared-claim-writable",
             RuleId::StatelessDeployment => "stateless-deployment",
             RuleId::MissingClaim => "missing-claim",
+            RuleId::ClaimBreaksWorkloads => "claim-breaks-workloads",
             RuleId::LookupFailed => "lookup-failed",
         }
     }
@@ -304,6 +308,40 @@ pub fn check(subject: &Subject<'_>, params: &RuleParams, enabled: impl Fn(RuleId
         sharing::lookup_failed(subject, &mut findings);
     }
     findings
+}
+
+/// The rules that judge how pods share a claim: what a claim's access modes can break.
+pub const SHARING: [RuleId; 3] = [
+    RuleId::SharedRwoClaim,
+    RuleId::StatefulsetSharedClaim,
+    RuleId::SharedClaimWritable,
+];
+
+/// `claim-breaks-workloads`: the claim `subject`, as created, would break the workloads mounting it; each
+/// entry is a workload's own finding about the claim.
+pub fn claim_breaks_workloads(subject: &ObjectRef, broken: &[Finding]) -> Finding {
+    let mut names: Vec<String> = broken.iter().map(|f| f.object.to_string()).collect();
+    names.dedup();
+    let reasons: Vec<&str> = broken.iter().map(|f| f.message.as_str()).collect();
+    let claim = broken.iter().find_map(|f| f.claim.clone());
+    let mode = broken.iter().find_map(|f| f.access_mode.clone());
+    let mut f = Finding::new(
+        RuleId::ClaimBreaksWorkloads,
+        subject,
+        format!(
+            "{subject} is mounted by running workloads that will break with these access modes: {}. {}",
+            names.join(", "),
+            reasons.join(" ")
+        ),
+    )
+    .fix(
+        "Create the claim with an access mode its workloads can share (ReadWriteMany, or ReadOnlyMany \
+         mounted readOnly: true), or scale those workloads to one pod before they next start."
+            .to_owned(),
+    );
+    f.claim = claim;
+    f.access_mode = mode;
+    f
 }
 
 /// The finding for an HPA or Scale whose target workload could not be looked up.

@@ -1,22 +1,26 @@
 //! Prometheus metrics, served in the text format on a separate plain-HTTP port.
 //!
 //! Reviews by path, operation, kind and decision; findings by rule and action; a latency histogram;
-//! policy and certificate reloads by result.
+//! policy and certificate reloads by result; and, when reviews read the cluster, each watch cache's size,
+//! the time since its watch last delivered, and its restarts and errors, read at scrape time.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+
+use crate::kube_lookup::CacheStats;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReviewLabels {
@@ -41,6 +45,71 @@ struct ResultLabels {
     result: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabels {
+    kind: &'static str,
+}
+
+/// Where the cache metrics come from: called at every scrape.
+pub type CacheStatsSource = Arc<dyn Fn() -> Vec<CacheStats> + Send + Sync>;
+
+/// The cache metrics, computed at scrape time so an idle or stopped watch shows its real age.
+#[derive(Clone, Default)]
+struct CacheCollector {
+    source: Arc<OnceLock<CacheStatsSource>>,
+}
+
+impl std::fmt::Debug for CacheCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CacheCollector").finish_non_exhaustive()
+    }
+}
+
+impl Collector for CacheCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let Some(source) = self.source.get() else {
+            return Ok(());
+        };
+        let objects = Family::<CacheLabels, Gauge>::default();
+        let age = Family::<CacheLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        let restarts = Family::<CacheLabels, Counter>::default();
+        let errors = Family::<CacheLabels, Counter>::default();
+        for s in source() {
+            let labels = CacheLabels { kind: s.kind };
+            objects
+                .get_or_create(&labels)
+                .set(i64::try_from(s.objects).unwrap_or(i64::MAX));
+            if let Some(since) = s.since_last_event {
+                age.get_or_create(&labels).set(since.as_secs_f64());
+            }
+            restarts.get_or_create(&labels).inc_by(s.watch_restarts);
+            errors.get_or_create(&labels).inc_by(s.watch_errors);
+        }
+        let metrics: [(&str, &str, &dyn EncodeMetric); 4] = [
+            ("cache_objects", "Objects in each cluster cache", &objects),
+            (
+                "cache_seconds_since_last_event",
+                "Seconds since each cache's watch last delivered an event (absent: none yet)",
+                &age,
+            ),
+            (
+                "cache_watch_restarts",
+                "Full relists of each cache after the first (410 Gone, reconnects)",
+                &restarts,
+            ),
+            (
+                "cache_watch_errors",
+                "Watch errors of each cache, each backed off and resumed",
+                &errors,
+            ),
+        ];
+        for (name, help, metric) in metrics {
+            metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)?;
+        }
+        Ok(())
+    }
+}
+
 /// Every metric volguard exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -51,6 +120,7 @@ pub struct Metrics {
     policy_reloads: Family<ResultLabels, Counter>,
     cert_reloads: Family<ResultLabels, Counter>,
     policies_loaded: Gauge,
+    caches: CacheCollector,
 }
 
 impl Default for Metrics {
@@ -104,6 +174,8 @@ impl Metrics {
             "Policies in the policy set now serving",
             policies_loaded.clone(),
         );
+        let caches = CacheCollector::default();
+        registry.register_collector(Box::new(caches.clone()));
         Self {
             registry,
             reviews,
@@ -112,7 +184,13 @@ impl Metrics {
             policy_reloads,
             cert_reloads,
             policies_loaded,
+            caches,
         }
+    }
+
+    /// Exports the cluster caches' state from now on (once; later calls are ignored).
+    pub fn watch_caches(&self, source: CacheStatsSource) {
+        let _ = self.caches.source.set(source);
     }
 
     /// Counts one answered review.

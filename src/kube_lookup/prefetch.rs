@@ -1,0 +1,152 @@
+//! Fetching, once and with a timeout, what the caches have not seen yet: a claim or scale target created a
+//! moment ago, before its watch event arrived.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use kube::{Api, Client, Resource as KubeResource};
+use serde::de::DeserializeOwned;
+
+use super::{ClusterLookup, get};
+use crate::lookup::{Answer, Lookup, Prefetch, Prefetched};
+use crate::workload::{Footprint, Resource, ScaleRequest, Workload, WorkloadKind};
+
+/// One direct GET, bounded by `timeout`: Found, Missing (404), or Unknown with the reason.
+async fn fetch<K>(client: Option<&Client>, namespace: &str, name: &str, timeout: Duration) -> Answer<Arc<K>>
+where
+    K: KubeResource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
+    let Some(client) = client else {
+        return Answer::Missing;
+    };
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    match tokio::time::timeout(timeout, api.get_opt(name)).await {
+        Ok(Ok(Some(o))) => Answer::Found(Arc::new(o)),
+        Ok(Ok(None)) => Answer::Missing,
+        Ok(Err(e)) => Answer::Unknown(format!("GET {} {namespace}/{name} failed: {e}", K::kind(&()))),
+        Err(_) => Answer::Unknown(format!(
+            "GET {} {namespace}/{name} did not answer within {} ms",
+            K::kind(&()),
+            timeout.as_millis()
+        )),
+    }
+}
+
+impl ClusterLookup {
+    async fn fetch_workload(&self, kind: WorkloadKind, namespace: &str, name: &str) -> Answer<Arc<Workload>> {
+        let (c, t) = (self.client.as_ref(), self.get_timeout);
+        let wrap = |w: Workload| Arc::new(w);
+        match kind {
+            WorkloadKind::Deployment => match fetch::<Deployment>(c, namespace, name, t).await {
+                Answer::Found(d) => Answer::Found(wrap(Workload::Deployment((*d).clone()))),
+                Answer::Missing => Answer::Missing,
+                Answer::Unknown(e) => Answer::Unknown(e),
+            },
+            WorkloadKind::StatefulSet => match fetch::<StatefulSet>(c, namespace, name, t).await {
+                Answer::Found(s) => Answer::Found(wrap(Workload::StatefulSet((*s).clone()))),
+                Answer::Missing => Answer::Missing,
+                Answer::Unknown(e) => Answer::Unknown(e),
+            },
+            WorkloadKind::ReplicaSet => match fetch::<ReplicaSet>(c, namespace, name, t).await {
+                Answer::Found(r) => Answer::Found(wrap(Workload::ReplicaSet((*r).clone()))),
+                Answer::Missing => Answer::Missing,
+                Answer::Unknown(e) => Answer::Unknown(e),
+            },
+            _ => Answer::Missing,
+        }
+    }
+
+    /// The workload behind an HPA or Scale, from the cache or fetched; recorded in `out` when fetched.
+    async fn target(
+        &self,
+        kinds: &[WorkloadKind],
+        namespace: &str,
+        name: &str,
+        out: &mut Prefetched,
+    ) -> Option<Arc<Workload>> {
+        for kind in kinds {
+            let answer = match self.workload(*kind, namespace, name) {
+                Answer::Missing => {
+                    let fetched = self.fetch_workload(*kind, namespace, name).await;
+                    out.workload(*kind, namespace, name, fetched.clone());
+                    fetched
+                }
+                cached => cached,
+            };
+            match answer {
+                Answer::Found(w) => return Some(w),
+                Answer::Unknown(_) => return None,
+                Answer::Missing => {}
+            }
+        }
+        None
+    }
+}
+
+impl Prefetch for ClusterLookup {
+    fn prefetch<'a>(
+        &'a self,
+        resource: &'a Resource,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Prefetched> + Send + 'a>> {
+        Box::pin(async move {
+            let mut out = Prefetched::default();
+            // Before the first sync every answer is Unknown: the failure mode decides, nothing to fetch.
+            if !self.is_synced() {
+                return out;
+            }
+            let namespace = resource.object_ref().namespace;
+            let target;
+            let workload: &Workload = match resource {
+                Resource::Workload(w) => w,
+                Resource::Autoscaler(hpa) => {
+                    let Some(kind) = WorkloadKind::from_kind_name(&hpa.target.kind) else {
+                        return out;
+                    };
+                    let Some(w) = self.target(&[kind], &namespace, &hpa.target.name, &mut out).await else {
+                        return out;
+                    };
+                    target = w;
+                    &target
+                }
+                Resource::Scale(ScaleRequest { scale, target_kind }) => {
+                    let name = scale.metadata.name.clone().unwrap_or_default();
+                    let kinds = match target_kind {
+                        Some(k) => vec![*k],
+                        None => vec![
+                            WorkloadKind::Deployment,
+                            WorkloadKind::StatefulSet,
+                            WorkloadKind::ReplicaSet,
+                        ],
+                    };
+                    let Some(w) = self.target(&kinds, &namespace, &name, &mut out).await else {
+                        return out;
+                    };
+                    target = w;
+                    &target
+                }
+                Resource::Claim(_) => return out,
+            };
+            let Ok(footprint) = Footprint::of(workload) else {
+                return out;
+            };
+            for use_ in &footprint.claims {
+                if get(&self.claims, &namespace, &use_.claim).is_none() {
+                    let answer = fetch::<PersistentVolumeClaim>(
+                        self.client.as_ref(),
+                        &namespace,
+                        &use_.claim,
+                        self.get_timeout,
+                    )
+                    .await;
+                    out.claim(&namespace, &use_.claim, answer);
+                }
+            }
+            out
+        })
+    }
+}
