@@ -8,6 +8,11 @@ use clap::Parser as _;
 use tracing_subscriber::EnvFilter;
 use volguard::cli::{Cli, Exit, LogArgs, LogFormat};
 
+// Reviews allocate many small strings (managedFields, labels) on every worker thread at once; mimalloc's
+// thread-local heaps keep that off one contended arena.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // Usage errors exit 2 here, through clap.
     let cli = Cli::parse();
