@@ -4,71 +4,12 @@
 //! Skipped, with a message, when no cluster answers; `VOLGUARD_E2E_REQUIRED=1` (set by `.ci/run`) turns the
 //! skip into a failure. The cluster has no nodes: nothing runs, but every admission call is real.
 
-use std::io::Write as _;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The kubeconfig `cluster.sh` writes, unless KUBECONFIG points elsewhere.
-fn kubeconfig() -> Option<PathBuf> {
-    let path = std::env::var_os("VOLGUARD_E2E_KUBECONFIG")
-        .map(PathBuf::from)
-        .or_else(|| {
-            let cache = std::env::var_os("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-            Some(cache.join("volguard-e2e/kubeconfig"))
-        })?;
-    path.exists().then_some(path)
-}
-
-fn kubectl(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kubectl runs");
-    if let Some(text) = stdin {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(text.as_bytes())
-            .expect("write stdin");
-    }
-    drop(child.stdin.take());
-    child.wait_with_output().expect("kubectl finishes")
-}
-
-fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
-
-fn cluster_up(kubeconfig: &Path) -> bool {
-    kubectl(
-        kubeconfig,
-        &["get", "--raw", "/readyz", "--request-timeout=5s"],
-        None,
-    )
-    .status
-    .success()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
+mod cluster_common;
+use cluster_common::{free_port, kubectl, text, wait_until};
 
 /// Kills the server and removes the webhook registrations however the test ends.
 struct Cleanup {
@@ -94,17 +35,6 @@ impl Drop for Cleanup {
         {
             eprintln!("--- volguard serve log ---\n{log}");
         }
-    }
-}
-
-fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
@@ -172,15 +102,7 @@ spec:
 
 #[test]
 fn kube_apiserver_admits_through_volguard() {
-    let required = std::env::var_os("VOLGUARD_E2E_REQUIRED").is_some_and(|v| v == "1");
-    let Some(kubeconfig) = kubeconfig().filter(|k| cluster_up(k)) else {
-        assert!(
-            !required,
-            "VOLGUARD_E2E_REQUIRED=1 but no kube-apiserver answers (run ../shared/e2e/cluster.sh up)"
-        );
-        eprintln!(
-            "SKIPPED: no kube-apiserver; start one with `../shared/e2e/cluster.sh up` to run the e2e test"
-        );
+    let Some(kubeconfig) = cluster_common::cluster("e2e") else {
         return;
     };
     let tmp = tempfile::tempdir().expect("tempdir");
