@@ -17,6 +17,10 @@ use volguard::lookup::Bundle;
 use volguard::policy::{PolicySet, evaluate};
 use volguard::workload::{Decoded, Resource, decode};
 
+// The same allocator as the `volguard` binary, so the numbers are the server's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const REVIEW: &str = "tests/fixtures/reviews/create-deployment.json";
 const CLAIM_REVIEW: &str = "tests/fixtures/reviews/create-pvc.json";
 
