@@ -4,39 +4,11 @@
 //! Skipped, with a message, when no cluster answers; `VOLGUARD_E2E_REQUIRED=1` (set by `.ci/run`) turns the
 //! skip into a failure. The cluster has no nodes: nothing runs, but every admission call is real.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod cluster_common;
-use cluster_common::{free_port, kubectl, text, wait_until};
-
-/// Kills the server and removes the webhook registrations however the test ends.
-struct Cleanup {
-    server: Child,
-    kubeconfig: PathBuf,
-    webhook: String,
-    log: PathBuf,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        for kind in ["validatingwebhookconfiguration", "mutatingwebhookconfiguration"] {
-            let _ = kubectl(
-                &self.kubeconfig,
-                &["delete", kind, &self.webhook, "--ignore-not-found"],
-                None,
-            );
-        }
-        let _ = self.server.kill();
-        let _ = self.server.wait();
-        if std::thread::panicking()
-            && let Ok(log) = std::fs::read_to_string(&self.log)
-        {
-            eprintln!("--- volguard serve log ---\n{log}");
-        }
-    }
-}
+use cluster_common::{Cleanup, free_port, kubectl, text, wait_until};
 
 fn webhooks(name: &str, port: u16, ca_bundle: &str, namespace: &str) -> String {
     let rules = r#"
@@ -134,7 +106,8 @@ fn kube_apiserver_admits_through_volguard() {
     let mut cleanup = Cleanup {
         server,
         kubeconfig: kubeconfig.clone(),
-        webhook: format!("volguard-{ns}"),
+        name: format!("volguard-{ns}"),
+        kinds: cluster_common::WEBHOOK_KINDS,
         log: log.clone(),
     };
 
@@ -184,7 +157,7 @@ fn kube_apiserver_admits_through_volguard() {
     let out = kubectl(
         &kubeconfig,
         &["apply", "-f", "-"],
-        Some(&webhooks(&cleanup.webhook, port, &ca_bundle, &ns)),
+        Some(&webhooks(&cleanup.name, port, &ca_bundle, &ns)),
     );
     assert!(out.status.success(), "registering the webhooks: {:?}", text(&out));
 

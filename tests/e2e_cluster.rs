@@ -6,39 +6,12 @@
 //! failure. The cluster has no nodes: nothing runs, but every admission call is real. All traffic stays on
 //! 127.0.0.1, and every wait is bounded.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 mod cluster_common;
-use cluster_common::{free_port, kubectl, text, wait_until};
-
-/// Kills the server and removes the webhook registrations however the test ends.
-struct Cleanup {
-    server: Child,
-    kubeconfig: PathBuf,
-    webhook: String,
-    log: PathBuf,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        for kind in ["validatingwebhookconfiguration", "mutatingwebhookconfiguration"] {
-            let _ = kubectl(
-                &self.kubeconfig,
-                &["delete", kind, &self.webhook, "--ignore-not-found"],
-                None,
-            );
-        }
-        let _ = self.server.kill();
-        let _ = self.server.wait();
-        if std::thread::panicking()
-            && let Ok(log) = std::fs::read_to_string(&self.log)
-        {
-            eprintln!("--- volguard serve log ---\n{log}");
-        }
-    }
-}
+use cluster_common::{Cleanup, free_port, kubectl, text, wait_until};
 
 fn webhooks(name: &str, port: u16, ca_bundle: &str, namespace: &str) -> String {
     let rules = r#"
@@ -168,7 +141,8 @@ fn kube_apiserver_scales_autoscales_and_creates_claims_through_volguard() {
     let mut cleanup = Cleanup {
         server,
         kubeconfig: kubeconfig.clone(),
-        webhook: format!("volguard-{ns}"),
+        name: format!("volguard-{ns}"),
+        kinds: cluster_common::WEBHOOK_KINDS,
         log: log.clone(),
     };
 
@@ -234,7 +208,7 @@ fn kube_apiserver_scales_autoscales_and_creates_claims_through_volguard() {
             .expect("base64");
         String::from_utf8(b64.stdout).expect("ascii")
     };
-    let (ok, out) = apply(kc, &webhooks(&cleanup.webhook, port, &ca_bundle, &ns));
+    let (ok, out) = apply(kc, &webhooks(&cleanup.name, port, &ca_bundle, &ns));
     assert!(ok, "registering the webhooks: {out}");
     // The registration takes effect asynchronously: wait until a violation is refused (bounded).
     let web = deployment(&ns, "web", 3, "data");

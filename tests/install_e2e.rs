@@ -8,11 +8,10 @@
 mod cluster_common;
 mod install_common;
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use cluster_common::{cluster, free_port, fresh_name, kubectl, text, wait_until};
+use cluster_common::{Cleanup, cluster, free_port, fresh_name, kubectl, text, wait_until};
 use install_common::{decode, kind_of, manifests};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
 use serde_json::Value;
@@ -78,38 +77,6 @@ fn the_api_server_accepts_every_manifest() {
     }
 }
 
-/// Kills the server and removes the cluster-wide objects however the test ends.
-struct Cleanup {
-    server: Child,
-    kubeconfig: PathBuf,
-    name: String,
-    log: PathBuf,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        for kind in [
-            "validatingwebhookconfiguration",
-            "mutatingwebhookconfiguration",
-            "clusterrolebinding",
-            "clusterrole",
-        ] {
-            let _ = kubectl(
-                &self.kubeconfig,
-                &["delete", kind, &self.name, "--ignore-not-found"],
-                None,
-            );
-        }
-        let _ = self.server.kill();
-        let _ = self.server.wait();
-        if std::thread::panicking()
-            && let Ok(log) = std::fs::read_to_string(&self.log)
-        {
-            eprintln!("--- volguard serve log ---\n{log}");
-        }
-    }
-}
-
 fn deployment(ns: &str) -> String {
     format!(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: {ns}}}\nspec:\n  replicas: 3\n  \
@@ -153,6 +120,12 @@ fn a_full_install_refuses_three_replicas_on_a_rwo_claim() {
         server,
         kubeconfig: kubeconfig.clone(),
         name: name.clone(),
+        kinds: &[
+            "validatingwebhookconfiguration",
+            "mutatingwebhookconfiguration",
+            "clusterrolebinding",
+            "clusterrole",
+        ],
         log,
     };
     let ca = cert_dir.join("ca.crt");

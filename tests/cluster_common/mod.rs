@@ -101,3 +101,40 @@ pub fn fresh_name(prefix: &str) -> String {
         .unwrap_or_default();
     format!("{prefix}-{}-{}", std::process::id(), nanos % 100_000)
 }
+
+/// The webhook registrations a test makes, by kind.
+pub const WEBHOOK_KINDS: &[&str] = &["validatingwebhookconfiguration", "mutatingwebhookconfiguration"];
+
+/// Kills `volguard serve` and deletes the named cluster-wide objects of `kinds` however the test ends;
+/// prints the server's log when the test failed.
+pub struct Cleanup {
+    /// The `volguard serve` process.
+    pub server: std::process::Child,
+    /// The cluster.
+    pub kubeconfig: PathBuf,
+    /// The name of every cluster-wide object to delete.
+    pub name: String,
+    /// Their kinds.
+    pub kinds: &'static [&'static str],
+    /// The server's log file.
+    pub log: PathBuf,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for kind in self.kinds {
+            let _ = kubectl(
+                &self.kubeconfig,
+                &["delete", kind, &self.name, "--ignore-not-found"],
+                None,
+            );
+        }
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+        if std::thread::panicking()
+            && let Ok(log) = std::fs::read_to_string(&self.log)
+        {
+            eprintln!("--- volguard serve log ---\n{log}");
+        }
+    }
+}
