@@ -4,11 +4,11 @@
 //! Skipped, with a message, when no cluster answers; `VOLGUARD_E2E_REQUIRED=1` (set by `.ci/run`) turns the
 //! skip into a failure. The cluster has no nodes: nothing runs, but every admission call is real.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 mod cluster_common;
-use cluster_common::{Cleanup, free_port, kubectl, text, wait_until};
+use cluster_common::{Served, fresh_name, kubectl, serve, text, wait_until};
 
 fn webhooks(name: &str, port: u16, ca_bundle: &str, namespace: &str) -> String {
     let rules = r#"
@@ -77,55 +77,18 @@ fn kube_apiserver_admits_through_volguard() {
     let Some(kubeconfig) = cluster_common::cluster("e2e") else {
         return;
     };
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let (port, metrics_port) = (free_port(), free_port());
-    let log = tmp.path().join("serve.log");
-    let cert_dir = tmp.path().join("certs");
-    let server = Command::new(env!("CARGO_BIN_EXE_volguard"))
-        .args([
-            "serve",
-            "--addr",
-            &format!("127.0.0.1:{port}"),
-            "--metrics-addr",
-            &format!("127.0.0.1:{metrics_port}"),
-        ])
-        .arg("--dev-cert-dir")
-        .arg(&cert_dir)
-        .arg("--kubeconfig")
-        .arg(&kubeconfig)
-        .args(["--grace-period", "2s", "--log-level", "info"])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log file"))
-        .spawn()
-        .expect("volguard serve starts");
-    let ns = format!(
-        "vg-e2e-{}-{}",
-        std::process::id(),
-        Instant::now().elapsed().subsec_nanos() % 100_000
+    let ns = fresh_name("vg-e2e");
+    let Served {
+        port,
+        metrics_port,
+        ca,
+        mut cleanup,
+        dir: _dir,
+    } = serve(
+        &kubeconfig,
+        format!("volguard-{ns}"),
+        cluster_common::WEBHOOK_KINDS,
     );
-    let mut cleanup = Cleanup {
-        server,
-        kubeconfig: kubeconfig.clone(),
-        name: format!("volguard-{ns}"),
-        kinds: cluster_common::WEBHOOK_KINDS,
-        log: log.clone(),
-    };
-
-    // Ready means: policy and certificate loaded, and the claim caches synced with the cluster.
-    let ca = cert_dir.join("ca.crt");
-    wait_until("volguard /readyz", Duration::from_secs(60), || {
-        assert!(
-            cleanup.server.try_wait().expect("status").is_none(),
-            "volguard serve exited early"
-        );
-        Command::new("curl")
-            .args(["-sf", "--max-time", "2", "--cacert"])
-            .arg(&ca)
-            .arg(format!("https://127.0.0.1:{port}/readyz"))
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    });
 
     // A fresh namespace (namespaces never finish deleting here), labelled by the API server with its name.
     let out = kubectl(&kubeconfig, &["create", "namespace", &ns], None);

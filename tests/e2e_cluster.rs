@@ -7,11 +7,11 @@
 //! 127.0.0.1, and every wait is bounded.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 mod cluster_common;
-use cluster_common::{Cleanup, free_port, kubectl, text, wait_until};
+use cluster_common::{Served, fresh_name, kubectl, serve, text, wait_until};
 
 fn webhooks(name: &str, port: u16, ca_bundle: &str, namespace: &str) -> String {
     let rules = r#"
@@ -109,58 +109,18 @@ fn kube_apiserver_scales_autoscales_and_creates_claims_through_volguard() {
         return;
     };
     let kc = kubeconfig.as_path();
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let (port, metrics_port) = (free_port(), free_port());
-    let log = tmp.path().join("serve.log");
-    let cert_dir = tmp.path().join("certs");
-    let server = Command::new(env!("CARGO_BIN_EXE_volguard"))
-        .args([
-            "serve",
-            "--addr",
-            &format!("127.0.0.1:{port}"),
-            "--metrics-addr",
-            &format!("127.0.0.1:{metrics_port}"),
-        ])
-        .arg("--dev-cert-dir")
-        .arg(&cert_dir)
-        .arg("--kubeconfig")
-        .arg(&kubeconfig)
-        .args(["--grace-period", "2s", "--log-level", "info"])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log file"))
-        .spawn()
-        .expect("volguard serve starts");
-    let ns = format!(
-        "vg-ca-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos() % 100_000)
-            .unwrap_or(0)
+    let ns = fresh_name("vg-ca");
+    let Served {
+        port,
+        metrics_port,
+        ca,
+        mut cleanup,
+        dir: tmp,
+    } = serve(
+        &kubeconfig,
+        format!("volguard-{ns}"),
+        cluster_common::WEBHOOK_KINDS,
     );
-    let mut cleanup = Cleanup {
-        server,
-        kubeconfig: kubeconfig.clone(),
-        name: format!("volguard-{ns}"),
-        kinds: cluster_common::WEBHOOK_KINDS,
-        log: log.clone(),
-    };
-
-    // First sync, then ready.
-    let ca = cert_dir.join("ca.crt");
-    wait_until("volguard /readyz", Duration::from_secs(60), || {
-        assert!(
-            cleanup.server.try_wait().expect("status").is_none(),
-            "volguard serve exited early"
-        );
-        Command::new("curl")
-            .args(["-sf", "--max-time", "2", "--cacert"])
-            .arg(&ca)
-            .arg(format!("https://127.0.0.1:{port}/readyz"))
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    });
     let claims_gauge = "volguard_cache_objects{kind=\"PersistentVolumeClaim\"}";
     let claims_before = metric(metrics_port, claims_gauge).expect("the cache size is exported once synced");
 

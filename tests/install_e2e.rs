@@ -8,10 +8,9 @@
 mod cluster_common;
 mod install_common;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use cluster_common::{Cleanup, cluster, free_port, fresh_name, kubectl, text, wait_until};
+use cluster_common::{Served, cluster, fresh_name, kubectl, serve, text, wait_until};
 use install_common::{decode, kind_of, manifests};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
 use serde_json::Value;
@@ -98,50 +97,21 @@ fn a_full_install_refuses_three_replicas_on_a_rwo_claim() {
     let Some(kubeconfig) = cluster("a_full_install_refuses_three_replicas_on_a_rwo_claim") else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
-    let (port, metrics_port) = (free_port(), free_port());
-    let log = tmp.path().join("serve.log");
-    let cert_dir = tmp.path().join("certs");
-    let server = Command::new(env!("CARGO_BIN_EXE_volguard"))
-        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
-        .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
-        .arg("--dev-cert-dir")
-        .arg(&cert_dir)
-        .arg("--kubeconfig")
-        .arg(&kubeconfig)
-        .args(["--grace-period", "2s", "--log-level", "info"])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("volguard serve starts");
     let name = fresh_name("vg-inst");
     let (app, exempt) = (format!("{name}-app"), format!("{name}-exempt"));
-    let mut cleanup = Cleanup {
-        server,
-        kubeconfig: kubeconfig.clone(),
-        name: name.clone(),
-        kinds: &[
-            "validatingwebhookconfiguration",
-            "mutatingwebhookconfiguration",
-            "clusterrolebinding",
-            "clusterrole",
-        ],
-        log,
-    };
-    let ca = cert_dir.join("ca.crt");
-    wait_until("volguard /readyz", Duration::from_secs(60), || {
-        assert!(
-            cleanup.server.try_wait().unwrap().is_none(),
-            "volguard serve exited early"
-        );
-        Command::new("curl")
-            .args(["-sf", "--max-time", "2", "--cacert"])
-            .arg(&ca)
-            .arg(format!("https://127.0.0.1:{port}/readyz"))
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    });
+    let kinds = &[
+        "validatingwebhookconfiguration",
+        "mutatingwebhookconfiguration",
+        "clusterrolebinding",
+        "clusterrole",
+    ];
+    let Served {
+        port,
+        ca,
+        mut cleanup,
+        dir: _dir,
+        ..
+    } = serve(&kubeconfig, name.clone(), kinds);
 
     let url = format!("https://127.0.0.1:{port}");
     let mut decoded = decode(&manifests(&[

@@ -138,3 +138,66 @@ impl Drop for Cleanup {
         }
     }
 }
+
+/// `volguard serve` started against the cluster, ready: policy and certificate loaded, caches synced.
+pub struct Served {
+    /// The HTTPS port on 127.0.0.1.
+    pub port: u16,
+    /// The plain-HTTP metrics port on 127.0.0.1.
+    pub metrics_port: u16,
+    /// The generated dev CA: the webhooks' caBundle.
+    pub ca: PathBuf,
+    /// Stops the server and deletes `name` of `kinds` when dropped.
+    pub cleanup: Cleanup,
+    /// Holds the certificates and the log; removed when dropped.
+    pub dir: tempfile::TempDir,
+}
+
+/// Starts the `volguard` binary on free 127.0.0.1 ports with a generated dev CA and the cluster's claim
+/// lookups, and waits (bounded) until `/readyz` answers. `name` of `kinds` is deleted when it is dropped.
+pub fn serve(kubeconfig: &Path, name: String, kinds: &'static [&'static str]) -> Served {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (port, metrics_port) = (free_port(), free_port());
+    let log = dir.path().join("serve.log");
+    let cert_dir = dir.path().join("certs");
+    let server = Command::new(env!("CARGO_BIN_EXE_volguard"))
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+        .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+        .arg("--dev-cert-dir")
+        .arg(&cert_dir)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(["--grace-period", "2s", "--log-level", "info"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("volguard serve starts");
+    let mut cleanup = Cleanup {
+        server,
+        kubeconfig: kubeconfig.to_path_buf(),
+        name,
+        kinds,
+        log,
+    };
+    let ca = cert_dir.join("ca.crt");
+    wait_until("volguard /readyz", Duration::from_secs(60), || {
+        assert!(
+            cleanup.server.try_wait().expect("status").is_none(),
+            "volguard serve exited early"
+        );
+        Command::new("curl")
+            .args(["-sf", "--max-time", "2", "--cacert"])
+            .arg(&ca)
+            .arg(format!("https://127.0.0.1:{port}/readyz"))
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    Served {
+        port,
+        metrics_port,
+        ca,
+        cleanup,
+        dir,
+    }
+}
