@@ -6,6 +6,8 @@
 //!  manifest / admission ──decode──▶ workload::Resource ──▶ workload::Footprint
 //!                                                              │
 //!            lookup::Lookup (claims, scale targets) ──────────▶ rules ──▶ policy::evaluate ──▶ Decision
+//!                                                                   │
+//!                                      policy `spec.mutate` ──▶ mutate ──▶ JSON patch (repairs)
 //! ```
 //!
 //! Everything left of `rules` is decoding at the edge; `rules` and `policy` are pure functions, shared by
@@ -26,6 +28,7 @@ pub mod kube_lookup;
 pub mod labels;
 pub mod lookup;
 pub mod manifest;
+pub mod mutate;
 pub mod policy;
 pub mod rules;
 pub mod server;

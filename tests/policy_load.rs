@@ -78,7 +78,7 @@ fn unknown_spec_key_is_named_with_the_expected_keys() {
         parse(
             6,
             3,
-            "unknown field `matches`, expected one of match, exclude, defaultAction, failureMode, rules"
+            "unknown field `matches`, expected one of match, exclude, defaultAction, failureMode, rules, mutate"
         )
     );
 }
@@ -129,8 +129,8 @@ fn unknown_rule_id_lists_every_rule() {
             8,
             5,
             "unknown field `shared-rwx-claim`, expected one of shared-rwo-claim, rollout-attach-deadlock, \
-             statefulset-claim-template-modes, statefulset-shared-claim, shared-claim-writable, \
-             stateless-deployment, missing-claim, claim-breaks-workloads"
+             statefulset-claim-template-modes, statefulset-shared-claim, statefulset-policy-template, \
+             shared-claim-writable, stateless-deployment, missing-claim, claim-breaks-workloads"
         )
     );
 }
@@ -489,8 +489,8 @@ fn errors_from_a_file_name_the_file() {
             line: 8,
             column: 5,
             message: "unknown field `shared-rwx-claim`, expected one of shared-rwo-claim, rollout-attach-deadlock, \
-                      statefulset-claim-template-modes, statefulset-shared-claim, shared-claim-writable, \
-                      stateless-deployment, missing-claim, claim-breaks-workloads"
+                      statefulset-claim-template-modes, statefulset-shared-claim, statefulset-policy-template, \
+                      shared-claim-writable, stateless-deployment, missing-claim, claim-breaks-workloads"
                 .into(),
         }
     );
@@ -604,6 +604,7 @@ fn the_builtin_policy_loads_with_its_documented_actions() {
             ("rollout-attach-deadlock", Action::Warn),
             ("statefulset-claim-template-modes", Action::Deny),
             ("statefulset-shared-claim", Action::Deny),
+            ("statefulset-policy-template", Action::Deny),
             ("shared-claim-writable", Action::Deny),
             ("stateless-deployment", Action::Off),
             ("missing-claim", Action::Warn),

@@ -3,11 +3,13 @@
 //!
 //! Transport-free: the HTTP server and `volguard review` both call [`validate`] and [`mutate`].
 
+mod mutate;
 mod request;
 pub mod response;
 
 use kube::core::admission::{AdmissionResponse, Operation};
 
+pub use mutate::{mutate, received_object};
 pub use request::{REVIEW_API_VERSION, Review, ReviewError, parse};
 
 use crate::lookup::Lookup;
@@ -23,14 +25,42 @@ pub struct Outcome {
     pub verdict: Verdict,
     /// The rules with findings (any action), for metrics.
     pub rules: Vec<RuleId>,
+    /// Whether the response carries a patch (the mutating path).
+    pub patched: bool,
 }
 
 impl Outcome {
+    /// A review volguard could not decide: no policy selects the object (allowed), or the failure mode
+    /// says (Ignore: allowed with a warning saying why; Fail: denied, saying why).
+    fn undecided(review: &Review, mode: Option<FailureMode>, what: String, rules: Vec<RuleId>) -> Self {
+        let response = match mode {
+            None => review.response.clone(),
+            Some(FailureMode::Ignore) => {
+                let mut r = review.response.clone();
+                r.warnings = Some(vec![response::warning_text(&what)]);
+                r
+            }
+            Some(FailureMode::Fail) => review.response.clone().deny(what),
+        };
+        let verdict = if response.allowed {
+            Verdict::Allow
+        } else {
+            Verdict::Deny
+        };
+        Self {
+            response,
+            verdict,
+            rules,
+            patched: false,
+        }
+    }
+
     fn allow(review: &Review) -> Self {
         Self {
             response: review.response.clone(),
             verdict: Verdict::Allow,
             rules: Vec::new(),
+            patched: false,
         }
     }
 }
@@ -49,25 +79,8 @@ pub fn validate(review: &Review, lookup: &dyn Lookup, policies: &PolicySet) -> O
             // Not decidable (the API server validates after mutating webhooks, so this reaches /mutate
             // first): the policy's failure mode decides.
             let what = format!("volguard could not judge {}: {e}", object.object_ref());
-            let response = match policies.failure_mode_for(object) {
-                None => review.response.clone(),
-                Some(FailureMode::Ignore) => {
-                    let mut r = review.response.clone();
-                    r.warnings = Some(vec![response::warning_text(&what)]);
-                    r
-                }
-                Some(FailureMode::Fail) => review.response.clone().deny(what),
-            };
-            let verdict = if response.allowed {
-                Verdict::Allow
-            } else {
-                Verdict::Deny
-            };
-            return Outcome {
-                response,
-                verdict,
-                rules: vec![RuleId::LookupFailed],
-            };
+            let mode = policies.failure_mode_for(object);
+            return Outcome::undecided(review, mode, what, vec![RuleId::LookupFailed]);
         }
     };
     if review.operation == Operation::Update
@@ -84,13 +97,8 @@ pub fn validate(review: &Review, lookup: &dyn Lookup, policies: &PolicySet) -> O
         response: response::for_validate(review.response.clone(), &eval),
         verdict: eval.verdict(),
         rules,
+        patched: false,
     }
-}
-
-/// Answers a mutating review. Repairs are not configured yet, so every review is allowed unchanged; the
-/// validating webhook does the judging.
-pub fn mutate(review: &Review, _lookup: &dyn Lookup, _policies: &PolicySet) -> Outcome {
-    Outcome::allow(review)
 }
 
 /// The note a ratcheted finding carries.

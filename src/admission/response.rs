@@ -1,14 +1,19 @@
 //! Turning an evaluation into an AdmissionResponse: a denial message listing every finding, warnings
 //! short enough for kubectl, and audit annotations keyed by rule id.
 //!
-//! The validating path can never carry a patch: [`for_validate`] has no patch parameter.
+//! The validating path can never carry a patch: [`for_validate`] has no patch parameter; only
+//! [`for_mutate`] adds one.
 //! See <https://kubernetes.io/docs/reference/access-authn-authz/extensible-admission-controllers/#response>.
 
 use std::collections::HashMap;
 
-use kube::core::admission::AdmissionResponse;
+use kube::core::admission::{AdmissionResponse, SerializePatchError};
 
+use crate::mutate::Mutation;
 use crate::policy::{Action, Evaluation, Judged};
+
+/// The audit annotation that lists what the mutating webhook changed.
+pub const MUTATIONS_ANNOTATION: &str = "mutations";
 
 /// The API server truncates longer warnings; keep each under this many bytes.
 pub const MAX_WARNING_LEN: usize = 256;
@@ -28,6 +33,36 @@ pub fn for_validate(start: AdmissionResponse, eval: &Evaluation) -> AdmissionRes
     }
     response.audit_annotations = audit_annotations(eval);
     response
+}
+
+/// The answer to a mutating review: allowed, with the mutation's patch (`patchType: JSONPatch`), each
+/// change as a warning (kubectl prints them, so the user learns what was changed in their object) and all
+/// of them in one audit annotation.
+pub fn for_mutate(
+    start: AdmissionResponse,
+    mutation: &Mutation,
+) -> Result<AdmissionResponse, SerializePatchError> {
+    if mutation.is_empty() {
+        return Ok(start);
+    }
+    let mut response = start.with_patch(mutation.patch.clone())?;
+    let warnings: Vec<String> = mutation
+        .changes
+        .iter()
+        .map(|c| warning_text(&format!("[volguard mutate] {}", c.message)))
+        .collect();
+    if !warnings.is_empty() {
+        response.warnings = Some(warnings);
+        let all: Vec<String> = mutation
+            .changes
+            .iter()
+            .map(|c| format!("{} (policy {})", c.message, c.policy))
+            .collect();
+        response
+            .audit_annotations
+            .insert(MUTATIONS_ANNOTATION.to_owned(), all.join(" | "));
+    }
+    Ok(response)
 }
 
 fn deny_message(eval: &Evaluation, denied: &[&Judged]) -> String {

@@ -64,7 +64,7 @@ pub fn run(args: ReviewArgs) -> anyhow::Result<Exit> {
         }
     };
     let outcome = if mutate {
-        admission::mutate(&review, &bundle, &policies)
+        admission::mutate(&review, &body, &bundle, &policies)
     } else {
         admission::validate(&review, &bundle, &policies)
     };

@@ -118,6 +118,15 @@ pub fn evaluate(
                 for f in found {
                     merge(&mut findings, f, policy);
                 }
+                if let Resource::Workload(Workload::StatefulSet(set)) = resource
+                    && !policy.mutation.templates.is_empty()
+                    && policy.action(RuleId::StatefulsetPolicyTemplate) != Action::Off
+                {
+                    let templates = &policy.mutation.templates;
+                    for f in rules::policy_templates(set, &object, templates, &policy.name) {
+                        merge(&mut findings, f, policy);
+                    }
+                }
             }
         }
         Judgeable::TargetUnknown { target, why } => {

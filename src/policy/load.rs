@@ -9,8 +9,13 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 use serde_saphyr::{Location, Spanned};
 
 use super::Policy;
-use super::model::{LabelSelector, PolicyDocument, RuleSetting, Selection, SelectorOperator};
+use k8s_openapi::api::apps::v1::StatefulSetPersistentVolumeClaimRetentionPolicy;
+
+use super::model::{
+    Action, LabelSelector, MutateSpec, PolicyDocument, RuleSetting, Selection, SelectorOperator,
+};
 use super::select::Criteria;
+use crate::mutate::{ClaimTemplate, MutationPolicy};
 use crate::rules::{RuleId, RuleParams};
 
 /// The built-in policy, compiled in.
@@ -191,6 +196,7 @@ fn compile(doc: PolicyDocument, source: &str) -> Result<Policy, LoadError> {
     set(RuleId::StatelessDeployment, r.stateless_deployment);
     set(RuleId::MissingClaim, r.missing_claim);
     set(RuleId::ClaimBreaksWorkloads, r.claim_breaks_workloads);
+    set(RuleId::StatefulsetPolicyTemplate, r.statefulset_policy_template);
     let mut params = RuleParams::default();
     if let Some(t) = r.statefulset_claim_template_modes {
         settings.push((
@@ -207,6 +213,10 @@ fn compile(doc: PolicyDocument, source: &str) -> Result<Policy, LoadError> {
             params.allowed_template_modes = modes.value.iter().map(|m| m.as_str().to_owned()).collect();
         }
     }
+    let mutation = match spec.mutate {
+        Some(m) => mutation(m, &settings, spec.default_action, &params, source)?,
+        None => MutationPolicy::default(),
+    };
     let name = doc.metadata.name;
     if name.value.trim().is_empty() {
         let msg = "metadata.name must not be empty".to_owned();
@@ -221,8 +231,155 @@ fn compile(doc: PolicyDocument, source: &str) -> Result<Policy, LoadError> {
         default_action: spec.default_action,
         settings,
         params,
+        mutation,
         failure_mode: spec.failure_mode,
     })
+}
+
+/// Validates `spec.mutate`: every template must be one the API server accepts and this policy's own
+/// `statefulset-claim-template-modes` allows, with a mount path of its own.
+fn mutation(
+    m: MutateSpec,
+    settings: &[(RuleId, Action)],
+    default_action: Action,
+    params: &RuleParams,
+    source: &str,
+) -> Result<MutationPolicy, LoadError> {
+    let modes_action = settings
+        .iter()
+        .find(|(r, _)| *r == RuleId::StatefulsetClaimTemplateModes)
+        .map_or(default_action, |(_, a)| *a);
+    let mut templates: Vec<ClaimTemplate> = Vec::with_capacity(m.claim_templates.len());
+    for t in m.claim_templates {
+        let name = t.name;
+        if !is_dns_label(&name.value) {
+            let msg = format!(
+                "invalid claim template name {:?}: expected a DNS label (lowercase letters, digits and '-', at \
+                 most 63, starting and ending with a letter or digit)",
+                name.value
+            );
+            return Err(invalid(source, &name.referenced, msg));
+        }
+        if templates.iter().any(|o| o.name == name.value) {
+            let msg = format!("claim template {:?} is declared twice", name.value);
+            return Err(invalid(source, &name.referenced, msg));
+        }
+        let modes = t.access_modes;
+        if modes.value.is_empty() {
+            let msg = "accessModes must list at least one of ReadWriteOnce, ReadOnlyMany, ReadWriteMany, \
+                       ReadWriteOncePod"
+                .to_owned();
+            return Err(invalid(source, &modes.referenced, msg));
+        }
+        let access_modes: Vec<String> = modes.value.iter().map(|m| m.as_str().to_owned()).collect();
+        if modes_action != Action::Off
+            && let Some(bad) = access_modes
+                .iter()
+                .find(|m| !params.allowed_template_modes.contains(m))
+        {
+            let msg = format!(
+                "claim template {:?} asks for {bad}, which this policy's statefulset-claim-template-modes does \
+                 not allow (allowed: {})",
+                name.value,
+                params.allowed_template_modes.join(", ")
+            );
+            return Err(invalid(source, &modes.referenced, msg));
+        }
+        if !is_quantity(&t.storage.value) {
+            let msg = format!(
+                "invalid storage {:?}: expected a quantity such as 10Gi, 500Mi or 1T",
+                t.storage.value
+            );
+            return Err(invalid(source, &t.storage.referenced, msg));
+        }
+        if let Some(class) = &t.storage_class_name
+            && (class.value.is_empty()
+                || class.value.len() > 253
+                || !class.value.split('.').all(is_dns_label))
+        {
+            let msg = format!(
+                "invalid storageClassName {:?}: expected a DNS subdomain (lowercase letters, digits, '-' and \
+                 '.')",
+                class.value
+            );
+            return Err(invalid(source, &class.referenced, msg));
+        }
+        for (k, v) in &t.labels {
+            check_key(k).map_err(|m| invalid(source, &name.referenced, format!("labels: {m}")))?;
+            if !is_label_value(v) {
+                let msg = format!("labels: value {v:?} of {k:?} is not a label value");
+                return Err(invalid(source, &name.referenced, msg));
+            }
+        }
+        let mount = t.mount;
+        let path = mount.mount_path;
+        if !path.value.starts_with('/') {
+            let msg = format!("invalid mountPath {:?}: expected an absolute path", path.value);
+            return Err(invalid(source, &path.referenced, msg));
+        }
+        if let Some(other) = templates.iter().find(|o| o.mount_path == path.value) {
+            let msg = format!(
+                "mountPath {:?} is already used by claim template {:?}",
+                path.value, other.name
+            );
+            return Err(invalid(source, &path.referenced, msg));
+        }
+        if let Some(sub) = &mount.sub_path
+            && (sub.value.starts_with('/') || sub.value.split('/').any(|part| part == ".."))
+        {
+            let msg = format!(
+                "invalid subPath {:?}: expected a relative path without '..'",
+                sub.value
+            );
+            return Err(invalid(source, &sub.referenced, msg));
+        }
+        let mut containers = Vec::with_capacity(mount.containers.len());
+        for c in mount.containers {
+            if !is_dns_label(&c.value) {
+                let msg = format!("invalid container name {:?}: expected a DNS label", c.value);
+                return Err(invalid(source, &c.referenced, msg));
+            }
+            containers.push(c.value);
+        }
+        templates.push(ClaimTemplate {
+            name: name.value,
+            access_modes,
+            storage_class: t.storage_class_name.map(|c| c.value),
+            storage: t.storage.value,
+            labels: t.labels,
+            mount_path: path.value,
+            sub_path: mount.sub_path.map(|s| s.value),
+            containers,
+        });
+    }
+    let retention =
+        m.persistent_volume_claim_retention_policy
+            .map(|r| StatefulSetPersistentVolumeClaimRetentionPolicy {
+                when_deleted: r.when_deleted.map(|a| a.as_str().to_owned()),
+                when_scaled: r.when_scaled.map(|a| a.as_str().to_owned()),
+            });
+    Ok(MutationPolicy {
+        templates,
+        retention,
+        recreate_strategy: m.repairs.recreate_strategy,
+        read_only_mounts: m.repairs.read_only_mounts,
+    })
+}
+
+/// A Kubernetes quantity as a claim's size is written: a positive decimal, then an optional binary
+/// (Ki … Ei) or decimal (k … E) suffix.
+fn is_quantity(s: &str) -> bool {
+    const SUFFIXES: [&str; 12] = ["Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "k", "M", "G", "T", "P", "E"];
+    let number = SUFFIXES
+        .iter()
+        .find_map(|suffix| s.strip_suffix(suffix))
+        .unwrap_or(s);
+    let mut parts = number.splitn(2, '.');
+    let whole = parts.next().unwrap_or_default();
+    let all_digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    all_digits(whole)
+        && parts.next().is_none_or(all_digits)
+        && number.bytes().any(|b| (b'1'..=b'9').contains(&b))
 }
 
 fn criteria(s: Selection, source: &str) -> Result<Criteria, LoadError> {

@@ -26,6 +26,7 @@ pub struct Policy {
     pub(crate) default_action: Action,
     pub(crate) settings: Vec<(RuleId, Action)>,
     pub(crate) params: RuleParams,
+    pub(crate) mutation: crate::mutate::MutationPolicy,
     /// What to do when a lookup fails.
     pub failure_mode: FailureMode,
 }

@@ -81,6 +81,118 @@ pub struct PolicySpec {
     /// Per-rule settings, keyed by rule id.
     #[serde(default)]
     pub rules: RulesSpec,
+    /// Repairs the mutating webhook (and `volguard check --mutate`) makes to the objects this policy
+    /// selects. Nothing is changed unless it is set here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mutate: Option<MutateSpec>,
+}
+
+/// What the mutating webhook adds or repairs. What the user set is never overwritten.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MutateSpec {
+    /// volumeClaimTemplates every selected StatefulSet gets when it is created, with their mounts. An
+    /// existing StatefulSet cannot change its templates: it gets a `statefulset-policy-template` finding.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub claim_templates: Vec<ClaimTemplateSpec>,
+    /// Fields of a StatefulSet's `persistentVolumeClaimRetentionPolicy` to set where the StatefulSet
+    /// leaves them unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistent_volume_claim_retention_policy: Option<RetentionPolicySpec>,
+    /// Opt-in repairs of workloads that would break.
+    #[serde(default)]
+    pub repairs: RepairsSpec,
+}
+
+/// A volumeClaimTemplate the policy gives every selected StatefulSet, and where its pods mount it.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClaimTemplateSpec {
+    /// The template's name: also the pod volume's name, and the prefix of each claim
+    /// (`NAME-STATEFULSET-ORDINAL`). A DNS label.
+    #[schemars(with = "String", length(min = 1, max = 63), pattern(NAMESPACE_PATTERN))]
+    pub name: Spanned<String>,
+    /// The claims' access modes.
+    #[schemars(with = "Vec<AccessModeName>", length(min = 1))]
+    pub access_modes: Spanned<Vec<AccessModeName>>,
+    /// The StorageClass; unset: the cluster's default class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub storage_class_name: Option<Spanned<String>>,
+    /// The requested size, a Kubernetes quantity such as `10Gi`.
+    #[schemars(with = "String", pattern(QUANTITY_PATTERN))]
+    pub storage: Spanned<String>,
+    /// Labels of the claims.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Where the pods mount the claim.
+    pub mount: MountSpec,
+}
+
+/// A Kubernetes quantity (a subset the loader accepts: a positive decimal with an optional binary or
+/// decimal suffix).
+pub(crate) const QUANTITY_PATTERN: &str = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$";
+
+/// Where the pods of a StatefulSet mount a policy's claim template.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MountSpec {
+    /// An absolute path in the container.
+    #[schemars(with = "String", pattern("^/"))]
+    pub mount_path: Spanned<String>,
+    /// A relative path inside the volume to mount instead of its root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub sub_path: Option<Spanned<String>>,
+    /// The containers (by name) that mount it; empty: every container of the pod (not init containers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(with = "Vec<String>")]
+    pub containers: Vec<Spanned<String>>,
+}
+
+/// `persistentVolumeClaimRetentionPolicy`: what happens to a StatefulSet's claims.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RetentionPolicySpec {
+    /// When the StatefulSet is deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when_deleted: Option<RetentionAction>,
+    /// When the StatefulSet is scaled down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when_scaled: Option<RetentionAction>,
+}
+
+/// What happens to a claim its StatefulSet no longer needs.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub enum RetentionAction {
+    /// The claim is kept (Kubernetes' default).
+    Retain,
+    /// The claim is deleted.
+    Delete,
+}
+
+impl RetentionAction {
+    /// The value as the API writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetentionAction::Retain => "Retain",
+            RetentionAction::Delete => "Delete",
+        }
+    }
+}
+
+/// Repairs, each off unless set to true.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RepairsSpec {
+    /// A one-replica Deployment whose rolling update would wait on its own ReadWriteOnce(Pod) volume
+    /// (`rollout-attach-deadlock`) gets `strategy: {type: Recreate}`.
+    #[serde(default)]
+    pub recreate_strategy: bool,
+    /// Read-write mounts of a ReadOnlyMany claim shared by many pods (`shared-claim-writable`) get
+    /// `readOnly: true`.
+    #[serde(default)]
+    pub read_only_mounts: bool,
 }
 
 fn default_action() -> Action {
@@ -218,6 +330,15 @@ pub struct RulesSpec {
         skip_serializing_if = "Option::is_none"
     )]
     pub statefulset_shared_claim: Option<RuleSetting>,
+    /// A StatefulSet without a claim template its policy declares (`mutate.claimTemplates`), with one
+    /// that contradicts it, or where the template's mount conflicts with another volume.
+    #[serde(
+        rename = "statefulset-policy-template",
+        default,
+        deserialize_with = "listed",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub statefulset_policy_template: Option<RuleSetting>,
     /// A ReadOnlyMany claim mounted read-write by a multi-pod workload.
     #[serde(
         rename = "shared-claim-writable",

@@ -4,6 +4,7 @@
 //! breaks at run time, and how to fix it; the policy decides what action each finding gets.
 
 mod claim_template;
+mod policy_template;
 mod rollout;
 mod sharing;
 mod statefulset;
@@ -19,6 +20,7 @@ use crate::lookup::{Answer, Lookup};
 use crate::workload::{ClaimUse, Footprint, ObjectRef, WorkloadKind};
 
 pub use claim_template::claim_template_yaml;
+pub use policy_template::policy_templates;
 
 /// The stable id of every rule, as used in policies, messages, metrics and audit annotations.
 #[derive(
@@ -34,6 +36,8 @@ pub enum RuleId {
     StatefulsetClaimTemplateModes,
     /// A multi-replica StatefulSet sharing one claim from its pod template.
     StatefulsetSharedClaim,
+    /// A StatefulSet without a claim template its policy declares, or with one that contradicts it.
+    StatefulsetPolicyTemplate,
     /// A ReadOnlyMany claim mounted read-write by a multi-pod workload.
     SharedClaimWritable,
     /// Any persistent claim in a Deployment (opt-in).
@@ -48,11 +52,12 @@ pub enum RuleId {
 
 impl RuleId {
     /// Every rule, in report order.
-    pub const ALL: [RuleId; 9] = [
+    pub const ALL: [RuleId; 10] = [
         RuleId::SharedRwoClaim,
         RuleId::RolloutAttachDeadlock,
         RuleId::StatefulsetClaimTemplateModes,
         RuleId::StatefulsetSharedClaim,
+        RuleId::StatefulsetPolicyTemplate,
         RuleId::SharedClaimWritable,
         RuleId::StatelessDeployment,
         RuleId::MissingClaim,
@@ -67,6 +72,7 @@ impl RuleId {
             RuleId::RolloutAttachDeadlock => "rollout-attach-deadlock",
             RuleId::StatefulsetClaimTemplateModes => "statefulset-claim-template-modes",
             RuleId::StatefulsetSharedClaim => "statefulset-shared-claim",
+            RuleId::StatefulsetPolicyTemplate => "statefulset-policy-template",
             RuleId::SharedClaimWritable => "shared-claim-writable",
             RuleId::StatelessDeployment => "stateless-deployment",
             RuleId::MissingClaim => "missing-claim",

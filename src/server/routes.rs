@@ -201,9 +201,10 @@ async fn answer(state: &AppState, body: Body, path: Path) -> Response {
     let lookup = Overlay::new(state.lookup.as_ref(), extra);
     let outcome: Outcome = match path {
         Path::Validate => admission::validate(&review, &lookup, &policies),
-        Path::Mutate => admission::mutate(&review, &lookup, &policies),
+        Path::Mutate => admission::mutate(&review, &bytes, &lookup, &policies),
     };
     let decision = match outcome.verdict {
+        Verdict::Allow if outcome.patched => "patched",
         Verdict::Allow => "allowed",
         Verdict::Warn => "warned",
         Verdict::Deny => "denied",

@@ -278,6 +278,34 @@ impl Workload {
     pub fn object_ref(&self) -> ObjectRef {
         ObjectRef::of(self.kind().into(), self.metadata())
     }
+
+    /// The pod template, mutable (for repairs). None when the workload has none to edit.
+    pub fn pod_template_mut(&mut self) -> Option<&mut PodTemplateSpec> {
+        match self {
+            Workload::Deployment(o) => o.spec.as_mut().map(|s| &mut s.template),
+            Workload::StatefulSet(o) => o.spec.as_mut().map(|s| &mut s.template),
+            Workload::DaemonSet(o) => o.spec.as_mut().map(|s| &mut s.template),
+            Workload::ReplicaSet(o) => o.spec.as_mut().and_then(|s| s.template.as_mut()),
+            Workload::Job(o) => o.spec.as_mut().map(|s| &mut s.template),
+            Workload::CronJob(o) => o
+                .spec
+                .as_mut()
+                .and_then(|s| s.job_template.spec.as_mut())
+                .map(|j| &mut j.template),
+        }
+    }
+
+    /// The workload as JSON, the way k8s-openapi writes it (apiVersion and kind included).
+    pub fn to_json(&self) -> Result<serde_json::Value, serde_json::Error> {
+        match self {
+            Workload::Deployment(o) => serde_json::to_value(o),
+            Workload::StatefulSet(o) => serde_json::to_value(o),
+            Workload::DaemonSet(o) => serde_json::to_value(o),
+            Workload::ReplicaSet(o) => serde_json::to_value(o),
+            Workload::Job(o) => serde_json::to_value(o),
+            Workload::CronJob(o) => serde_json::to_value(o),
+        }
+    }
 }
 
 impl Resource {
