@@ -668,3 +668,172 @@ fn a_rule_written_with_no_value_is_listed_like_an_empty_mapping() {
     let p = &load(&with_spec("  rules:\n    stateless-deployment: {action: null}\n")).unwrap()[0];
     assert_eq!(p.action(RuleId::StatelessDeployment), Action::Deny);
 }
+
+// spec.mutate: each invalid value names its line and column and what was expected.
+
+/// A `spec.mutate.claimTemplates` with one template whose lines are `template` (indented by eight).
+fn with_template(template: &str) -> String {
+    with_spec(&format!(
+        "  mutate:\n    claimTemplates:\n      - name: data\n{template}"
+    ))
+}
+
+const MOUNT: &str = "        mount: {mountPath: /var/lib/data}\n";
+
+#[test]
+fn a_valid_mutate_section_loads() {
+    let text = with_template(&format!(
+        "        accessModes: [ReadWriteOnce]\n        storage: 1.5Gi\n        storageClassName: fast.ssd\n{MOUNT}"
+    ));
+    let policies = load(&text).expect("loads");
+    assert_eq!(policies.len(), 1);
+}
+
+#[test]
+fn unknown_key_in_a_claim_template_is_named() {
+    let text = with_template(&format!(
+        "        accessModes: [ReadWriteOnce]\n        storage: 1Gi\n        size: 1Gi\n{MOUNT}"
+    ));
+    assert_eq!(
+        load(&text).err(),
+        parse(
+            11,
+            9,
+            "unknown field `size`, expected one of name, accessModes, storageClassName, storage, labels, mount"
+        )
+    );
+}
+
+#[test]
+fn a_template_needs_its_size() {
+    let text = with_template(&format!("        accessModes: [ReadWriteOnce]\n{MOUNT}"));
+    let err = load(&text).err();
+    assert!(
+        matches!(&err, Some(LoadError::Parse { message, .. }) if message.contains("missing field `storage`")),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn an_invalid_size_is_refused_where_it_is_written() {
+    let text = with_template(&format!(
+        "        accessModes: [ReadWriteOnce]\n        storage: ten gigs\n{MOUNT}"
+    ));
+    assert_eq!(
+        load(&text).err(),
+        invalid(
+            10,
+            18,
+            "invalid storage \"ten gigs\": expected a quantity such as 10Gi, 500Mi or 1T"
+        )
+    );
+    let zero = with_template(&format!(
+        "        accessModes: [ReadWriteOnce]\n        storage: 0Gi\n{MOUNT}"
+    ));
+    assert!(load(&zero).is_err(), "a claim of size zero is refused");
+}
+
+#[test]
+fn a_template_mode_the_policy_itself_forbids_is_refused() {
+    let text = with_template(&format!(
+        "        accessModes: [ReadWriteMany]\n        storage: 1Gi\n{MOUNT}"
+    ));
+    assert_eq!(
+        load(&text).err(),
+        invalid(
+            9,
+            22,
+            "claim template \"data\" asks for ReadWriteMany, which this policy's \
+             statefulset-claim-template-modes does not allow (allowed: ReadWriteOnce, ReadWriteOncePod)"
+        )
+    );
+    // With that rule off, the policy may hand out shared templates.
+    let off = format!("{text}  rules:\n    statefulset-claim-template-modes: {{action: Off}}\n");
+    assert!(load(&off).is_ok(), "{:?}", load(&off).err());
+}
+
+#[test]
+fn a_relative_mount_path_and_an_escaping_sub_path_are_refused() {
+    let relative = with_template(
+        "        accessModes: [ReadWriteOnce]\n        storage: 1Gi\n        mount: {mountPath: data}\n",
+    );
+    assert_eq!(
+        load(&relative).err(),
+        invalid(11, 28, "invalid mountPath \"data\": expected an absolute path")
+    );
+    let escaping = with_template(
+        "        accessModes: [ReadWriteOnce]\n        storage: 1Gi\n        mount:\n          mountPath: /data\n          subPath: ../etc\n",
+    );
+    assert_eq!(
+        load(&escaping).err(),
+        invalid(
+            13,
+            20,
+            "invalid subPath \"../etc\": expected a relative path without '..'"
+        )
+    );
+}
+
+#[test]
+fn two_templates_with_one_name_or_one_mount_path_are_refused() {
+    let text = with_spec(
+        "  mutate:\n    claimTemplates:\n      - {name: data, accessModes: [ReadWriteOnce], storage: 1Gi, mount: {mountPath: /a}}\n      - {name: data, accessModes: [ReadWriteOnce], storage: 1Gi, mount: {mountPath: /b}}\n",
+    );
+    assert_eq!(
+        load(&text).err(),
+        invalid(9, 16, "claim template \"data\" is declared twice")
+    );
+    let text = with_spec(
+        "  mutate:\n    claimTemplates:\n      - {name: data, accessModes: [ReadWriteOnce], storage: 1Gi, mount: {mountPath: /a}}\n      - {name: logs, accessModes: [ReadWriteOnce], storage: 1Gi, mount: {mountPath: /a}}\n",
+    );
+    assert_eq!(
+        load(&text).err(),
+        invalid(
+            9,
+            85,
+            "mountPath \"/a\" is already used by claim template \"data\""
+        )
+    );
+}
+
+#[test]
+fn invalid_names_are_refused() {
+    let text = with_spec(
+        "  mutate:\n    claimTemplates:\n      - {name: Data, accessModes: [ReadWriteOnce], storage: 1Gi, mount: {mountPath: /a}}\n",
+    );
+    let err = load(&text).err();
+    assert!(
+        matches!(&err, Some(LoadError::Invalid { line: 8, column: 16, message, .. })
+            if message.starts_with("invalid claim template name \"Data\"")),
+        "{err:?}"
+    );
+    let text = with_template(
+        "        accessModes: [ReadWriteOnce]\n        storage: 1Gi\n        mount: {mountPath: /a, containers: [Web_1]}\n",
+    );
+    let err = load(&text).err();
+    assert!(
+        matches!(&err, Some(LoadError::Invalid { line: 11, message, .. })
+            if message == "invalid container name \"Web_1\": expected a DNS label"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn unknown_repair_and_retention_values_are_named() {
+    let text = with_spec("  mutate:\n    repairs:\n      recreate: true\n");
+    assert_eq!(
+        load(&text).err(),
+        parse(
+            8,
+            7,
+            "unknown field `recreate`, expected one of recreateStrategy, readOnlyMounts"
+        )
+    );
+    let text = with_spec("  mutate:\n    persistentVolumeClaimRetentionPolicy: {whenDeleted: Keep}\n");
+    let err = load(&text).err();
+    assert!(
+        matches!(&err, Some(LoadError::Parse { line: 7, message, .. })
+            if message.contains("unknown variant `Keep`") && message.contains("Retain") && message.contains("Delete")),
+        "{err:?}"
+    );
+}
