@@ -7,7 +7,12 @@
 
 use std::collections::HashMap;
 
+use base64::Engine as _;
+use kube::core::Status;
 use kube::core::admission::{AdmissionResponse, SerializePatchError};
+use serde::Serialize;
+
+use super::REVIEW_API_VERSION;
 
 use crate::mutate::Mutation;
 use crate::policy::{Action, Evaluation, Judged};
@@ -17,6 +22,59 @@ pub const MUTATIONS_ANNOTATION: &str = "mutations";
 
 /// The API server truncates longer warnings; keep each under this many bytes.
 pub const MAX_WARNING_LEN: usize = 256;
+
+/// The AdmissionReview volguard sends back, from kube's `AdmissionResponse`.
+///
+/// kube writes `patch` as a JSON array of numbers (kube-rs/kube#1781), but the API server reads a `[]byte`
+/// field only as base64 text and would fail the call. This writes the same fields, the patch base64-encoded.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewAnswer<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    response: WireResponse<'a>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WireResponse<'a> {
+    uid: &'a str,
+    allowed: bool,
+    status: &'a Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "no_annotations")]
+    audit_annotations: &'a HashMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warnings: Option<&'a Vec<String>>,
+}
+
+fn no_annotations(map: &&HashMap<String, String>) -> bool {
+    map.is_empty()
+}
+
+/// The review to send for `response`.
+pub fn answer(response: &AdmissionResponse) -> ReviewAnswer<'_> {
+    let patch = response
+        .patch
+        .as_ref()
+        .map(|p| base64::engine::general_purpose::STANDARD.encode(p));
+    ReviewAnswer {
+        api_version: REVIEW_API_VERSION,
+        kind: "AdmissionReview",
+        response: WireResponse {
+            uid: &response.uid,
+            allowed: response.allowed,
+            status: &response.result,
+            patch_type: patch.as_ref().map(|_| "JSONPatch"),
+            patch,
+            audit_annotations: &response.audit_annotations,
+            warnings: response.warnings.as_ref(),
+        },
+    }
+}
 
 /// The answer to a validating review.
 pub fn for_validate(start: AdmissionResponse, eval: &Evaluation) -> AdmissionResponse {

@@ -70,7 +70,7 @@ pub fn run(args: ReviewArgs) -> anyhow::Result<Exit> {
     };
     let allowed = outcome.response.allowed;
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, &outcome.response.into_review())
+    serde_json::to_writer_pretty(&mut out, &admission::response::answer(&outcome.response))
         .context("writing the response")?;
     writeln!(out).context("writing the response")?;
     Ok(if allowed { Exit::Clean } else { Exit::Denied })

@@ -223,7 +223,7 @@ async fn answer(state: &AppState, body: Body, path: Path) -> Response {
     }
     state.metrics.observe(path.as_str(), elapsed.as_secs_f64());
     info!(rules = ?outcome.rules, "Reviewed");
-    axum::Json(outcome.response.into_review()).into_response()
+    axum::Json(admission::response::answer(&outcome.response)).into_response()
 }
 
 /// The benchmark baseline's answer: the uid read, everything allowed, with the same span, log line and
