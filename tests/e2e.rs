@@ -8,38 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 mod cluster_common;
-use cluster_common::{Served, fresh_name, kubectl, serve, text, wait_until};
-
-fn webhooks(name: &str, port: u16, ca_bundle: &str, namespace: &str) -> String {
-    let rules = r#"
-  - apiGroups: ["apps"]
-    apiVersions: ["v1"]
-    operations: ["CREATE", "UPDATE"]
-    resources: ["deployments", "statefulsets", "daemonsets", "replicasets", "deployments/scale", "statefulsets/scale", "replicasets/scale"]
-  - apiGroups: ["batch"]
-    apiVersions: ["v1"]
-    operations: ["CREATE", "UPDATE"]
-    resources: ["jobs", "cronjobs"]
-  - apiGroups: ["autoscaling"]
-    apiVersions: ["v1", "v2"]
-    operations: ["CREATE", "UPDATE"]
-    resources: ["horizontalpodautoscalers"]"#;
-    let common = |path: &str| {
-        format!(
-            "  clientConfig:\n    url: https://127.0.0.1:{port}/{path}\n    caBundle: {ca_bundle}\n  rules:{rules}\n  \
-             admissionReviewVersions: [\"v1\"]\n  sideEffects: None\n  matchPolicy: Equivalent\n  timeoutSeconds: 5\n  \
-             failurePolicy: Fail\n  namespaceSelector:\n    matchLabels:\n      kubernetes.io/metadata.name: {namespace}\n"
-        )
-    };
-    format!(
-        "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingWebhookConfiguration\nmetadata:\n  name: {name}\n\
-         webhooks:\n- name: validate.volguard.io\n{}---\napiVersion: admissionregistration.k8s.io/v1\n\
-         kind: MutatingWebhookConfiguration\nmetadata:\n  name: {name}\nwebhooks:\n- name: mutate.volguard.io\n  \
-         reinvocationPolicy: IfNeeded\n{}",
-        common("validate"),
-        common("mutate")
-    )
-}
+use cluster_common::{Served, fresh_name, kubectl, namespace_with_webhooks, serve, text, wait_until};
 
 fn deployment(ns: &str, name: &str, replicas: u32, strategy: &str) -> String {
     format!(
@@ -90,39 +59,14 @@ fn kube_apiserver_admits_through_volguard() {
         cluster_common::WEBHOOK_KINDS,
     );
 
-    // A fresh namespace (namespaces never finish deleting here), labelled by the API server with its name.
-    let out = kubectl(&kubeconfig, &["create", "namespace", &ns], None);
-    assert!(out.status.success(), "{:?}", text(&out));
+    // A fresh namespace (namespaces never finish deleting here), with the webhooks registered for it.
+    namespace_with_webhooks(&kubeconfig, &ns, &cleanup.name, port, &ca);
     let claim = format!(
         "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: data\n  namespace: {ns}\nspec:\n  accessModes: \
          [ReadWriteOnce]\n  resources:\n    requests:\n      storage: 1Gi\n"
     );
     let out = kubectl(&kubeconfig, &["apply", "-f", "-"], Some(&claim));
     assert!(out.status.success(), "{:?}", text(&out));
-
-    let ca_bundle = {
-        use std::process::Command as C;
-        let b64 = C::new("base64").args(["-w0"]).arg(&ca).output().expect("base64");
-        String::from_utf8(b64.stdout).expect("ascii")
-    };
-    // v1.20 does not label namespaces with kubernetes.io/metadata.name: add it, as newer servers do.
-    let out = kubectl(
-        &kubeconfig,
-        &[
-            "label",
-            "namespace",
-            &ns,
-            &format!("kubernetes.io/metadata.name={ns}"),
-        ],
-        None,
-    );
-    assert!(out.status.success(), "{:?}", text(&out));
-    let out = kubectl(
-        &kubeconfig,
-        &["apply", "-f", "-"],
-        Some(&webhooks(&cleanup.name, port, &ca_bundle, &ns)),
-    );
-    assert!(out.status.success(), "registering the webhooks: {:?}", text(&out));
 
     // 1. Three replicas on one ReadWriteOnce claim: refused with volguard's message. The claim reaches the
     //    cache through the watch; until then the claim is unknown to volguard, so retry (bounded).

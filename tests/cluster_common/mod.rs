@@ -156,6 +156,16 @@ pub struct Served {
 /// Starts the `volguard` binary on free 127.0.0.1 ports with a generated dev CA and the cluster's claim
 /// lookups, and waits (bounded) until `/readyz` answers. `name` of `kinds` is deleted when it is dropped.
 pub fn serve(kubeconfig: &Path, name: String, kinds: &'static [&'static str]) -> Served {
+    serve_with(kubeconfig, name, kinds, &[])
+}
+
+/// [`serve`] with more arguments for `volguard serve` (`--policy DIR`, ...).
+pub fn serve_with(
+    kubeconfig: &Path,
+    name: String,
+    kinds: &'static [&'static str],
+    extra: &[&std::ffi::OsStr],
+) -> Served {
     let dir = tempfile::tempdir().expect("tempdir");
     let (port, metrics_port) = (free_port(), free_port());
     let log = dir.path().join("serve.log");
@@ -168,6 +178,7 @@ pub fn serve(kubeconfig: &Path, name: String, kinds: &'static [&'static str]) ->
         .arg("--kubeconfig")
         .arg(kubeconfig)
         .args(["--grace-period", "2s", "--log-level", "info"])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).expect("log file"))
         .spawn()
@@ -200,4 +211,58 @@ pub fn serve(kubeconfig: &Path, name: String, kinds: &'static [&'static str]) ->
         cleanup,
         dir,
     }
+}
+
+/// A ValidatingWebhookConfiguration and a MutatingWebhookConfiguration, both `name`, sending the
+/// workload kinds volguard judges in `namespace` to `https://127.0.0.1:port/{validate,mutate}`.
+pub fn webhooks(name: &str, port: u16, ca_bundle: &str, namespace: &str) -> String {
+    let rules = r#"
+  - apiGroups: ["apps"]
+    apiVersions: ["v1"]
+    operations: ["CREATE", "UPDATE"]
+    resources: ["deployments", "statefulsets", "daemonsets", "replicasets", "deployments/scale", "statefulsets/scale", "replicasets/scale"]
+  - apiGroups: ["batch"]
+    apiVersions: ["v1"]
+    operations: ["CREATE", "UPDATE"]
+    resources: ["jobs", "cronjobs"]
+  - apiGroups: ["autoscaling"]
+    apiVersions: ["v1", "v2"]
+    operations: ["CREATE", "UPDATE"]
+    resources: ["horizontalpodautoscalers"]"#;
+    let common = |path: &str| {
+        format!(
+            "  clientConfig:\n    url: https://127.0.0.1:{port}/{path}\n    caBundle: {ca_bundle}\n  rules:{rules}\n  \
+             admissionReviewVersions: [\"v1\"]\n  sideEffects: None\n  matchPolicy: Equivalent\n  timeoutSeconds: 5\n  \
+             failurePolicy: Fail\n  namespaceSelector:\n    matchLabels:\n      kubernetes.io/metadata.name: {namespace}\n"
+        )
+    };
+    format!(
+        "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingWebhookConfiguration\nmetadata:\n  name: {name}\n\
+         webhooks:\n- name: validate.volguard.io\n{}---\napiVersion: admissionregistration.k8s.io/v1\n\
+         kind: MutatingWebhookConfiguration\nmetadata:\n  name: {name}\nwebhooks:\n- name: mutate.volguard.io\n  \
+         reinvocationPolicy: IfNeeded\n{}",
+        common("validate"),
+        common("mutate")
+    )
+}
+
+/// Creates namespace `ns` (labelled with its name, as servers newer than v1.20 do by themselves) and
+/// registers [`webhooks`] named `name` for it, trusting the CA at `ca`.
+pub fn namespace_with_webhooks(kubeconfig: &Path, ns: &str, name: &str, port: u16, ca: &Path) {
+    let out = kubectl(kubeconfig, &["create", "namespace", ns], None);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let label = format!("kubernetes.io/metadata.name={ns}");
+    let out = kubectl(kubeconfig, &["label", "namespace", ns, &label], None);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let pem = std::fs::read(ca).expect("the dev CA");
+    let ca_bundle = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(pem)
+    };
+    let out = kubectl(
+        kubeconfig,
+        &["apply", "-f", "-"],
+        Some(&webhooks(name, port, &ca_bundle, ns)),
+    );
+    assert!(out.status.success(), "registering the webhooks: {:?}", text(&out));
 }
