@@ -14,7 +14,8 @@ use rayon::prelude::*;
 use super::report::{ClaimReport, InputError, ObjectReport, Report, SkippedObject, Stage};
 use super::{Exit, input, render};
 use crate::kube_lookup::{self, ClusterLookup};
-use crate::lookup::{Bundle, FilesThenCluster, Lookup};
+use crate::lookup::{Answer, Bundle, FilesThenCluster, Lookup};
+use crate::mutate::{self, Mutation, Stage as MutateStage};
 use crate::policy::{self, PolicySet};
 use crate::workload::{self, DecodeError, Decoded, Resource};
 
@@ -61,6 +62,15 @@ pub struct CheckArgs {
     #[arg(long, value_name = "DURATION", env = "VOLGUARD_CLUSTER_TIMEOUT", default_value = "30s",
         value_parser = super::serve::parse_duration, requires = "cluster")]
     pub cluster_timeout: std::time::Duration,
+    /// Make the policies' repairs (`spec.mutate`) as the mutating webhook would when the objects are
+    /// created (updated, for workloads --cluster finds), then judge the repaired objects. With `-o yaml`,
+    /// print the repaired manifests, ready for `kubectl apply -f -`, and the report on standard error.
+    #[arg(long, env = "VOLGUARD_MUTATE")]
+    pub mutate: bool,
+    /// Print, for every object a repair changes, the JSON patch and a unified diff of its YAML (implies
+    /// --mutate).
+    #[arg(long, env = "VOLGUARD_DIFF")]
+    pub diff: bool,
 }
 
 /// `-o`: how the report is written.
@@ -108,7 +118,10 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
         kubeconfig,
         context,
         cluster_timeout,
+        mutate,
+        diff,
     } = args;
+    let mutate = mutate || diff;
     let policies = match load_policies(policy.as_deref()) {
         Ok(p) => p,
         Err(e) => {
@@ -117,17 +130,18 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
             return Ok(Exit::Usage);
         }
     };
-    let report = if cluster {
+    let options = Options { strict, mutate };
+    let (report, documents) = if cluster {
         let connected = connect(kubeconfig.as_deref(), context.as_deref(), cluster_timeout);
         match connected {
-            Ok((_runtime, lookup)) => check_against(&files, &policies, strict, Some(&lookup)),
+            Ok((_runtime, lookup)) => run_check(&files, &policies, options, Some(&lookup)),
             Err(e) => {
                 render::error_line(&format!("{e:#}"), color.into()).context("writing to standard error")?;
                 return Ok(Exit::Usage);
             }
         }
     } else {
-        check(&files, &policies, strict)
+        run_check(&files, &policies, options, None)
     };
     tracing::info!(
         objects = report.summary.objects,
@@ -137,7 +151,14 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
         input_errors = report.summary.input_errors,
         "Check finished"
     );
-    match render::write(&report, output, verbose, color.into()) {
+    let written = if diff {
+        render::diff(&report, &documents, color.into())
+    } else if mutate && output == OutputFormat::Yaml {
+        render::manifests(&report, &documents, verbose, color.into())
+    } else {
+        render::write(&report, output, verbose, color.into())
+    };
+    match written {
         // `volguard check … | head`: the reader has seen enough; the verdict stands.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
         written => written.context("writing the report")?,
@@ -205,20 +226,69 @@ pub fn check_against(
     strict: bool,
     cluster: Option<&dyn Lookup>,
 ) -> Report {
+    let options = Options {
+        strict,
+        mutate: false,
+    };
+    run_check(files, policies, options, cluster).0
+}
+
+/// How a check runs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// Warnings fail the run.
+    pub strict: bool,
+    /// Make the policies' repairs first, and judge the repaired objects.
+    pub mutate: bool,
+}
+
+/// One input document after `--mutate`, for the manifests and the diff.
+#[derive(Clone, Debug)]
+pub struct OutputDocument {
+    /// Where it came from.
+    pub origin: crate::manifest::Origin,
+    /// As written.
+    pub before: serde_json::Value,
+    /// As repaired, when a repair changed it.
+    pub after: Option<serde_json::Value>,
+}
+
+/// [`check_against`] with every option; with `mutate`, also every input document (repaired where a policy
+/// repairs it), in input order.
+pub fn run_check(
+    files: &[PathBuf],
+    policies: &PolicySet,
+    options: Options,
+    cluster: Option<&dyn Lookup>,
+) -> (Report, Vec<OutputDocument>) {
     let input = input::read(files);
     let mut errors = input.errors;
     let mut resources = Vec::new();
     let mut skipped = Vec::new();
+    // The documents as written are kept only when they are to be repaired and printed.
+    let mut documents: Vec<OutputDocument> = if options.mutate {
+        input
+            .documents
+            .iter()
+            .map(|d| OutputDocument {
+                origin: d.origin.clone(),
+                before: d.value.clone(),
+                after: None,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     // Decoding is per document: spread it over the cores, keep the order.
     let decoded: Vec<Decode> = input.documents.into_par_iter().map(decode_document).collect();
-    for d in decoded {
+    for (index, d) in decoded.into_iter().enumerate() {
         match d {
-            Decode::Resource(origin, r) => resources.push((origin, r)),
+            Decode::Resource(origin, r) => resources.push((index, origin, r)),
             Decode::Skipped(s) => skipped.push(s),
             Decode::Error(e) => errors.push(e),
         }
     }
-    let bundle: Bundle = resources.iter().map(|(_, r)| r.as_ref()).collect();
+    let bundle: Bundle = resources.iter().map(|(_, _, r)| r.as_ref()).collect();
     let both;
     let lookup: &dyn Lookup = match cluster {
         Some(c) => {
@@ -227,11 +297,35 @@ pub fn check_against(
         }
         None => &bundle,
     };
+    let mut repaired: Vec<Option<Mutation>> = vec![None; resources.len()];
+    if options.mutate {
+        for ((index, origin, resource), repaired) in resources.iter_mut().zip(repaired.iter_mut()) {
+            let Some(doc) = documents.get_mut(*index) else {
+                continue;
+            };
+            match repair(&doc.before, resource, lookup, policies, cluster) {
+                Ok(Some((mutation, fixed))) => {
+                    *resource = fixed;
+                    doc.after = mutation.object.clone();
+                    *repaired = Some(mutation);
+                }
+                Ok(None) => {}
+                Err(e) => errors.push(InputError {
+                    origin: (&*origin).into(),
+                    stage: Stage::Mutate,
+                    at: None,
+                    object: Some(resource.object_ref().to_string()),
+                    message: e,
+                }),
+            }
+        }
+    }
     let mut objects = Vec::with_capacity(resources.len());
     let mut claims = Vec::new();
     let judged: Vec<Judge> = resources
         .par_iter()
-        .map(|(origin, resource)| {
+        .zip(repaired.par_iter())
+        .map(|((_, origin, resource), repaired)| {
             // A claim is what workloads' claims resolve to; it is judged only against the cluster's
             // workloads: without a cluster every workload that mounts it is in the files, and judged there.
             if let Resource::Claim(claim) = resource.as_ref() {
@@ -245,7 +339,12 @@ pub fn check_against(
             match policy::evaluate(resource, lookup, policies) {
                 Ok(evaluation) => {
                     tracing::debug!(object = %evaluation.object, verdict = ?evaluation.verdict(), "Evaluated");
-                    Judge::Object(ObjectReport::new(origin, &evaluation))
+                    let mut report = ObjectReport::new(origin, &evaluation);
+                    if let Some(m) = repaired {
+                        report.changes = m.changes.clone();
+                        report.patch = Some(m.patch.clone());
+                    }
+                    Judge::Object(report)
                 }
                 Err(e) => Judge::Error(InputError {
                     origin: origin.into(),
@@ -273,7 +372,46 @@ pub fn check_against(
         (file, e.origin.document, e.origin.item, e.at.map(|p| p.line))
     };
     errors.sort_by_key(rank);
-    Report::new(objects, claims, skipped, errors, strict)
+    (
+        Report::new(objects, claims, skipped, errors, options.strict),
+        documents,
+    )
+}
+
+/// The repairs of one object, as the mutating webhook would make them: at creation, or as an update when
+/// the cluster already has the workload (a StatefulSet's claim templates can then no longer change).
+/// Returns the mutation and the repaired object, or None when nothing changes.
+fn repair(
+    written: &serde_json::Value,
+    resource: &Resource,
+    lookup: &dyn Lookup,
+    policies: &PolicySet,
+    cluster: Option<&dyn Lookup>,
+) -> Result<Option<(Mutation, Box<Resource>)>, String> {
+    let Resource::Workload(workload) = resource else {
+        return Ok(None);
+    };
+    let object = workload.object_ref();
+    let exists = cluster.is_some_and(|c| {
+        matches!(
+            c.workload(workload.kind(), &object.namespace, &object.name),
+            Answer::Found(_)
+        )
+    });
+    let stage = if exists {
+        MutateStage::Update
+    } else {
+        MutateStage::Create
+    };
+    let mutation = mutate::mutate(written, resource, stage, lookup, policies).map_err(|e| e.to_string())?;
+    let Some(after) = mutation.object.clone() else {
+        return Ok(None);
+    };
+    match workload::decode(after) {
+        Ok(Decoded::Resource(fixed)) => Ok(Some((mutation, fixed))),
+        Ok(Decoded::Skipped { kind, .. }) => Err(format!("the repaired object is no longer a {kind}")),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// `ConfigMap shop/web-config`, as far as the manifest names the object (no namespace defaulting: it may be

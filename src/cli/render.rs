@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use anstream::{AutoStream, ColorChoice};
 use anstyle::{AnsiColor, Style};
 
-use super::check::OutputFormat;
+use super::check::{OutputDocument, OutputFormat};
 use super::report::{Finding, ObjectReport, Report, Summary};
 use crate::policy::{Action, Verdict};
 
@@ -55,6 +55,93 @@ pub(super) fn write(
     out.flush()
 }
 
+/// `check --mutate -o yaml`: every input document, repaired where a policy repairs it, as one YAML stream
+/// on standard output (ready for `kubectl apply -f -`); the text report goes to standard error, so a
+/// pipeline still shows what was changed and what is still wrong.
+pub(super) fn manifests(
+    report: &Report,
+    documents: &[OutputDocument],
+    verbose: bool,
+    color: ColorChoice,
+) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    for doc in documents {
+        let value = doc.after.as_ref().unwrap_or(&doc.before);
+        let yaml = serde_saphyr::to_string(value).map_err(io::Error::other)?;
+        writeln!(out, "---")?;
+        out.write_all(yaml.as_bytes())?;
+    }
+    out.flush()?;
+    let mut err = AutoStream::new(io::stderr().lock(), color);
+    text_body(report, verbose, &mut err)?;
+    errors(report, &mut err)?;
+    writeln!(err, "{}", summary_line(&report.summary))?;
+    err.flush()
+}
+
+/// `check --diff`: per repaired object, its changes, the JSON patch (one operation per line) and a unified
+/// diff of its YAML; then the summary.
+pub(super) fn diff(report: &Report, documents: &[OutputDocument], color: ColorChoice) -> io::Result<()> {
+    let mut out = AutoStream::new(io::stdout().lock(), color);
+    let mut err = AutoStream::new(io::stderr().lock(), color);
+    for object in report.objects.iter().filter(|o| !o.changes.is_empty()) {
+        writeln!(
+            out,
+            "{BOLD}{}{BOLD:#}  {DIM}({}){DIM:#}",
+            object.object(),
+            object.origin
+        )?;
+        changes(object, &mut out)?;
+        writeln!(out, "  {DIM}patch:{DIM:#}")?;
+        for op in object.patch.iter().flat_map(|p| p.0.iter()) {
+            writeln!(out, "    {}", serde_json::to_string(op)?)?;
+        }
+        let doc = documents.iter().find(|d| {
+            d.after.is_some()
+                && d.origin.source == object.origin.file
+                && Some(d.origin.document) == object.origin.document
+                && d.origin.item == object.origin.item
+        });
+        if let Some(doc) = doc {
+            let before = serde_saphyr::to_string(&doc.before).map_err(io::Error::other)?;
+            let after = serde_saphyr::to_string(doc.after.as_ref().unwrap_or(&doc.before))
+                .map_err(io::Error::other)?;
+            let name = format!("{} ({})", object.object(), object.origin);
+            let text = similar::TextDiff::from_lines(&before, &after);
+            let mut unified = text.unified_diff();
+            unified
+                .context_radius(3)
+                .header(&name, &format!("{name}, repaired"));
+            for line in unified.to_string().lines() {
+                let style = match line.as_bytes().first() {
+                    Some(b'+') if !line.starts_with("+++") => OK,
+                    Some(b'-') if !line.starts_with("---") => DENY,
+                    Some(b'@') => AUDIT,
+                    _ => Style::new(),
+                };
+                writeln!(out, "{style}{line}{style:#}")?;
+            }
+        }
+        writeln!(out)?;
+    }
+    out.flush()?;
+    errors(report, &mut err)?;
+    writeln!(out, "{}", summary_line(&report.summary))?;
+    out.flush()
+}
+
+/// The `repaired:` lines of an object.
+fn changes(object: &ObjectReport, out: &mut dyn Write) -> io::Result<()> {
+    for c in &object.changes {
+        writeln!(
+            out,
+            "  {OK}repaired{OK:#}: {}  {DIM}(policy {}){DIM:#}",
+            c.message, c.policy
+        )?;
+    }
+    Ok(())
+}
+
 fn errors(report: &Report, err: &mut dyn Write) -> io::Result<()> {
     for e in &report.errors {
         writeln!(err, "{ERROR}error:{ERROR:#} {e}")?;
@@ -75,7 +162,7 @@ fn text_body(report: &Report, verbose: bool, out: &mut dyn Write) -> io::Result<
     // Blocks end with a blank line; lines written since the last block need one.
     let mut pending_blank = false;
     for object in &report.objects {
-        if !object.findings.is_empty() {
+        if !object.findings.is_empty() || !object.changes.is_empty() {
             object_block(object, out)?;
             pending_blank = false;
         } else if verbose {
@@ -124,6 +211,8 @@ fn object_block(object: &ObjectReport, out: &mut dyn Write) -> io::Result<()> {
     let (label, style) = match object.verdict {
         Verdict::Deny => ("DENY ", DENY),
         Verdict::Warn => ("WARN ", WARN),
+        // Allowed, and repaired (`--mutate`) with nothing left to say.
+        Verdict::Allow if object.findings.is_empty() => ("FIXED", OK),
         // Allowed, but with findings: audit only.
         Verdict::Allow => ("AUDIT", AUDIT),
     };
@@ -133,6 +222,7 @@ fn object_block(object: &ObjectReport, out: &mut dyn Write) -> io::Result<()> {
         object.object(),
         object.origin
     )?;
+    changes(object, out)?;
     for f in &object.findings {
         finding(f, out)?;
     }

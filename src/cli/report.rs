@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::Exit;
 use crate::manifest;
+use crate::mutate::Change;
 use crate::policy::{Action, Evaluation, Judged, Verdict};
 use crate::rules::{RuleId, Severity};
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
@@ -118,8 +119,13 @@ pub struct ObjectReport {
     pub verdict: Verdict,
     /// The policies that selected it; empty when none did (the object is then not judged).
     pub policies: Vec<String>,
-    /// Its findings, in rule order.
+    /// Its findings, in rule order (with `--mutate`: of the repaired object).
     pub findings: Vec<Finding>,
+    /// With `--mutate`: what the policies' repairs changed (empty: nothing).
+    pub changes: Vec<Change>,
+    /// With `--mutate`: the RFC 6902 patch the mutating webhook would send, against the object as written
+    /// (null: none).
+    pub patch: Option<json_patch::Patch>,
 }
 
 impl ObjectReport {
@@ -138,6 +144,8 @@ impl ObjectReport {
             verdict: evaluation.verdict(),
             policies: evaluation.policies.clone(),
             findings: evaluation.findings.iter().map(Finding::from).collect(),
+            changes: Vec::new(),
+            patch: None,
         }
     }
 
@@ -267,6 +275,8 @@ pub enum Stage {
     Decode,
     /// The object decoded but could not be judged (e.g. an invalid maxSurge).
     Evaluate,
+    /// `--mutate`: the object's repairs could not be made.
+    Mutate,
 }
 
 /// A line and column in a file (1-based).

@@ -9,7 +9,7 @@ use std::path::Path;
 use assert_cmd::Command;
 
 /// Variables the binary reads; a developer's shell or CI may set any of them.
-const ENV: [&str; 21] = [
+const ENV: [&str; 23] = [
     "VOLGUARD_FILENAME",
     "VOLGUARD_NAMESPACE",
     "VOLGUARD_NAME",
@@ -24,6 +24,8 @@ const ENV: [&str; 21] = [
     "VOLGUARD_POLICY",
     "VOLGUARD_OUTPUT",
     "VOLGUARD_STRICT",
+    "VOLGUARD_MUTATE",
+    "VOLGUARD_DIFF",
     "VOLGUARD_VERBOSE",
     "VOLGUARD_COLOR",
     "VOLGUARD_LOG",
