@@ -77,3 +77,12 @@ fn the_examples_readme_summary_is_real_output() {
         "examples/README.md does not show the summary {summary:?}"
     );
 }
+
+#[test]
+fn the_repairs_diff_excerpt_is_real_output() {
+    let cmd = "check -f examples/single-replica-rollout.yaml --policy policies/ --diff";
+    let shown = block_after(&readme(), &format!("`cargo run --release -- {cmd}`:"), "text");
+    let out = run(volguard(cmd.split(' ')));
+    assert_eq!(out.code, 0);
+    assert_eq!(out.stdout, shown);
+}
