@@ -173,5 +173,50 @@ fn check_directory(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, decision, check_directory);
+/// The mutating path on the captured `kubectl set image` review (1 replica on a ReadWriteOnce claim, with a
+/// RollingUpdate): under a repairing policy it gets the Recreate patch; under the built-in policy (no
+/// repairs) it is allowed unchanged. The validating answer to the same review is measured alongside.
+fn mutate(c: &mut Criterion) {
+    let body = std::fs::read("tests/fixtures/reviews/update-deployment-image.json").expect("review fixture");
+    let claim = request_object(CLAIM_REVIEW);
+    let lookup: Bundle = [&claim].into_iter().collect();
+    let repairing =
+        volguard::policy::load_path(Path::new("tests/fixtures/mutate/webhook-policy.yaml")).expect("policy");
+    let builtin = PolicySet::builtin().expect("built-in policy");
+    let review = admission::parse(&body).expect("fixture parses");
+    assert!(admission::mutate(&review, &body, &lookup, &repairing).patched);
+    assert!(!admission::mutate(&review, &body, &lookup, &builtin).patched);
+
+    let mut g = c.benchmark_group("mutate");
+    g.bench_function("validate: JSON in, decision out", |b| {
+        b.iter(|| {
+            let review = admission::parse(black_box(&body)).expect("parses");
+            let outcome = admission::validate(&review, &lookup, &builtin);
+            black_box(
+                serde_json::to_vec(&admission::response::answer(&outcome.response)).expect("serializes"),
+            )
+        })
+    });
+    g.bench_function("mutate: JSON in, Recreate patch out", |b| {
+        b.iter(|| {
+            let review = admission::parse(black_box(&body)).expect("parses");
+            let outcome = admission::mutate(&review, &body, &lookup, &repairing);
+            black_box(
+                serde_json::to_vec(&admission::response::answer(&outcome.response)).expect("serializes"),
+            )
+        })
+    });
+    g.bench_function("mutate: JSON in, nothing to repair", |b| {
+        b.iter(|| {
+            let review = admission::parse(black_box(&body)).expect("parses");
+            let outcome = admission::mutate(&review, &body, &lookup, &builtin);
+            black_box(
+                serde_json::to_vec(&admission::response::answer(&outcome.response)).expect("serializes"),
+            )
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, decision, mutate, check_directory);
 criterion_main!(benches);
