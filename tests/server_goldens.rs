@@ -8,6 +8,7 @@
 mod common;
 
 use assert_json_diff::assert_json_eq;
+
 use common::{Protocol, Setup, TestServer, review_bytes, review_json, to_vec};
 use serde_json::Value;
 
@@ -97,7 +98,7 @@ async fn check_captured(name: &str, expect: Expect) {
     assert_eq!(response.get("patch"), None, "/validate never patches");
     assert_eq!(response.get("patchType"), None, "/validate never patches");
     check_expectation(&response, &expect);
-    compare_golden(name, &body);
+    common::compare_golden(&format!("{name}.validate.response.json"), &body);
 
     let mutated = server
         .post(&client, "/mutate", review_bytes(name))
@@ -163,24 +164,6 @@ fn check_expectation(response: &Value, expect: &Expect) {
             assert!(warnings.is_empty(), "warnings: {warnings:#?}");
         }
     }
-}
-
-/// Compares with the golden, or rewrites it when `VOLGUARD_BLESS=1`.
-fn compare_golden(name: &str, actual: &Value) {
-    let path = common::reviews_dir().join(format!("{name}.validate.response.json"));
-    if std::env::var("VOLGUARD_BLESS").as_deref() == Ok("1") {
-        let text = serde_json::to_string_pretty(actual).expect("JSON serializes") + "\n";
-        std::fs::write(&path, text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
-        return;
-    }
-    let golden = std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "reading {}: {e}; run with VOLGUARD_BLESS=1 to create it, then review it by hand",
-            path.display()
-        )
-    });
-    let golden: Value = serde_json::from_slice(&golden).expect("goldens are JSON");
-    assert_json_eq!(actual.clone(), golden);
 }
 
 #[test]

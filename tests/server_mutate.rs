@@ -11,7 +11,6 @@ mod common;
 
 use std::path::Path;
 
-use assert_json_diff::assert_json_eq;
 use base64::Engine as _;
 use common::{Protocol, Setup, TestServer, review_bytes, review_json, to_vec};
 use pretty_assertions::assert_eq;
@@ -111,7 +110,7 @@ async fn check(name: &str, expect: Expect) {
     let response = body["response"].clone();
     assert_eq!(response["uid"], request["request"]["uid"], "{response:#}");
     assert_eq!(response["allowed"], true, "{response:#}");
-    compare_golden(name, &body);
+    common::compare_golden(&format!("{name}.mutate.response.json"), &body);
     match expect {
         Expect::Unchanged => {
             assert_eq!(response.get("patch"), None, "{response:#}");
@@ -170,24 +169,6 @@ async fn check(name: &str, expect: Expect) {
             assert_eq!(second.get("warnings"), None, "{second:#}");
         }
     }
-}
-
-/// Compares with the golden, or rewrites it when `VOLGUARD_BLESS=1`.
-fn compare_golden(name: &str, actual: &Value) {
-    let path = common::reviews_dir().join(format!("{name}.mutate.response.json"));
-    if std::env::var("VOLGUARD_BLESS").as_deref() == Ok("1") {
-        let text = serde_json::to_string_pretty(actual).expect("JSON serializes") + "\n";
-        std::fs::write(&path, text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
-        return;
-    }
-    let golden = std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "reading {}: {e}; run with VOLGUARD_BLESS=1 to create it, then review it by hand",
-            path.display()
-        )
-    });
-    let golden: Value = serde_json::from_slice(&golden).expect("goldens are JSON");
-    assert_json_eq!(actual.clone(), golden);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -87,3 +87,22 @@ pub fn claim(namespace: &str, name: &str, modes: &[&str]) -> Resource {
 pub fn to_vec(review: &Value) -> Vec<u8> {
     serde_json::to_vec(review).expect("JSON serializes")
 }
+
+/// Compares a server answer with its golden `tests/fixtures/reviews/<file>`, or rewrites the golden when
+/// `VOLGUARD_BLESS=1` (then read every changed golden by hand).
+pub fn compare_golden(file: &str, actual: &Value) {
+    let path = reviews_dir().join(file);
+    if std::env::var("VOLGUARD_BLESS").as_deref() == Ok("1") {
+        let text = serde_json::to_string_pretty(actual).expect("JSON serializes") + "\n";
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+        return;
+    }
+    let golden = std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "reading {}: {e}; run with VOLGUARD_BLESS=1 to create it, then review it by hand",
+            path.display()
+        )
+    });
+    let golden: Value = serde_json::from_slice(&golden).expect("goldens are JSON");
+    assert_json_diff::assert_json_eq!(actual.clone(), golden);
+}
