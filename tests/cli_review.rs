@@ -79,3 +79,35 @@ fn a_body_that_is_not_a_review_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("the body is not an AdmissionReview"));
 }
+
+#[test]
+fn review_mutate_prints_the_webhooks_patch_as_the_server_answers() {
+    let out = Command::new(env!("CARGO_BIN_EXE_volguard"))
+        .args([
+            "review",
+            "--mutate",
+            "--policy",
+            "tests/fixtures/mutate/webhook-policy.yaml",
+            "-f",
+            "tests/fixtures/reviews/web-data-claim.yaml",
+            "tests/fixtures/reviews/update-deployment-image.json",
+        ])
+        .current_dir(root())
+        .output()
+        .expect("volguard runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let review: serde_json::Value = serde_json::from_slice(&out.stdout).expect("an AdmissionReview");
+    // Exactly what the server sends for the same request and policy (tests/server_mutate.rs).
+    let golden: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root().join("tests/fixtures/reviews/update-deployment-image.mutate.response.json"))
+            .expect("golden"),
+    )
+    .expect("json");
+    assert_eq!(review, golden);
+    assert_eq!(review["response"]["patchType"], "JSONPatch");
+}

@@ -366,3 +366,88 @@ fn fields_volguard_does_not_know_survive_the_patch() {
     );
     assert_eq!(patched["spec"]["strategy"], json!({"type": "Recreate"}));
 }
+
+#[test]
+fn a_cronjobs_mounts_are_repaired_inside_its_job_template() {
+    let claim = document("deployments.yaml", "PersistentVolumeClaim", "site-content");
+    let cronjob = json!({
+        "apiVersion": "batch/v1", "kind": "CronJob",
+        "metadata": {"name": "reindex", "namespace": "shop"},
+        "spec": {"schedule": "*/5 * * * *", "jobTemplate": {"spec": {"parallelism": 2, "template": {"spec": {
+            "restartPolicy": "OnFailure",
+            "containers": [{"name": "indexer", "image": "ghcr.io/example/indexer:1.0.0",
+                            "volumeMounts": [{"name": "content", "mountPath": "/data"}]}],
+            "volumes": [{"name": "content", "persistentVolumeClaim": {"claimName": "site-content"}}]}}}}}
+    });
+    let lookup: Bundle = [typed(&claim)].iter().collect();
+    let m = mutate(&cronjob, &typed(&cronjob), Stage::Create, &lookup, &policies()).expect("mutates");
+    assert_eq!(
+        ops(&m),
+        json!([
+            {"op": "add", "path": "/metadata/annotations", "value": {MUTATED_ANNOTATION:
+                "spec.jobTemplate.spec.template.spec.containers[indexer].volumeMounts[content].readOnly"}},
+            {"op": "add", "path": "/spec/jobTemplate/spec/template/spec/containers/0/volumeMounts/0/readOnly",
+             "value": true}
+        ])
+    );
+    let patched = m.object.expect("patched");
+    let again = mutate(&patched, &typed(&patched), Stage::Create, &lookup, &policies()).expect("mutates");
+    assert!(again.is_empty());
+}
+
+#[test]
+fn a_template_the_user_wrote_gets_its_missing_mount_on_update_too() {
+    // The user's "data" template matches the policy, but container db does not mount it.
+    let mut original = document("statefulset-contradicting.yaml", "StatefulSet", "search");
+    original["spec"]["volumeClaimTemplates"][0]["spec"]["accessModes"] = json!(["ReadWriteOnce"]);
+    original["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"] = json!("fast-ssd");
+    original["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] = json!([]);
+    assert_eq!(
+        rules_of(&original),
+        vec![(
+            RuleId::StatefulsetPolicyTemplate,
+            Action::Warn,
+            Severity::Advisory
+        )]
+    );
+    let m = run(&original, Stage::Update);
+    assert_eq!(
+        ops(&m),
+        json!([
+            {"op": "add", "path": "/metadata/annotations", "value": {MUTATED_ANNOTATION:
+                "spec.template.spec.containers[db].volumeMounts[data]"}},
+            {"op": "add", "path": "/spec/template/spec/containers/0/volumeMounts/0",
+             "value": {"name": "data", "mountPath": "/var/lib/data"}}
+        ])
+    );
+    let patched = apply_and_repeat(&original, &m, Stage::Update);
+    assert_eq!(rules_of(&patched), vec![]);
+}
+
+#[test]
+fn a_repair_that_cannot_be_made_gets_the_failure_mode() {
+    use volguard::admission;
+    // The review as parsed says CREATE of Deployment shop/web at one replica; the body handed to the
+    // mutating path has no object to patch (a body and a review that disagree: a volguard bug). The
+    // policy's failureMode decides: Fail (the default) denies and says why.
+    let review_body = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reviews/update-deployment-image.json"),
+    )
+    .expect("fixture");
+    let review = admission::parse(&review_body).expect("parses");
+    let claim = document("deployments.yaml", "PersistentVolumeClaim", "cms-uploads");
+    let mut web_data = claim.clone();
+    web_data["metadata"]["name"] = json!("web-data");
+    let lookup: Bundle = [typed(&web_data)].iter().collect();
+    let policies = load_path(&dir().join("webhook-policy.yaml")).expect("loads");
+    let outcome = admission::mutate(&review, br#"{"request": {}}"#, &lookup, &policies);
+    assert!(!outcome.response.allowed);
+    assert!(!outcome.patched);
+    assert_eq!(
+        outcome.response.result.message,
+        "volguard could not repair Deployment shop/web: the request has no object"
+    );
+    // With the real body, the same review is repaired.
+    let outcome = admission::mutate(&review, &review_body, &lookup, &policies);
+    assert!(outcome.response.allowed && outcome.patched);
+}

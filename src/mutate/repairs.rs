@@ -93,11 +93,11 @@ fn recreate(workload: &mut Workload, finding: &Finding) -> Option<(String, Strin
 /// `readOnly: true` on the mounts of the finding's volume in the finding's container.
 fn read_only(workload: &mut Workload, finding: &Finding) -> Option<(String, String)> {
     let (container, volume) = (finding.container.as_deref()?, finding.volume.as_deref()?);
-    let pod = workload.pod_template_mut()?.spec.as_mut()?;
-    let containers = pod
+    let spec = workload.pod_template_mut()?.spec.as_mut()?;
+    let containers = spec
         .containers
         .iter_mut()
-        .chain(pod.init_containers.iter_mut().flatten())
+        .chain(spec.init_containers.iter_mut().flatten())
         .filter(|c| c.name == container);
     let mut paths = Vec::new();
     for c in containers {
@@ -111,7 +111,11 @@ fn read_only(workload: &mut Workload, finding: &Finding) -> Option<(String, Stri
     if paths.is_empty() {
         return None;
     }
-    let field = format!("spec.template.spec.containers[{container}].volumeMounts[{volume}].readOnly");
+    let pod = match workload {
+        Workload::CronJob(_) => "spec.jobTemplate.spec.template.spec",
+        _ => "spec.template.spec",
+    };
+    let field = format!("{pod}.containers[{container}].volumeMounts[{volume}].readOnly");
     Some((
         field,
         format!(
