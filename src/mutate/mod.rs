@@ -250,7 +250,12 @@ pub fn mutate(
     if selecting.is_empty() {
         return Ok(Mutation::default());
     }
-    let mut after = before.clone();
+    // Repairs never touch managedFields, often the larger part of an object the API server sends: leave
+    // them out of the copy that is repaired, serialised and compared. The patch is the same.
+    let mut base = before.clone();
+    base.metadata_mut().managed_fields = None;
+    let before = &base;
+    let mut after = base.clone();
     let mut changes = Vec::new();
     if let Workload::StatefulSet(set) = &mut after {
         templates::apply(set, stage, &selecting, &mut changes);
