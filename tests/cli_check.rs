@@ -319,7 +319,7 @@ fn malformed_and_undecodable_documents_are_input_errors_and_the_rest_is_still_ch
         "error: tests/fixtures/check/broken/malformed.yaml document 2, line 7: syntax error at line 12 column \
          11: unclosed bracket '['\n\
          error: tests/fixtures/check/broken/undecodable.yaml document 2, line 9: Deployment shop/typo: invalid \
-         Deployment (apps/v1): invalid type: string \"three\", expected i32\n\
+         Deployment (apps/v1): spec.replicas: invalid type: string \"three\", expected i32\n\
          error: tests/fixtures/check/broken/undecodable.yaml document 3, line 17: not a Kubernetes object: the \
          document is not a mapping\n"
     );
@@ -362,7 +362,7 @@ fn input_errors_in_json_carry_stage_document_and_position() {
              "message": "unclosed bracket '['"},
             {"origin": {"file": file("undecodable.yaml"), "document": 2, "line": 9, "item": null},
              "stage": "decode", "at": null, "object": "Deployment shop/typo",
-             "message": "invalid Deployment (apps/v1): invalid type: string \"three\", expected i32"},
+             "message": "invalid Deployment (apps/v1): spec.replicas: invalid type: string \"three\", expected i32"},
             {"origin": {"file": file("undecodable.yaml"), "document": 3, "line": 17, "item": null},
              "stage": "decode", "at": null, "object": null,
              "message": "not a Kubernetes object: the document is not a mapping"},

@@ -5,7 +5,9 @@
 //! as errors. See <https://kubernetes.io/docs/concepts/workloads/controllers/>.
 
 mod autoscaler;
+mod decode;
 mod footprint;
+mod managed_fields;
 mod pinning;
 mod rollout;
 
@@ -19,7 +21,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::{Deserialize, Serialize};
 
 pub use autoscaler::{Autoscaler, ScaleTargetRef};
+pub use decode::{DecodeError, Decoded, ObjectType, decode, decode_value, type_of};
 pub use footprint::{ClaimUse, Footprint, FootprintError, Mount, PerPodClaim, PerPodSource, PodCount};
+pub use managed_fields::WithoutManagedFields;
 pub use pinning::Pinning;
 pub use rollout::{Fencepost, Rollout, resolve_surge};
 
@@ -342,144 +346,5 @@ impl Resource {
     /// The reference findings about this resource carry.
     pub fn object_ref(&self) -> ObjectRef {
         ObjectRef::of(self.kind(), self.metadata())
-    }
-}
-
-/// Why a document could not be decoded.
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum DecodeError {
-    /// The document is not a mapping with string `apiVersion` and `kind`.
-    #[error("not a Kubernetes object: {0}")]
-    NotAnObject(&'static str),
-    /// The object is of a kind volguard judges but does not fit its schema.
-    #[error("invalid {kind} ({api_version}): {message}")]
-    Invalid {
-        /// The document's apiVersion.
-        api_version: String,
-        /// The document's kind.
-        kind: String,
-        /// What serde said was wrong.
-        message: String,
-    },
-}
-
-/// The result of decoding one document.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Decoded {
-    /// A resource volguard reads.
-    Resource(Box<Resource>),
-    /// A well-formed object of a kind (or apiVersion) volguard does not judge.
-    Skipped {
-        /// The document's apiVersion.
-        api_version: String,
-        /// The document's kind.
-        kind: String,
-    },
-}
-
-/// Reads `apiVersion` and `kind` off a JSON value and decodes it into the matching k8s-openapi type.
-pub fn decode(value: serde_json::Value) -> Result<Decoded, DecodeError> {
-    let (api_version, kind) = match &value {
-        serde_json::Value::Object(map) => {
-            let api_version = map.get("apiVersion").and_then(|v| v.as_str());
-            let kind = map.get("kind").and_then(|v| v.as_str());
-            match (api_version, kind) {
-                (Some(a), Some(k)) => (a.to_owned(), k.to_owned()),
-                (None, _) => return Err(DecodeError::NotAnObject("no string field `apiVersion`")),
-                (_, None) => return Err(DecodeError::NotAnObject("no string field `kind`")),
-            }
-        }
-        _ => return Err(DecodeError::NotAnObject("the document is not a mapping")),
-    };
-    fn typed<T: serde::de::DeserializeOwned>(
-        value: serde_json::Value,
-        api_version: &str,
-        kind: &str,
-    ) -> Result<T, DecodeError> {
-        serde_json::from_value(value).map_err(|e| DecodeError::Invalid {
-            api_version: api_version.to_owned(),
-            kind: kind.to_owned(),
-            message: e.to_string(),
-        })
-    }
-    let resource = match (api_version.as_str(), kind.as_str()) {
-        ("apps/v1", "Deployment") => {
-            Resource::Workload(Workload::Deployment(typed(value, &api_version, &kind)?))
-        }
-        ("apps/v1", "StatefulSet") => {
-            Resource::Workload(Workload::StatefulSet(typed(value, &api_version, &kind)?))
-        }
-        ("apps/v1", "DaemonSet") => {
-            Resource::Workload(Workload::DaemonSet(typed(value, &api_version, &kind)?))
-        }
-        ("apps/v1", "ReplicaSet") => {
-            Resource::Workload(Workload::ReplicaSet(typed(value, &api_version, &kind)?))
-        }
-        ("batch/v1", "Job") => Resource::Workload(Workload::Job(typed(value, &api_version, &kind)?)),
-        ("batch/v1", "CronJob") => Resource::Workload(Workload::CronJob(typed(value, &api_version, &kind)?)),
-        ("v1", "PersistentVolumeClaim") => Resource::Claim(typed(value, &api_version, &kind)?),
-        ("autoscaling/v1", "Scale") => Resource::Scale(ScaleRequest {
-            scale: typed(value, &api_version, &kind)?,
-            target_kind: None,
-        }),
-        ("autoscaling/v1", "HorizontalPodAutoscaler") => {
-            Resource::Autoscaler(Autoscaler::from_v1(typed(value, &api_version, &kind)?))
-        }
-        ("autoscaling/v2", "HorizontalPodAutoscaler") => {
-            Resource::Autoscaler(Autoscaler::from_v2(typed(value, &api_version, &kind)?))
-        }
-        _ => return Ok(Decoded::Skipped { api_version, kind }),
-    };
-    Ok(Decoded::Resource(Box::new(resource)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn unknown_kind_is_skipped_not_an_error() {
-        let d = decode(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}));
-        assert_eq!(
-            d,
-            Ok(Decoded::Skipped {
-                api_version: "v1".into(),
-                kind: "ConfigMap".into()
-            })
-        );
-    }
-
-    #[test]
-    fn old_api_version_of_a_known_kind_is_skipped() {
-        let d = decode(json!({"apiVersion": "extensions/v1beta1", "kind": "Deployment"}));
-        assert!(matches!(d, Ok(Decoded::Skipped { .. })));
-    }
-
-    #[test]
-    fn wrong_field_type_names_kind_and_field() {
-        let d = decode(
-            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "w"},
-            "spec": {"replicas": "three", "selector": {}, "template": {}}}),
-        );
-        match d {
-            Err(DecodeError::Invalid { kind, message, .. }) => {
-                assert_eq!(kind, "Deployment");
-                assert!(message.contains("invalid type: string \"three\""), "{message}");
-            }
-            other => panic!("expected Invalid, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn missing_kind_is_not_an_object() {
-        assert_eq!(
-            decode(json!({"apiVersion": "v1"})),
-            Err(DecodeError::NotAnObject("no string field `kind`"))
-        );
-        assert_eq!(
-            decode(json!([1, 2])),
-            Err(DecodeError::NotAnObject("the document is not a mapping"))
-        );
     }
 }
