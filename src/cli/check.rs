@@ -8,15 +8,15 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use rayon::prelude::*;
 
 use super::report::{ClaimReport, InputError, ObjectReport, Report, SkippedObject, Stage};
 use super::{Exit, input, render};
 use crate::kube_lookup::{self, ClusterLookup};
 use crate::lookup::{Bundle, FilesThenCluster, Lookup};
+use crate::manifest::{Document, WrittenName};
 use crate::policy::{self, PolicySet};
-use crate::workload::{self, DecodeError, Decoded, Resource};
+use crate::workload::{DecodeError, Decoded, Resource};
 
 /// `volguard check` flags.
 #[derive(Clone, Debug, Args)]
@@ -278,8 +278,8 @@ pub fn check_against(
 
 /// `ConfigMap shop/web-config`, as far as the manifest names the object (no namespace defaulting: it may be
 /// cluster-scoped).
-fn written_name(kind: &str, meta: &ObjectMeta) -> String {
-    match (&meta.namespace, &meta.name) {
+fn written_name(kind: &str, written: &WrittenName) -> String {
+    match (&written.namespace, &written.name) {
         (Some(ns), Some(n)) => format!("{kind} {ns}/{n}"),
         (None, Some(n)) => format!("{kind} {n}"),
         _ => kind.to_owned(),
@@ -301,41 +301,39 @@ enum Judge {
     Error(InputError),
 }
 
-fn decode_document(doc: crate::manifest::Document) -> Decode {
-    // Only to name objects volguard does not decode (skipped kinds, invalid documents).
-    let metadata = |value: Option<serde_json::Value>| -> ObjectMeta {
-        value
-            .and_then(|m| serde_json::from_value(m).ok())
-            .unwrap_or_default()
-    };
-    let raw_metadata = doc.value.get("metadata").cloned();
-    match workload::decode(doc.value) {
-        Ok(Decoded::Resource(r)) => Decode::Resource(doc.origin, r),
+fn decode_document(doc: Document) -> Decode {
+    let Document {
+        origin,
+        decoded,
+        written,
+        ..
+    } = doc;
+    match decoded {
+        Ok(Decoded::Resource(r)) => Decode::Resource(origin, r),
         Ok(Decoded::Skipped { api_version, kind }) => {
-            let meta = metadata(raw_metadata);
             let s = SkippedObject {
-                origin: (&doc.origin).into(),
-                object: written_name(&kind, &meta),
+                origin: (&origin).into(),
+                object: written_name(&kind, &written),
                 api_version,
                 kind,
-                namespace: meta.namespace,
-                name: meta.name,
+                namespace: written.namespace,
+                name: written.name,
             };
             if s.is_judged_kind() {
-                tracing::warn!(origin = %doc.origin, object = %s.object, api_version = %s.api_version,
+                tracing::warn!(origin = %origin, object = %s.object, api_version = %s.api_version,
                     "Skipped an apiVersion volguard does not read");
             } else {
-                tracing::debug!(origin = %doc.origin, object = %s.object, "Skipped");
+                tracing::debug!(origin = %origin, object = %s.object, "Skipped");
             }
             Decode::Skipped(s)
         }
         Err(e) => {
             let object = match &e {
-                DecodeError::Invalid { kind, .. } => Some(written_name(kind, &metadata(raw_metadata))),
+                DecodeError::Invalid { kind, .. } => Some(written_name(kind, &written)),
                 DecodeError::NotAnObject(_) => None,
             };
             Decode::Error(InputError {
-                origin: (&doc.origin).into(),
+                origin: (&origin).into(),
                 stage: Stage::Decode,
                 at: None,
                 object,
