@@ -218,7 +218,18 @@ pub fn check_against(
             Decode::Error(e) => errors.push(e),
         }
     }
-    let bundle: Bundle = resources.iter().map(|(_, r)| r.as_ref()).collect();
+    // Workloads are looked up only by the objects that resize them (HPAs, Scales) and, with a cluster, to
+    // tell which of the cluster's workloads the files replace. Without either, copying every workload
+    // into the lookup would cost memory (and time) for nothing.
+    let workloads_looked_up = cluster.is_some()
+        || resources
+            .iter()
+            .any(|(_, r)| matches!(r.as_ref(), Resource::Autoscaler(_) | Resource::Scale(_)));
+    let bundle: Bundle = resources
+        .iter()
+        .map(|(_, r)| r.as_ref())
+        .filter(|r| workloads_looked_up || !matches!(r, Resource::Workload(_)))
+        .collect();
     let both;
     let lookup: &dyn Lookup = match cluster {
         Some(c) => {
