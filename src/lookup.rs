@@ -11,7 +11,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 
 use crate::manifest::{self, ManifestError};
-use crate::workload::{DEFAULT_NAMESPACE, Decoded, Resource, Workload, WorkloadKind, decode};
+use crate::workload::{DEFAULT_NAMESPACE, Decoded, Resource, Workload, WorkloadKind};
 
 /// The three answers a lookup can give.
 #[derive(Clone, Debug, PartialEq)]
@@ -68,8 +68,8 @@ impl Bundle {
         let mut bundle = Bundle::default();
         for path in manifest::expand_paths(paths) {
             for doc in manifest::read_path(&path?)? {
-                if let Ok(Decoded::Resource(r)) = decode(doc.value) {
-                    bundle.insert(&r);
+                if let Ok(Decoded::Resource(r)) = &doc.decoded {
+                    bundle.insert(r);
                 }
             }
         }

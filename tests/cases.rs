@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use volguard::lookup::Bundle;
 use volguard::manifest;
 use volguard::policy::{self, PolicySet};
-use volguard::workload::{self, Decoded, Resource};
+use volguard::workload::{Decoded, Resource};
 
 /// The cases directory, relative to the crate root.
 const CASES: &str = "tests/fixtures/cases";
@@ -110,7 +110,7 @@ fn resources_of(dir: &Path) -> Vec<Resource> {
         manifest::parse_str(&read(&input), &input.display().to_string()).unwrap_or_else(|e| panic!("{e}"));
     let mut out = Vec::new();
     for doc in docs {
-        match workload::decode(doc.value) {
+        match doc.decoded {
             Ok(Decoded::Resource(r)) => out.push(*r),
             Ok(Decoded::Skipped { .. }) => {}
             Err(e) => panic!("{}: {e}", doc.origin),

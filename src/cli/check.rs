@@ -8,16 +8,16 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use rayon::prelude::*;
 
 use super::report::{ClaimReport, InputError, ObjectReport, Report, SkippedObject, Stage};
 use super::{Exit, input, render};
 use crate::kube_lookup::{self, ClusterLookup};
 use crate::lookup::{Answer, Bundle, FilesThenCluster, Lookup};
+use crate::manifest::{Document, WrittenName};
 use crate::mutate::{self, Mutation, Stage as MutateStage};
 use crate::policy::{self, PolicySet};
-use crate::workload::{self, DecodeError, Decoded, Resource};
+use crate::workload::{DecodeError, Decoded, Resource};
 
 /// `volguard check` flags.
 #[derive(Clone, Debug, Args)]
@@ -266,19 +266,30 @@ pub fn run_check(
     let mut resources = Vec::new();
     let mut skipped = Vec::new();
     // The documents as written are kept only when they are to be repaired and printed.
-    let mut documents: Vec<OutputDocument> = if options.mutate {
-        input
-            .documents
-            .iter()
-            .map(|d| OutputDocument {
-                origin: d.origin.clone(),
-                before: d.value.clone(),
-                after: None,
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
+    // One entry per document (None: could not be read again), so a resource finds its own by index.
+    let mut documents: Vec<Option<OutputDocument>> = Vec::new();
+    if options.mutate {
+        for d in &input.documents {
+            // Parsed once already; parsed again here only for what is printed.
+            match d.value() {
+                Ok(before) => documents.push(Some(OutputDocument {
+                    origin: d.origin.clone(),
+                    before,
+                    after: None,
+                })),
+                Err(e) => {
+                    documents.push(None);
+                    errors.push(InputError {
+                        origin: (&d.origin).into(),
+                        stage: Stage::Parse,
+                        at: None,
+                        object: None,
+                        message: e.to_string(),
+                    });
+                }
+            }
+        }
+    }
     // Decoding is per document: spread it over the cores, keep the order.
     let decoded: Vec<Decode> = input.documents.into_par_iter().map(decode_document).collect();
     for (index, d) in decoded.into_iter().enumerate() {
@@ -288,7 +299,18 @@ pub fn run_check(
             Decode::Error(e) => errors.push(e),
         }
     }
-    let bundle: Bundle = resources.iter().map(|(_, _, r)| r.as_ref()).collect();
+    // Workloads are looked up only by the objects that resize them (HPAs, Scales) and, with a cluster, to
+    // tell which of the cluster's workloads the files replace. Without either, copying every workload
+    // into the lookup would cost memory (and time) for nothing.
+    let workloads_looked_up = cluster.is_some()
+        || resources
+            .iter()
+            .any(|(_, _, r)| matches!(r.as_ref(), Resource::Autoscaler(_) | Resource::Scale(_)));
+    let bundle: Bundle = resources
+        .iter()
+        .map(|(_, _, r)| r.as_ref())
+        .filter(|r| workloads_looked_up || !matches!(r, Resource::Workload(_)))
+        .collect();
     let both;
     let lookup: &dyn Lookup = match cluster {
         Some(c) => {
@@ -300,7 +322,7 @@ pub fn run_check(
     let mut repaired: Vec<Option<Mutation>> = vec![None; resources.len()];
     if options.mutate {
         for ((index, origin, resource), repaired) in resources.iter_mut().zip(repaired.iter_mut()) {
-            let Some(doc) = documents.get_mut(*index) else {
+            let Some(Some(doc)) = documents.get_mut(*index) else {
                 continue;
             };
             match repair(&doc.before, resource, lookup, policies, cluster) {
@@ -372,6 +394,7 @@ pub fn run_check(
         (file, e.origin.document, e.origin.item, e.at.map(|p| p.line))
     };
     errors.sort_by_key(rank);
+    let documents = documents.into_iter().flatten().collect();
     (
         Report::new(objects, claims, skipped, errors, options.strict),
         documents,
@@ -404,20 +427,13 @@ fn repair(
         MutateStage::Create
     };
     let mutation = mutate::mutate(written, resource, stage, lookup, policies).map_err(|e| e.to_string())?;
-    let Some(after) = mutation.object.clone() else {
-        return Ok(None);
-    };
-    match workload::decode(after) {
-        Ok(Decoded::Resource(fixed)) => Ok(Some((mutation, fixed))),
-        Ok(Decoded::Skipped { kind, .. }) => Err(format!("the repaired object is no longer a {kind}")),
-        Err(e) => Err(e.to_string()),
-    }
+    Ok(mutation.repaired.clone().map(|fixed| (mutation, fixed)))
 }
 
 /// `ConfigMap shop/web-config`, as far as the manifest names the object (no namespace defaulting: it may be
 /// cluster-scoped).
-fn written_name(kind: &str, meta: &ObjectMeta) -> String {
-    match (&meta.namespace, &meta.name) {
+fn written_name(kind: &str, written: &WrittenName) -> String {
+    match (&written.namespace, &written.name) {
         (Some(ns), Some(n)) => format!("{kind} {ns}/{n}"),
         (None, Some(n)) => format!("{kind} {n}"),
         _ => kind.to_owned(),
@@ -439,41 +455,39 @@ enum Judge {
     Error(InputError),
 }
 
-fn decode_document(doc: crate::manifest::Document) -> Decode {
-    // Only to name objects volguard does not decode (skipped kinds, invalid documents).
-    let metadata = |value: Option<serde_json::Value>| -> ObjectMeta {
-        value
-            .and_then(|m| serde_json::from_value(m).ok())
-            .unwrap_or_default()
-    };
-    let raw_metadata = doc.value.get("metadata").cloned();
-    match workload::decode(doc.value) {
-        Ok(Decoded::Resource(r)) => Decode::Resource(doc.origin, r),
+fn decode_document(doc: Document) -> Decode {
+    let Document {
+        origin,
+        decoded,
+        written,
+        ..
+    } = doc;
+    match decoded {
+        Ok(Decoded::Resource(r)) => Decode::Resource(origin, r),
         Ok(Decoded::Skipped { api_version, kind }) => {
-            let meta = metadata(raw_metadata);
             let s = SkippedObject {
-                origin: (&doc.origin).into(),
-                object: written_name(&kind, &meta),
+                origin: (&origin).into(),
+                object: written_name(&kind, &written),
                 api_version,
                 kind,
-                namespace: meta.namespace,
-                name: meta.name,
+                namespace: written.namespace,
+                name: written.name,
             };
             if s.is_judged_kind() {
-                tracing::warn!(origin = %doc.origin, object = %s.object, api_version = %s.api_version,
+                tracing::warn!(origin = %origin, object = %s.object, api_version = %s.api_version,
                     "Skipped an apiVersion volguard does not read");
             } else {
-                tracing::debug!(origin = %doc.origin, object = %s.object, "Skipped");
+                tracing::debug!(origin = %origin, object = %s.object, "Skipped");
             }
             Decode::Skipped(s)
         }
         Err(e) => {
             let object = match &e {
-                DecodeError::Invalid { kind, .. } => Some(written_name(kind, &metadata(raw_metadata))),
+                DecodeError::Invalid { kind, .. } => Some(written_name(kind, &written)),
                 DecodeError::NotAnObject(_) => None,
             };
             Decode::Error(InputError {
-                origin: (&doc.origin).into(),
+                origin: (&origin).into(),
                 stage: Stage::Decode,
                 at: None,
                 object,

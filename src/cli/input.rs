@@ -1,16 +1,15 @@
 //! Reading what `check` was given: files, directories and `-`, into documents and input errors.
 //!
 //! A syntax error spoils one document, not the file: the documents before and after the broken one (split
-//! at `---` lines) are still read, and the error names the broken document's number. The splitting is by
-//! lines, as YAML defines document markers: `---` at the start of a line.
-//! See <https://yaml.org/spec/1.2.2/#92-streams>.
+//! at `---` lines) are still read, and the error names the broken document's number
+//! (see [`manifest::parse`]).
 
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
 use super::report::{InputError, Location, Position, Stage};
-use crate::manifest::{self, Document, ManifestError};
+use crate::manifest::{self, Document, Manifest, ManifestError};
 
 /// The documents read, in input order, and the errors met on the way.
 #[derive(Debug, Default)]
@@ -71,120 +70,35 @@ fn read_file(path: &Path, input: &mut Input) {
     };
     input.files.push(source.clone());
     match text {
-        Ok(text) => parse_into(&text, &source, Offset::default(), input),
+        Ok(text) => parse_into(text.into(), &source, input),
         Err(e) => input.errors.push(whole_file(source, Stage::Read, e.to_string())),
     }
 }
 
-/// Where a piece of a file starts: lines and documents before it.
-#[derive(Clone, Copy, Debug, Default)]
-struct Offset {
-    lines: u64,
-    documents: usize,
-}
-
-/// Parses `text` (a piece of `source` starting at `at`); on a syntax error, reports the broken document
-/// and parses the pieces before and after it.
-fn parse_into(text: &str, source: &str, at: Offset, input: &mut Input) {
-    let (line, column, message) = match manifest::parse_str(text, source) {
-        Ok(docs) => {
-            input.documents.extend(docs.into_iter().map(|mut d| {
-                d.origin.document += at.documents;
-                if d.origin.line > 0 {
-                    d.origin.line += at.lines;
-                }
-                d
-            }));
-            return;
-        }
-        Err(ManifestError::Syntax {
-            line,
-            column,
-            message,
-            ..
-        }) => (line, column, message),
-        Err(e) => return input.errors.push(manifest_error(e)),
-    };
-    let lines: Vec<&str> = text.split_inclusive('\n').collect();
-    let Some(err) = usize::try_from(line)
-        .ok()
-        .and_then(|l| l.checked_sub(1))
-        .filter(|l| *l < lines.len())
-    else {
-        // No usable position: the whole piece is lost.
-        return input.errors.push(InputError {
+/// Parses a file's text into documents, and its unparsable documents into errors.
+fn parse_into(text: std::sync::Arc<str>, source: &str, input: &mut Input) {
+    let Manifest { documents, unparsed } = manifest::parse(text, source);
+    input.documents.extend(documents);
+    input.errors.extend(unparsed.into_iter().map(|u| {
+        // The parser's message may repeat its position; the error carries it.
+        let prefix = format!("line {} column {}: ", u.line, u.column);
+        let message = u.message.strip_prefix(&prefix).unwrap_or(&u.message).to_owned();
+        InputError {
             origin: Location {
-                file: source.to_owned(),
-                document: None,
-                line: None,
+                file: u.origin.source.clone(),
+                document: Some(u.origin.document),
+                line: (u.origin.line > 0).then_some(u.origin.line),
                 item: None,
             },
             stage: Stage::Parse,
-            at: None,
+            at: (u.line > 0).then_some(Position {
+                line: u.line,
+                column: u.column,
+            }),
             object: None,
             message,
-        });
-    };
-    let start = (0..=err).rev().find(|&i| is_marker(lines[i])).unwrap_or(0);
-    let end = (err + 1..lines.len())
-        .find(|&i| is_marker(lines[i]))
-        .unwrap_or(lines.len());
-    parse_into(&lines[..start].concat(), source, at, input);
-    let document = at.documents + count_documents(&lines[..start]) + 1;
-    let first = (start..end).find(|&i| has_content(lines[i])).unwrap_or(err);
-    let to_line = |i: usize| at.lines + i as u64 + 1;
-    // The parser's message repeats its (piece-relative) position; the error carries the file's.
-    let prefix = format!("line {line} column {column}: ");
-    let message = message.strip_prefix(&prefix).unwrap_or(&message).to_owned();
-    input.errors.push(InputError {
-        origin: Location {
-            file: source.to_owned(),
-            document: Some(document),
-            line: Some(to_line(first)),
-            item: None,
-        },
-        stage: Stage::Parse,
-        at: Some(Position {
-            line: to_line(err),
-            column,
-        }),
-        object: None,
-        message,
-    });
-    if end < lines.len() {
-        let after = Offset {
-            lines: at.lines + end as u64,
-            documents: document,
-        };
-        parse_into(&lines[end..].concat(), source, after, input);
-    }
-}
-
-/// A document marker: `---` at the start of a line, alone or followed by blank space and content.
-fn is_marker(line: &str) -> bool {
-    line.strip_prefix("---")
-        .is_some_and(|rest| rest.chars().next().is_none_or(char::is_whitespace))
-}
-
-/// A line that is neither blank nor a comment (nor a bare marker).
-fn has_content(line: &str) -> bool {
-    let t = line.trim();
-    let t = t.strip_prefix("---").map(str::trim_start).unwrap_or(t);
-    !t.is_empty() && !t.starts_with('#')
-}
-
-/// The documents in whole lines, counted as the manifest reader counts them: comment-only ones do not count.
-fn count_documents(lines: &[&str]) -> usize {
-    let mut count = 0;
-    let mut current_has_content = false;
-    for line in lines {
-        if is_marker(line) {
-            count += usize::from(current_has_content);
-            current_has_content = false;
         }
-        current_has_content |= has_content(line);
-    }
-    count + usize::from(current_has_content)
+    }));
 }
 
 fn whole_file(file: String, stage: Stage, message: String) -> InputError {
@@ -223,7 +137,7 @@ mod tests {
 
     fn parse(text: &str) -> Input {
         let mut input = Input::default();
-        parse_into(text, "t.yaml", Offset::default(), &mut input);
+        parse_into(text.into(), "t.yaml", &mut input);
         input
     }
 
@@ -283,14 +197,5 @@ mod tests {
         assert!(input.documents.is_empty());
         assert_eq!(input.errors[0].origin.document, Some(1));
         assert_eq!(input.errors[0].origin.line, Some(1));
-    }
-
-    #[test]
-    fn markers_and_document_counting() {
-        assert!(is_marker("---\n") && is_marker("--- !tag\n") && is_marker("---"));
-        assert!(!is_marker("----\n") && !is_marker(" ---\n"));
-        assert_eq!(count_documents(&["---\n", "# c\n", "---\n", "a: 1\n"]), 1);
-        assert_eq!(count_documents(&["a: 1\n", "---\n", "b: 2\n"]), 2);
-        assert_eq!(count_documents(&["--- {a: 1}\n"]), 1);
     }
 }

@@ -28,10 +28,18 @@ pub(super) fn write(
     verbose: bool,
     color: ColorChoice,
 ) -> io::Result<()> {
-    let mut out = AutoStream::new(io::stdout().lock(), color);
     let mut err = AutoStream::new(io::stderr().lock(), color);
+    // Reports go out in large blocks: standard output is line-buffered, and the report of thousands of
+    // objects has hundreds of thousands of lines. Machine formats are never coloured.
+    let machine = || io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
     match format {
         OutputFormat::Text => {
+            // Buffered too; whether to colour is decided by standard output itself.
+            let color = match color {
+                ColorChoice::Auto => AutoStream::choice(&io::stdout()),
+                chosen => chosen,
+            };
+            let mut out = AutoStream::new(Box::new(machine()) as Box<dyn Write>, color);
             // On a terminal the errors land between the findings and the summary, where they are seen.
             text_body(report, verbose, &mut out)?;
             out.flush()?;
@@ -40,19 +48,23 @@ pub(super) fn write(
                 writeln!(out)?;
             }
             writeln!(out, "{}", summary_line(&report.summary))?;
+            out.flush()
         }
         OutputFormat::Json => {
             errors(report, &mut err)?;
+            let mut out = machine();
             serde_json::to_writer_pretty(&mut out, report)?;
             writeln!(out)?;
+            out.flush()
         }
         OutputFormat::Yaml => {
             errors(report, &mut err)?;
             let yaml = serde_saphyr::to_string(report).map_err(io::Error::other)?;
+            let mut out = machine();
             out.write_all(yaml.as_bytes())?;
+            out.flush()
         }
     }
-    out.flush()
 }
 
 /// `check --mutate -o yaml`: every input document, repaired where a policy repairs it, as one YAML stream

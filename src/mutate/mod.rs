@@ -29,7 +29,7 @@ use serde_json::Value;
 use crate::lookup::Lookup;
 use crate::policy::{Policy, PolicySet, Target};
 use crate::rules::RuleId;
-use crate::workload::{DecodeError, Decoded, Kind, Resource, Workload, decode};
+use crate::workload::{DecodeError, Kind, ObjectType, Resource, Workload, decode_value, type_of};
 
 /// A policy's `spec.mutate`, validated by the loader.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -166,6 +166,8 @@ pub struct Mutation {
     pub patch: json_patch::Patch,
     /// The object with the patch applied (None when nothing changed).
     pub object: Option<Value>,
+    /// That object, decoded into its k8s-openapi type.
+    pub repaired: Option<Box<Resource>>,
     /// What was changed.
     pub changes: Vec<Change>,
 }
@@ -269,16 +271,19 @@ pub fn mutate(
     let mut object = received.clone();
     json_patch::patch(&mut object, &patch)?;
     // The patched object must still be a valid object of its kind.
-    if let Decoded::Skipped { api_version, kind } = decode(object.clone())? {
+    let (api_version, kind) = type_of(&object)?;
+    let Some(ty) = ObjectType::of(api_version, kind) else {
         return Err(MutateError::Decode(DecodeError::Invalid {
-            api_version,
-            kind,
+            api_version: api_version.to_owned(),
+            kind: kind.to_owned(),
             message: "the patched object is no longer of a kind volguard reads".to_owned(),
         }));
-    }
+    };
+    let repaired = decode_value(ty, &object)?;
     Ok(Mutation {
         patch,
         object: Some(object),
+        repaired: Some(Box::new(repaired)),
         changes,
     })
 }

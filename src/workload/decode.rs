@@ -18,7 +18,7 @@ use super::managed_fields::WithoutManagedFields;
 use super::{Autoscaler, Resource, ScaleRequest, Workload};
 
 /// Why a document could not be decoded.
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq)]
 pub enum DecodeError {
     /// The document is not a mapping with string `apiVersion` and `kind`.
     #[error("not a Kubernetes object: {0}")]

@@ -1,0 +1,524 @@
+//! Reading manifests: files, directories and standard input, multi-document YAML, JSON and `kind: List`.
+//!
+//! Each document keeps where it came from (file, document number, line, and the item of a List), so every
+//! error and finding can point back at it. A YAML stream is cut into documents first ([`split`]) and each
+//! is parsed on its own, so a syntax error costs only its own document.
+
+mod split;
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::Deserialize as _;
+use serde_saphyr::{MessageFormatter as _, Spanned};
+
+use crate::workload::{DecodeError, Decoded, ObjectType, decode_value, type_of};
+
+/// Where a document came from.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct Origin {
+    /// The file (`-` for standard input).
+    pub source: String,
+    /// 1-based position of the document in the file (empty documents are not counted).
+    pub document: usize,
+    /// The line the document starts on (0 when unknown, e.g. JSON).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub line: u64,
+    /// The position in a `kind: List`'s `items`, when the document is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item: Option<usize>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} document {}", self.source, self.document)?;
+        if self.line > 0 {
+            write!(f, " (line {})", self.line)?;
+        }
+        if let Some(i) = self.item {
+            write!(f, " items[{i}]")?;
+        }
+        Ok(())
+    }
+}
+
+/// One document of a manifest, decoded.
+///
+/// The document was parsed once, into a `serde_json::Value` (YAML's own typing of scalars, as kubectl sends
+/// it to the API server), then decoded into its k8s-openapi type and the value dropped, so reading many
+/// files never holds all their values at once. [`Document::value`] parses the document again when a caller
+/// needs the object as written.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Document {
+    /// Where it came from.
+    pub origin: Origin,
+    /// The object volguard reads, the kind it skips, or why it could not be decoded.
+    pub decoded: Result<Decoded, DecodeError>,
+    /// The namespace and name as written, for objects that were not decoded (skipped or invalid); empty
+    /// for decoded ones, whose metadata says it.
+    pub written: WrittenName,
+    source: Source,
+}
+
+/// `metadata.namespace` and `metadata.name`, as far as the document has them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WrittenName {
+    /// The namespace, if written.
+    pub namespace: Option<String>,
+    /// The name, if written.
+    pub name: Option<String>,
+}
+
+/// Where a document's text is, to parse it again.
+#[derive(Clone, Debug, PartialEq)]
+enum Source {
+    /// A YAML document: its bytes in the file's text.
+    Yaml(Arc<str>, Range<usize>),
+    /// A JSON file (one document).
+    Json(Arc<str>),
+    /// An item of a `kind: List`.
+    Item(Arc<serde_json::Value>, usize),
+}
+
+impl Document {
+    /// The document as written, as a `serde_json::Value` (parsed again; for a List's item, the item).
+    pub fn value(&self) -> Result<serde_json::Value, ManifestError> {
+        let syntax = |line: u64, column: u64, message: String| ManifestError::Syntax {
+            file: self.origin.source.clone(),
+            line,
+            column,
+            message,
+        };
+        match &self.source {
+            Source::Yaml(text, bytes) => serde_saphyr::from_str(&text[bytes.clone()]).map_err(|e| {
+                let (line, column) = yaml_position(&e);
+                syntax(line, column, yaml_message(&e))
+            }),
+            Source::Json(text) => serde_json::from_str(text)
+                .map_err(|e| syntax(e.line() as u64, e.column() as u64, e.to_string())),
+            Source::Item(list, index) => Ok(list["items"][*index].clone()),
+        }
+    }
+}
+
+/// A document that could not be parsed: the others in its file are read all the same.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unparsed {
+    /// The document: its number (it counts), and the line of its first content.
+    pub origin: Origin,
+    /// The line of the file where the parser stopped (0 when unknown).
+    pub line: u64,
+    /// The column where the parser stopped (0 when unknown).
+    pub column: u64,
+    /// What the parser said.
+    pub message: String,
+}
+
+/// A file's documents, and the ones that could not be parsed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Manifest {
+    /// Every document read, in order, `kind: List`s expanded into their items.
+    pub documents: Vec<Document>,
+    /// The documents that could not be parsed.
+    pub unparsed: Vec<Unparsed>,
+}
+
+/// Why a manifest could not be read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ManifestError {
+    /// The file or directory could not be read.
+    #[error("{path}: {message}")]
+    Io {
+        /// The path.
+        path: String,
+        /// What the OS said.
+        message: String,
+    },
+    /// The text is not YAML or JSON.
+    #[error("{file}:{line}:{column}: {message}")]
+    Syntax {
+        /// The file.
+        file: String,
+        /// 1-based line (0 when unknown).
+        line: u64,
+        /// 1-based column (0 when unknown).
+        column: u64,
+        /// What the parser said.
+        message: String,
+    },
+}
+
+/// The extensions `check` reads in directories.
+const EXTENSIONS: [&str; 3] = ["yaml", "yml", "json"];
+
+/// Expands the paths given on the command line: a directory becomes every `.yaml`, `.yml` and `.json` file
+/// below it (recursively, sorted, hidden entries skipped); a file or `-` stays as given.
+pub fn expand_paths(paths: &[PathBuf]) -> Vec<Result<PathBuf, ManifestError>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.as_os_str() == "-" || !p.is_dir() {
+            out.push(Ok(p.clone()));
+        } else {
+            walk(p, &mut out);
+        }
+    }
+    out
+}
+
+fn walk(dir: &Path, out: &mut Vec<Result<PathBuf, ManifestError>>) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => return out.push(Err(io_error(dir, &e))),
+    };
+    let mut paths: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+    paths.sort();
+    for p in paths {
+        let hidden = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_none_or(|n| n.starts_with('.'));
+        if hidden {
+            continue;
+        }
+        if p.is_dir() {
+            walk(&p, out);
+        } else if p
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| EXTENSIONS.contains(&e))
+        {
+            out.push(Ok(p));
+        }
+    }
+}
+
+fn io_error(path: &Path, e: &std::io::Error) -> ManifestError {
+    ManifestError::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// Reads one file (or standard input for `-`) into its documents; a document that cannot be parsed is an
+/// error.
+pub fn read_path(path: &Path) -> Result<Vec<Document>, ManifestError> {
+    let (text, source) = if path.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|e| ManifestError::Io {
+            path: "-".into(),
+            message: e.to_string(),
+        })?;
+        (text, "-".to_owned())
+    } else {
+        let text = std::fs::read_to_string(path).map_err(|e| io_error(path, &e))?;
+        (text, path.display().to_string())
+    };
+    parse_str(&text, &source)
+}
+
+/// Splits a YAML or JSON text into decoded documents, expanding `kind: List`; the first document that
+/// cannot be parsed is an error.
+pub fn parse_str(text: &str, source: &str) -> Result<Vec<Document>, ManifestError> {
+    let manifest = parse(text.into(), source);
+    match manifest.unparsed.into_iter().next() {
+        None => Ok(manifest.documents),
+        Some(u) => Err(ManifestError::Syntax {
+            file: u.origin.source,
+            line: u.line,
+            column: u.column,
+            message: u.message,
+        }),
+    }
+}
+
+/// Splits a YAML or JSON text into decoded documents, expanding `kind: List`. A YAML document that cannot
+/// be parsed is reported on its own, and the documents before and after it are still read.
+pub fn parse(text: Arc<str>, source: &str) -> Manifest {
+    let mut manifest = Manifest::default();
+    let origin = |document: usize, line: u64| Origin {
+        source: source.to_owned(),
+        document,
+        line,
+        item: None,
+    };
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        // JSON: serde_json is faster and its errors are JSON errors.
+        match serde_json::from_str(&text) {
+            Ok(value) => manifest.add(origin(1, 0), value, Source::Json(Arc::clone(&text))),
+            Err(e) => {
+                let first = text.lines().position(|l| !l.trim().is_empty()).unwrap_or(0) as u64 + 1;
+                manifest.unparsed.push(Unparsed {
+                    origin: origin(1, first),
+                    line: e.line() as u64,
+                    column: e.column() as u64,
+                    message: e.to_string(),
+                });
+            }
+        }
+        return manifest;
+    }
+    let mut documents = 0;
+    for piece in split::pieces(&text) {
+        let Some(first_content) = piece.first_content else {
+            continue;
+        };
+        match serde_saphyr::from_str::<Spanned<serde_json::Value>>(&text[piece.bytes.clone()]) {
+            // Empty and null documents are not documents (as serde-saphyr's multi-document reader has it).
+            Ok(Spanned {
+                value: serde_json::Value::Null,
+                ..
+            }) => {}
+            Ok(spanned) => {
+                documents += 1;
+                let line = piece.lines_before + spanned.referenced.line();
+                let source = Source::Yaml(Arc::clone(&text), piece.bytes);
+                manifest.add(origin(documents, line), spanned.value, source);
+            }
+            Err(e) => {
+                documents += 1;
+                let (line, column) = yaml_position(&e);
+                manifest.unparsed.push(Unparsed {
+                    origin: origin(documents, first_content),
+                    line: if line > 0 { piece.lines_before + line } else { 0 },
+                    column,
+                    message: yaml_message(&e),
+                });
+            }
+        }
+    }
+    manifest
+}
+
+impl Manifest {
+    /// Decodes one parsed document (each item, for a list) and adds it.
+    fn add(&mut self, origin: Origin, value: serde_json::Value, source: Source) {
+        let Some(item_type) = list_of(&value) else {
+            let (decoded, written) = decode(&value);
+            return self.documents.push(Document {
+                origin,
+                decoded,
+                written,
+                source,
+            });
+        };
+        let list = Arc::new(value);
+        let items = list["items"].as_array().map_or(0, Vec::len);
+        for index in 0..items {
+            let mut item = list["items"][index].clone();
+            // The API server's typed lists (`DeploymentList`) leave each item's type out.
+            if let (Some(ty), serde_json::Value::Object(map)) = (item_type, &mut item) {
+                for (key, value) in [("apiVersion", ty.api_version()), ("kind", ty.kind())] {
+                    map.entry(key).or_insert_with(|| value.into());
+                }
+            }
+            let (decoded, written) = decode(&item);
+            self.documents.push(Document {
+                origin: Origin {
+                    item: Some(index),
+                    ..origin.clone()
+                },
+                decoded,
+                written,
+                source: Source::Item(Arc::clone(&list), index),
+            });
+        }
+    }
+}
+
+/// Whether a document is a list whose items are read one by one: `v1 List` (as `kubectl get -o yaml`
+/// prints several objects; `Some(None)`: each item says its type) or the typed list of a kind volguard
+/// reads (`apps/v1 DeploymentList`: `Some(Some(Deployment))`), with `items`. Any other `*List` is an object
+/// of a kind volguard does not read, and is skipped as one.
+fn list_of(value: &serde_json::Value) -> Option<Option<ObjectType>> {
+    let (api_version, kind) = type_of(value).ok()?;
+    value.get("items")?.as_array()?;
+    if (api_version, kind) == ("v1", "List") {
+        return Some(None);
+    }
+    ObjectType::of_list(api_version, kind).map(Some)
+}
+
+/// Decodes a document, and reads the name of one that is not decoded.
+fn decode(value: &serde_json::Value) -> (Result<Decoded, DecodeError>, WrittenName) {
+    let (api_version, kind) = match type_of(value) {
+        Ok(type_of) => type_of,
+        Err(e) => return (Err(e), WrittenName::default()),
+    };
+    let decoded = match ObjectType::of(api_version, kind) {
+        Some(ty) => decode_value(ty, value).map(|r| Decoded::Resource(Box::new(r))),
+        None => Ok(Decoded::Skipped {
+            api_version: api_version.to_owned(),
+            kind: kind.to_owned(),
+        }),
+    };
+    let written = match &decoded {
+        Ok(Decoded::Resource(_)) => WrittenName::default(),
+        // Only to name the object: as far as the metadata decodes.
+        _ => value
+            .get("metadata")
+            .and_then(|m| ObjectMeta::deserialize(m).ok())
+            .map(|m| WrittenName {
+                namespace: m.namespace,
+                name: m.name,
+            })
+            .unwrap_or_default(),
+    };
+    (decoded, written)
+}
+
+/// Where serde-saphyr stopped, 1-based (0, 0 when it does not say).
+fn yaml_position(e: &serde_saphyr::Error) -> (u64, u64) {
+    e.location().map_or((0, 0), |l| (l.line(), l.column()))
+}
+
+/// serde-saphyr's message, without its position and source snippet (the caller places the error).
+fn yaml_message(e: &serde_saphyr::Error) -> String {
+    serde_saphyr::DefaultMessageFormatter
+        .format_message(e.without_snippet())
+        .into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multi_document_yaml_keeps_document_numbers_and_lines() {
+        let text = "---\napiVersion: v1\nkind: A\n---\n# comment only\n---\napiVersion: v1\nkind: B\n";
+        let docs = parse_str(text, "m.yaml").unwrap();
+        let origins: Vec<String> = docs.iter().map(|d| d.origin.to_string()).collect();
+        assert_eq!(
+            origins,
+            ["m.yaml document 1 (line 2)", "m.yaml document 2 (line 7)"]
+        );
+        assert_eq!(docs[1].value().unwrap()["kind"], "B");
+    }
+
+    #[test]
+    fn lists_are_expanded_with_item_positions() {
+        let text = r#"{"apiVersion": "v1", "kind": "List", "items": [{"kind": "A"}, {"kind": "B"}]}"#;
+        let docs = parse_str(text, "l.json").unwrap();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[1].origin.to_string(), "l.json document 1 items[1]");
+        assert_eq!(docs[1].value().unwrap(), serde_json::json!({"kind": "B"}));
+    }
+
+    #[test]
+    fn syntax_errors_name_line_and_column() {
+        let err = parse_str("apiVersion: v1\nkind: [A\n", "bad.yaml").unwrap_err();
+        match err {
+            ManifestError::Syntax { file, line, .. } => {
+                assert_eq!(file, "bad.yaml");
+                assert!(line >= 2, "line {line}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = parse_str("{\"kind\": }", "bad.json").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ManifestError::Syntax {
+                    line: 1,
+                    column: 10,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    fn kinds(docs: &[Document]) -> Vec<String> {
+        docs.iter()
+            .map(|d| match &d.decoded {
+                Ok(Decoded::Resource(r)) => {
+                    format!("{} {}", r.kind(), r.metadata().name.as_deref().unwrap_or(""))
+                }
+                Ok(Decoded::Skipped { api_version, kind }) => format!("skipped {api_version} {kind}"),
+                Err(e) => format!("error {e}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn only_v1_list_and_typed_lists_of_read_kinds_are_expanded() {
+        let text = "apiVersion: apps/v1\nkind: DeploymentList\nitems:\n- metadata: {name: a}\n  spec: {selector: {}, template: {}}\n\
+                    ---\napiVersion: v1\nkind: ConfigMapList\nitems:\n- metadata: {name: c}\n\
+                    ---\napiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: PersistentVolumeClaim, metadata: {name: d}}\n\
+                    ---\napiVersion: v1\nkind: List\nitems: none\n";
+        let docs = parse_str(text, "l.yaml").unwrap();
+        assert_eq!(
+            kinds(&docs),
+            [
+                "Deployment a",
+                "skipped v1 ConfigMapList",
+                "PersistentVolumeClaim d",
+                "skipped v1 List"
+            ]
+        );
+        let origins: Vec<String> = docs.iter().map(|d| d.origin.to_string()).collect();
+        assert_eq!(
+            origins,
+            [
+                "l.yaml document 1 (line 1) items[0]",
+                "l.yaml document 2 (line 7)",
+                "l.yaml document 3 (line 12) items[0]",
+                "l.yaml document 4 (line 17)"
+            ]
+        );
+        // The item as written, without the type its list gave it.
+        assert_eq!(docs[0].value().unwrap()["metadata"]["name"], "a");
+        assert!(docs[0].value().unwrap().get("kind").is_none());
+    }
+
+    #[test]
+    fn a_broken_document_is_reported_and_its_neighbours_read() {
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n# two\nkind: [B\n---\napiVersion: v1\nkind: Service\n";
+        let manifest = parse(text.into(), "b.yaml");
+        assert_eq!(
+            kinds(&manifest.documents),
+            ["skipped v1 ConfigMap", "skipped v1 Service"]
+        );
+        assert_eq!(manifest.documents[1].origin.document, 3);
+        assert_eq!(manifest.documents[0].written.name.as_deref(), Some("a"));
+        let [broken] = &manifest.unparsed[..] else {
+            panic!("{:?}", manifest.unparsed)
+        };
+        assert_eq!((broken.origin.document, broken.origin.line), (2, 6));
+        assert_eq!((broken.line, broken.column), (6, 7));
+        assert_eq!(broken.message, "unclosed bracket '['");
+    }
+
+    #[test]
+    fn a_decoded_object_keeps_its_text_for_value() {
+        let text = "# lead\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  managedFields: [{manager: m}]\nspec:\n  replicas: 2\n  selector: {}\n  template: {}\n";
+        let docs = parse_str(text, "d.yaml").unwrap();
+        assert_eq!(kinds(&docs), ["Deployment web"]);
+        let Ok(Decoded::Resource(r)) = &docs[0].decoded else {
+            unreachable!()
+        };
+        assert_eq!(r.metadata().managed_fields, None, "not read");
+        let value = docs[0].value().unwrap();
+        assert_eq!(
+            value["metadata"]["managedFields"][0]["manager"], "m",
+            "as written"
+        );
+        assert_eq!(value["spec"]["replicas"], 2);
+    }
+
+    #[test]
+    fn null_and_comment_only_documents_do_not_count() {
+        let text = "~\n---\n# nothing\n---\napiVersion: v1\nkind: ConfigMap\n";
+        let docs = parse_str(text, "n.yaml").unwrap();
+        assert_eq!(docs.len(), 1);
+        assert_eq!(docs[0].origin.document, 1);
+        assert_eq!(docs[0].origin.line, 5);
+    }
+}
