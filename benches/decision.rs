@@ -54,7 +54,9 @@ fn decision(c: &mut Criterion) {
         b.iter(|| {
             let review = admission::parse(black_box(&body)).expect("parses");
             let outcome = admission::validate(&review, &lookup, &policies);
-            black_box(serde_json::to_vec(&outcome.response.into_review()).expect("serializes"))
+            black_box(
+                serde_json::to_vec(&admission::response::answer(&outcome.response)).expect("serializes"),
+            )
         })
     });
     g.bench_function("evaluate: decoded Deployment", |b| {
@@ -71,6 +73,61 @@ fn decision(c: &mut Criterion) {
     g.bench_function("evaluate: decoded Deployment, ClusterLookup", |b| {
         b.iter(|| black_box(evaluate(black_box(&deployment), &cluster, &policies).expect("judged")))
     });
+    g.finish();
+}
+
+/// `POST /validate` through the whole router (layers, span, log line, metrics), in-process: no TLS, no
+/// socket. Against the same router in the load bench's baseline mode, which reads only the uid: what the
+/// handler adds to the decision, before the network and a shared machine are counted.
+fn router(c: &mut Criterion) {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt as _;
+    use volguard::server::{AppState, Limits};
+
+    // Compact, as the API server sends it.
+    let review: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(REVIEW).expect("review fixture")).expect("fixture is JSON");
+    let body = axum::body::Bytes::from(serde_json::to_vec(&review).expect("serializes"));
+    let claim = request_object(CLAIM_REVIEW);
+    let lookup: Bundle = [&claim].into_iter().collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    // The server's log line is formatted (at info, as served), then thrown away.
+    let logs = tracing_subscriber::fmt()
+        .with_writer(std::io::sink)
+        .with_ansi(false)
+        .finish();
+    let _logging = tracing::subscriber::set_default(logs);
+    let mut g = c.benchmark_group("router");
+    for (name, baseline) in [("baseline: allow-all", true), ("volguard: POST /validate", false)] {
+        let mut state = AppState::new(
+            PolicySet::builtin().expect("built-in policy"),
+            std::sync::Arc::new(lookup.clone()),
+            None,
+        );
+        state.baseline_allow_all = baseline;
+        let app = volguard::server::router(std::sync::Arc::new(state), Limits::default());
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                runtime.block_on(async {
+                    let request = Request::post("/validate")
+                        .header("content-type", "application/json")
+                        .body(Body::from(body.clone()))
+                        .expect("a request");
+                    let response = app.clone().oneshot(request).await.expect("infallible");
+                    assert!(response.status().is_success());
+                    black_box(
+                        axum::body::to_bytes(response.into_body(), usize::MAX)
+                            .await
+                            .expect("body"),
+                    )
+                })
+            })
+        });
+    }
     g.finish();
 }
 
@@ -146,9 +203,12 @@ fn generate(dir: &Path, n: usize) {
 }
 
 fn check_directory(c: &mut Criterion) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    generate(dir.path(), 10_000);
-    let paths: Vec<PathBuf> = vec![dir.path().to_path_buf()];
+    // `VOLGUARD_CHECK_DIR=DIR` writes the manifests there and keeps them, to time `volguard check -f DIR`.
+    let kept = std::env::var_os("VOLGUARD_CHECK_DIR").map(PathBuf::from);
+    let temporary = tempfile::tempdir().expect("tempdir");
+    let dir = kept.as_deref().unwrap_or(temporary.path());
+    generate(dir, 10_000);
+    let paths: Vec<PathBuf> = vec![dir.to_path_buf()];
     let policies = PolicySet::builtin().expect("built-in policy");
     let report = volguard::cli::check::check(&paths, &policies, false);
     assert_eq!(report.summary.objects, 10_000, "every workload judged");
@@ -213,5 +273,5 @@ fn mutate(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, decision, mutate, check_directory);
+criterion_group!(benches, decision, router, mutate, check_directory);
 criterion_main!(benches);

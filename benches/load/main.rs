@@ -10,8 +10,9 @@
 //!   3 MiB body limit, the span, the log line and the metrics, but no decoding and no policy; every
 //!   answer must be `allowed: true`.
 //!
-//! Each gets a closed-loop phase (throughput, p50/p99) and an open-loop phase at a fixed rate (p50/p99
-//! from the scheduled send time), then its peak RSS is read. Client and server share the machine.
+//! Each gets a closed-loop phase (throughput, p50/p99, and the CPU server and client spent per review in
+//! the measured window) and an open-loop phase at a fixed rate (p50/p99 from the scheduled send time),
+//! then its peak RSS is read. Client and server share the machine.
 //!
 //! Settings (environment): `VOLGUARD_LOAD_CONNECTIONS` (32), `VOLGUARD_LOAD_WARMUP` (2 s),
 //! `VOLGUARD_LOAD_SECONDS` (10 s per phase), `VOLGUARD_LOAD_RATE` (1000 reviews/s). The process exits 1
@@ -70,6 +71,8 @@ impl Settings {
 struct Measured {
     mode: Mode,
     closed: Phase,
+    /// CPU seconds the server and this client (the bench process) used in the closed loop's window.
+    closed_cpu: Option<(f64, f64)>,
     open: Phase,
     peak_rss_kib: Option<u64>,
 }
@@ -142,6 +145,20 @@ async fn run_mode(mode: Mode, settings: &Settings, dir: &Path, claims: &Path) ->
         settings.warmup,
         settings.window
     );
+    // The CPU both sides use in the measured window: with client and server on the same CPUs, the
+    // throughput ratio is the ratio of what a review costs them together.
+    let (warmup, window) = (settings.warmup, settings.window);
+    let server_cpu = {
+        let pid = server.pid().to_string();
+        move || server::cpu_seconds(&pid)
+    };
+    let sampler = tokio::spawn(async move {
+        tokio::time::sleep(warmup).await;
+        let before = (server_cpu(), server::cpu_seconds("self"));
+        tokio::time::sleep(window).await;
+        let after = (server_cpu(), server::cpu_seconds("self"));
+        Some((after.0? - before.0?, after.1? - before.1?))
+    });
     let closed = closed_loop(
         Arc::clone(&target),
         settings.connections,
@@ -149,6 +166,7 @@ async fn run_mode(mode: Mode, settings: &Settings, dir: &Path, claims: &Path) ->
         settings.window,
     )
     .await;
+    let closed_cpu = sampler.await.ok().flatten();
     server.assert_running();
     eprintln!(
         "{}: open loop, {}/s for {:?}",
@@ -169,6 +187,7 @@ async fn run_mode(mode: Mode, settings: &Settings, dir: &Path, claims: &Path) ->
     Measured {
         mode,
         closed,
+        closed_cpu,
         open,
         peak_rss_kib,
     }
@@ -192,16 +211,26 @@ fn report(settings: &Settings, results: &[Measured], body_len: usize) -> u64 {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(
-        "closed loop: {} connections, {:?} after {:?} warm-up; open loop: {}/s for {:?}, latency from the \
-         scheduled send",
+        "closed loop: {} connections, {:?} after {:?} warm-up (server, client: CPU per review); open loop: \
+         {}/s for {:?}, latency from the scheduled send",
         settings.connections, settings.window, settings.warmup, settings.rate, settings.window
     );
     println!();
     println!(
-        "{:<9} | {:>9} {:>8} {:>8} | {:>8} {:>8} {:>8} | {:>9} | {:>6}",
-        "mode", "req/s", "p50 ms", "p99 ms", "rate/s", "p50 ms", "p99 ms", "peak RSS", "errors"
+        "{:<9} | {:>9} {:>8} {:>8} {:>9} {:>9} | {:>8} {:>8} {:>8} | {:>9} | {:>6}",
+        "mode",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "server",
+        "client",
+        "rate/s",
+        "p50 ms",
+        "p99 ms",
+        "peak RSS",
+        "errors"
     );
-    println!("{:-<9}-+-{:-<27}-+-{:-<26}-+-{:-<9}-+-{:-<6}", "", "", "", "", "");
+    println!("{:-<9}-+-{:-<47}-+-{:-<26}-+-{:-<9}-+-{:-<6}", "", "", "", "", "");
     let mut errors = 0;
     for r in results {
         let rss = r
@@ -209,12 +238,19 @@ fn report(settings: &Settings, results: &[Measured], body_len: usize) -> u64 {
             .map_or("?".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
         let e = r.closed.errors + r.open.errors;
         errors += e;
+        // CPU microseconds per review answered in the window.
+        let per_review = |seconds: f64| format!("{:.1} µs", seconds * 1e6 / r.closed.completed.max(1) as f64);
+        let (server_cpu, client_cpu) = r
+            .closed_cpu
+            .map_or(("?".into(), "?".into()), |(s, c)| (per_review(s), per_review(c)));
         println!(
-            "{:<9} | {:>9.0} {:>8.3} {:>8.3} | {:>8.0} {:>8.3} {:>8.3} | {:>9} | {:>6}",
+            "{:<9} | {:>9.0} {:>8.3} {:>8.3} {:>9} {:>9} | {:>8.0} {:>8.3} {:>8.3} | {:>9} | {:>6}",
             r.mode.name(),
             r.closed.throughput(),
             r.closed.ms(0.5),
             r.closed.ms(0.99),
+            server_cpu,
+            client_cpu,
             r.open.throughput(),
             r.open.ms(0.5),
             r.open.ms(0.99),
