@@ -7,6 +7,22 @@ fn root() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// `volguard ARGS…` from the package root, checked to exit with `code`; its standard output as JSON.
+fn review(args: &[&str], code: i32) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_volguard"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("volguard runs");
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("an AdmissionReview")
+}
+
 const README_COMMAND: &str =
     "review tests/fixtures/reviews/create-deployment.json -f tests/fixtures/reviews/web-data-claim.yaml";
 
@@ -49,18 +65,7 @@ fn the_readme_review_command_denies_the_captured_deployment() {
 
 #[test]
 fn without_the_claim_the_review_is_allowed_with_a_missing_claim_warning() {
-    let out = Command::new(env!("CARGO_BIN_EXE_volguard"))
-        .args(["review", "tests/fixtures/reviews/create-deployment.json"])
-        .current_dir(root())
-        .output()
-        .expect("volguard runs");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let review: serde_json::Value = serde_json::from_slice(&out.stdout).expect("an AdmissionReview");
+    let review = review(&["review", "tests/fixtures/reviews/create-deployment.json"], 0);
     assert_eq!(review["response"]["allowed"], true);
     let warning = review["response"]["warnings"][0].as_str().expect("a warning");
     assert!(
@@ -82,8 +87,8 @@ fn a_body_that_is_not_a_review_exits_2() {
 
 #[test]
 fn review_mutate_prints_the_webhooks_patch_as_the_server_answers() {
-    let out = Command::new(env!("CARGO_BIN_EXE_volguard"))
-        .args([
+    let review = review(
+        &[
             "review",
             "--mutate",
             "--policy",
@@ -91,17 +96,9 @@ fn review_mutate_prints_the_webhooks_patch_as_the_server_answers() {
             "-f",
             "tests/fixtures/reviews/web-data-claim.yaml",
             "tests/fixtures/reviews/update-deployment-image.json",
-        ])
-        .current_dir(root())
-        .output()
-        .expect("volguard runs");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
+        0,
     );
-    let review: serde_json::Value = serde_json::from_slice(&out.stdout).expect("an AdmissionReview");
     // Exactly what the server sends for the same request and policy (tests/server_mutate.rs).
     let golden: serde_json::Value = serde_json::from_slice(
         &std::fs::read(root().join("tests/fixtures/reviews/update-deployment-image.mutate.response.json"))
