@@ -208,4 +208,12 @@ async fn the_metrics_count_patched_reviews() {
         )
         .await;
     assert_eq!((patched, allowed), (1.0, 1.0));
+    // A repair is not a finding: the validating webhook, called next, counts what is left.
+    let findings = server
+        .metric(
+            "volguard_admission_findings_total",
+            &[("rule", "rollout-attach-deadlock")],
+        )
+        .await;
+    assert_eq!(findings, 0.0);
 }

@@ -54,7 +54,8 @@ pub fn mutate(review: &Review, body: &[u8], lookup: &dyn Lookup, policies: &Poli
             Ok(response) => Outcome {
                 response,
                 verdict: Verdict::Allow,
-                rules: mutation.changes.iter().filter_map(|c| c.rule).collect(),
+                // Repairs are not findings: the validating webhook, called next, counts what is left.
+                rules: Vec::new(),
                 patched: true,
             },
             Err(e) => failed(review, object, policies, &e.to_string()),

@@ -426,8 +426,10 @@ fn repair(
     } else {
         MutateStage::Create
     };
-    let mutation = mutate::mutate(written, resource, stage, lookup, policies).map_err(|e| e.to_string())?;
-    Ok(mutation.repaired.clone().map(|fixed| (mutation, fixed)))
+    let mut mutation =
+        mutate::mutate(written, resource, stage, lookup, policies).map_err(|e| e.to_string())?;
+    // The mutation already decoded the repaired object: take it rather than decode or copy it again.
+    Ok(mutation.repaired.take().map(|fixed| (mutation, fixed)))
 }
 
 /// `ConfigMap shop/web-config`, as far as the manifest names the object (no namespace defaulting: it may be

@@ -174,13 +174,7 @@ async fn answer(state: &AppState, body: Body, path: Path) -> Response {
     }
     let review = match admission::parse(&bytes) {
         Ok(r) => r,
-        Err(e) => {
-            warn!(error = %e, "Unreadable review");
-            state
-                .metrics
-                .review(path.as_str(), "unknown".into(), "unknown".into(), "invalid");
-            return error_response(StatusCode::BAD_REQUEST, &e.to_string());
-        }
+        Err(e) => return unreadable(state, path, &e),
     };
     let span = Span::current();
     span.record("uid", review.uid.as_str());
@@ -226,18 +220,21 @@ async fn answer(state: &AppState, body: Body, path: Path) -> Response {
     axum::Json(admission::response::answer(&outcome.response)).into_response()
 }
 
+/// A body that is not a review volguard can read: logged, counted as `invalid`, answered 400 saying why.
+fn unreadable(state: &AppState, path: Path, e: &admission::ReviewError) -> Response {
+    warn!(error = %e, "Unreadable review");
+    state
+        .metrics
+        .review(path.as_str(), "unknown".into(), "unknown".into(), "invalid");
+    error_response(StatusCode::BAD_REQUEST, &e.to_string())
+}
+
 /// The benchmark baseline's answer: the uid read, everything allowed, with the same span, log line and
 /// metrics as a real review (operation and kind are not read, so they count as `unknown`).
 fn allow_all(state: &AppState, bytes: &[u8], path: Path, started: Instant) -> Response {
     let answer = match baseline::allow(bytes) {
         Ok(a) => a,
-        Err(e) => {
-            warn!(error = %e, "Unreadable review");
-            state
-                .metrics
-                .review(path.as_str(), "unknown".into(), "unknown".into(), "invalid");
-            return error_response(StatusCode::BAD_REQUEST, &e.to_string());
-        }
+        Err(e) => return unreadable(state, path, &e),
     };
     let elapsed = started.elapsed();
     let span = Span::current();
