@@ -201,10 +201,12 @@ async fn a_watch_answered_410_gone_relists_and_counts_a_restart() {
             .any(|s| s.kind == "PersistentVolumeClaim" && s.watch_restarts >= 1)
     })
     .await;
-    assert!(
-        fake.claim_watches.load(Ordering::SeqCst) >= 2,
-        "the watch was opened again"
-    );
+    // The restart is counted when the 410 arrives; the watch opens again only after the relist's LIST, so
+    // wait for it (bounded) instead of racing it.
+    wait_for("the claim watch to be opened again", || {
+        fake.claim_watches.load(Ordering::SeqCst) >= 2
+    })
+    .await;
     assert!(lookup.is_synced());
 }
 
