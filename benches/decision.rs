@@ -8,14 +8,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::watcher;
+use k8s_openapi::api::apps::v1::Deployment;
 use volguard::admission;
 use volguard::kube_lookup::ClusterLookup;
 use volguard::lookup::Bundle;
 use volguard::policy::{PolicySet, evaluate};
-use volguard::workload::{Decoded, Resource, decode};
+use volguard::workload::{Decoded, Resource, Workload, decode};
 
 // The same allocator as the `volguard` binary, so the numbers are the server's.
 #[global_allocator]
@@ -131,19 +129,6 @@ fn router(c: &mut Criterion) {
     g.finish();
 }
 
-fn filled<K>(objects: impl IntoIterator<Item = K>) -> Store<K>
-where
-    K: kube::Resource<DynamicType = ()> + Clone + 'static,
-{
-    let (reader, mut writer) = reflector::store();
-    writer.apply_watcher_event(&watcher::Event::Init);
-    for o in objects {
-        writer.apply_watcher_event(&watcher::Event::InitApply(o));
-    }
-    writer.apply_watcher_event(&watcher::Event::InitDone);
-    reader
-}
-
 fn filled_cluster(claim: &Resource) -> ClusterLookup {
     let Resource::Claim(claim) = claim else {
         panic!("the claim fixture is a claim")
@@ -158,13 +143,13 @@ fn filled_cluster(claim: &Resource) -> ClusterLookup {
         let mut d = Deployment::default();
         d.metadata.name = Some(format!("app-{i}"));
         d.metadata.namespace = Some(format!("team-{}", i % 50));
-        d
+        Resource::Workload(Workload::Deployment(d))
     });
-    ClusterLookup::from_stores(
-        filled(std::iter::once(claim.clone()).chain(others)),
-        filled(deployments),
-        filled::<StatefulSet>([]),
-        filled::<ReplicaSet>([]),
+    ClusterLookup::from_objects(
+        std::iter::once(claim.clone())
+            .chain(others)
+            .map(Resource::Claim)
+            .chain(deployments),
     )
 }
 

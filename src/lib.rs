@@ -5,7 +5,7 @@
 //! ```text
 //!  manifest / admission ──decode──▶ workload::Resource ──▶ workload::Footprint
 //!                                                              │
-//!            lookup::Lookup (claims, scale targets) ──────────▶ rules ──▶ policy::evaluate ──▶ Decision
+//!  lookup::Lookup (claims, every user of a claim) ──▶ footprint::ClaimFootprint ──▶ rules ──▶ policy::evaluate
 //!                                                                   │
 //!                                      policy `spec.mutate` ──▶ mutate ──▶ JSON patch (repairs)
 //! ```
@@ -23,6 +23,7 @@ pub mod access;
 pub mod admission;
 pub mod certs;
 pub mod cli;
+pub mod footprint;
 pub mod install;
 pub mod kube_lookup;
 pub mod labels;

@@ -19,7 +19,7 @@ fn examples_directory_gives_the_decisions_examples_readme_documents() {
             d("Deployment cms/site-editor", "Deny", &["shared-claim-writable"]),
             d("CronJob analytics/nightly-report", "Deny", &["shared-rwo-claim"]),
             d("DaemonSet logging/log-shipper", "Deny", &["shared-rwo-claim"]),
-            d("Deployment payments/api", "Allow", &[]),
+            d("Deployment payments/api", "Deny", &["shared-rwo-claim"]),
             d(
                 "HorizontalPodAutoscaler payments/api",
                 "Deny",
@@ -34,7 +34,7 @@ fn examples_directory_gives_the_decisions_examples_readme_documents() {
     );
     assert_eq!(
         report["summary"],
-        json!({"objects": 11, "denied": 5, "warned": 2, "claims": 7,
+        json!({"objects": 11, "denied": 6, "warned": 2, "claims": 7,
                "skipped": {"ConfigMap": 1, "Service": 2}, "inputErrors": 0, "strict": false, "exitCode": 1})
     );
     let claims: Vec<(&str, &str)> = report["claims"]

@@ -22,6 +22,7 @@ fn examples_text_report_has_one_header_per_finding_object_and_the_summary_last()
             "DENY  Deployment cms/site-editor  (examples/content-writable.yaml document 1, line 4)",
             "DENY  CronJob analytics/nightly-report  (examples/cronjob-report.yaml document 2, line 15)",
             "DENY  DaemonSet logging/log-shipper  (examples/daemonset-rwo.yaml document 2, line 14)",
+            "DENY  Deployment payments/api  (examples/hpa-rwo.yaml document 2, line 15)",
             "DENY  HorizontalPodAutoscaler payments/api  (examples/hpa-rwo.yaml document 3, line 53)",
             "WARN  Deployment ci/build-cache  (examples/pinned-node.yaml document 2, line 19)",
             "WARN  Deployment tools/wiki  (examples/single-replica-rollout.yaml document 2, line 17)",
@@ -30,7 +31,7 @@ fn examples_text_report_has_one_header_per_finding_object_and_the_summary_last()
     );
     assert!(
         out.stdout.ends_with(
-            "\n\n11 objects checked, 5 denied, 2 warned; 7 claims read; skipped: 1 ConfigMap, 2 Service\n"
+            "\n\n11 objects checked, 6 denied, 2 warned; 7 claims read; skipped: 1 ConfigMap, 2 Service\n"
         ),
         "{}",
         out.stdout

@@ -153,9 +153,11 @@ fn kube_apiserver_scales_autoscales_and_creates_claims_through_volguard() {
         "the claim watch delivered recently"
     );
 
-    // Created before volguard is registered: a violating Deployment (3 replicas on one RWO claim), and one
-    // that mounts a claim that does not exist yet.
-    let (ok, out) = apply(kc, &deployment(&ns, "legacy", 3, "data"));
+    // Created before volguard is registered: a violating Deployment (3 replicas on one RWO claim of its
+    // own), and one that mounts a claim that does not exist yet.
+    let (ok, out) = apply(kc, &claim(&ns, "legacy-data", "ReadWriteOnce"));
+    assert!(ok, "{out}");
+    let (ok, out) = apply(kc, &deployment(&ns, "legacy", 3, "legacy-data"));
     assert!(ok, "{out}");
     let (ok, out) = apply(kc, &deployment(&ns, "reports", 3, "reports"));
     assert!(ok, "{out}");
@@ -258,11 +260,26 @@ fn kube_apiserver_scales_autoscales_and_creates_claims_through_volguard() {
     let (ok, out) = run(kc, &["-n", &ns, "scale", "deployment/legacy", "--replicas=4"]);
     assert!(!ok, "{out}");
 
-    // A claim created RWO under a running three-replica Deployment: allowed, with a warning naming it.
+    // Another workload on the claim web already holds, on another node: denied, naming web.
+    let (ok, out) = apply(kc, &deployment(&ns, "worker", 1, "data"));
+    assert!(!ok, "{out}");
+    assert!(out.contains("[shared-rwo-claim]"), "{out}");
+    assert!(
+        out.contains(&format!("Deployment {ns}/web (1 pod) also mount")),
+        "{out}"
+    );
+
+    // A claim created RWO under a three-replica Deployment that mounts it: denied, as the Deployment would
+    // have been had the claim come first.
     let (ok, out) = apply(kc, &claim(&ns, "reports", "ReadWriteOnce"));
-    assert!(ok, "{out}");
-    assert!(out.contains("Warning: [claim-breaks-workloads]"), "{out}");
-    assert!(out.contains(&format!("Deployment {ns}/reports")), "{out}");
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(&format!(
+            "volguard denied PersistentVolumeClaim {ns}/reports:\n[shared-rwo-claim] PersistentVolumeClaim \
+             {ns}/reports has access mode ReadWriteOnce and is mounted by Deployment {ns}/reports (3 pods)"
+        )),
+        "{out}"
+    );
 
     // `check --cluster`: a Deployment file whose claim is only in the cluster.
     let file = tmp.path().join("web.yaml");

@@ -40,15 +40,57 @@ fn list(kind: &str, api_version: &str) -> String {
     )
 }
 
+/// What the fake serves: resource, kind, apiVersion (every kind volguard watches).
+const RESOURCES: [(&str, &str, &str); 10] = [
+    ("persistentvolumeclaims", "PersistentVolumeClaim", "v1"),
+    ("pods", "Pod", "v1"),
+    ("replicationcontrollers", "ReplicationController", "v1"),
+    ("deployments", "Deployment", "apps/v1"),
+    ("statefulsets", "StatefulSet", "apps/v1"),
+    ("daemonsets", "DaemonSet", "apps/v1"),
+    ("replicasets", "ReplicaSet", "apps/v1"),
+    ("jobs", "Job", "batch/v1"),
+    ("cronjobs", "CronJob", "batch/v1"),
+    (
+        "horizontalpodautoscalers",
+        "HorizontalPodAutoscaler",
+        "autoscaling/v1",
+    ),
+];
+
+/// Discovery (`/api/v1`, `/apis/apps/v1`, ...): the resources of one group version.
+fn discovery(group_version: &str) -> Response {
+    let resources: Vec<String> = RESOURCES
+        .iter()
+        .filter(|(_, _, gv)| *gv == group_version)
+        .map(|(r, k, _)| {
+            format!(
+                r#"{{"name":"{r}","singularName":"","namespaced":true,"kind":"{k}","verbs":["get","list","watch"]}}"#
+            )
+        })
+        .collect();
+    let body = format!(
+        r#"{{"kind":"APIResourceList","apiVersion":"v1","groupVersion":"{group_version}","resources":[{}]}}"#,
+        resources.join(",")
+    );
+    ([("content-type", "application/json")], body).into_response()
+}
+
 async fn api(State(fake): State<Arc<Fake>>, req: Request) -> Response {
     let path = req.uri().path().to_owned();
+    if path == "/api/v1" {
+        return discovery("v1");
+    }
+    if let Some(gv) = path.strip_prefix("/apis/")
+        && gv.matches('/').count() == 1
+    {
+        return discovery(gv);
+    }
     let watch = req.uri().query().is_some_and(|q| q.contains("watch=true"));
-    let kind = match path.rsplit('/').next() {
-        Some("persistentvolumeclaims") => ("PersistentVolumeClaim", "v1"),
-        Some("deployments") => ("Deployment", "apps/v1"),
-        Some("statefulsets") => ("StatefulSet", "apps/v1"),
-        Some("replicasets") => ("ReplicaSet", "apps/v1"),
-        _ => {
+    let last = path.rsplit('/').next().unwrap_or_default();
+    let kind = match RESOURCES.iter().find(|(r, _, _)| *r == last) {
+        Some((_, k, v)) => (*k, *v),
+        None => {
             // A GET of one claim.
             return match fake.get {
                 ClaimGet::Slow => {

@@ -27,7 +27,7 @@ fn bundle() -> Bundle {
         .map(|e| e.expect("entry").path())
         .filter(|p| p.file_name().is_some_and(|n| n != "policy.yaml"))
         .collect();
-    Bundle::read(&files).expect("fixtures read")
+    Bundle::read(&files, "default").expect("fixtures read")
 }
 
 /// The document `kind`/`name` of a fixture file, as written.

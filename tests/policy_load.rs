@@ -130,7 +130,24 @@ fn unknown_rule_id_lists_every_rule() {
             5,
             "unknown field `shared-rwx-claim`, expected one of shared-rwo-claim, rollout-attach-deadlock, \
              statefulset-claim-template-modes, statefulset-shared-claim, statefulset-policy-template, \
-             shared-claim-writable, stateless-deployment, missing-claim, claim-breaks-workloads"
+             shared-claim-writable, stateless-deployment, missing-claim"
+        )
+    );
+}
+
+#[test]
+fn the_removed_claim_breaks_workloads_rule_says_what_replaced_it() {
+    assert_eq!(
+        load(&with_spec(
+            "  rules:\n    claim-breaks-workloads: {action: Warn}\n"
+        ))
+        .err(),
+        parse(
+            7,
+            5,
+            "rule claim-breaks-workloads was removed: a claim created or updated under the workloads that mount \
+             it is now judged by their own rules (shared-rwo-claim, statefulset-shared-claim, \
+             shared-claim-writable), with their actions; delete this entry"
         )
     );
 }
@@ -231,7 +248,7 @@ fn unknown_kind_lists_the_kinds() {
             7,
             25,
             "unknown variant `ConfigMap`, expected one of Deployment, StatefulSet, DaemonSet, ReplicaSet, \
-             Job, CronJob, HorizontalPodAutoscaler, Scale, PersistentVolumeClaim"
+             ReplicationController, Job, CronJob, Pod, HorizontalPodAutoscaler, Scale, PersistentVolumeClaim"
         )
     );
 }
@@ -490,7 +507,7 @@ fn errors_from_a_file_name_the_file() {
             column: 5,
             message: "unknown field `shared-rwx-claim`, expected one of shared-rwo-claim, rollout-attach-deadlock, \
                       statefulset-claim-template-modes, statefulset-shared-claim, statefulset-policy-template, \
-                      shared-claim-writable, stateless-deployment, missing-claim, claim-breaks-workloads"
+                      shared-claim-writable, stateless-deployment, missing-claim"
                 .into(),
         }
     );
@@ -608,7 +625,6 @@ fn the_builtin_policy_loads_with_its_documented_actions() {
             ("shared-claim-writable", Action::Deny),
             ("stateless-deployment", Action::Off),
             ("missing-claim", Action::Warn),
-            ("claim-breaks-workloads", Action::Warn),
             ("lookup-failed", Action::Deny),
         ]
     );

@@ -95,8 +95,10 @@ fn schema_lists_every_enum_value() {
             "StatefulSet",
             "DaemonSet",
             "ReplicaSet",
+            "ReplicationController",
             "Job",
             "CronJob",
+            "Pod",
             "HorizontalPodAutoscaler",
             "Scale",
             "PersistentVolumeClaim"

@@ -172,6 +172,26 @@ impl Lookup for PanickingLookup {
     fn workload(&self, _: WorkloadKind, _: &str, _: &str) -> Answer<Arc<Workload>> {
         Answer::Missing
     }
+    fn users(&self, _: &volguard::lookup::VolumeKey) -> Answer<Vec<Arc<Workload>>> {
+        Answer::Found(Vec::new())
+    }
+    fn workloads_in(&self, _: &str) -> Answer<Vec<Arc<Workload>>> {
+        Answer::Found(Vec::new())
+    }
+    fn mounted_claims(&self, _: &str, _: &str) -> Answer<Vec<String>> {
+        Answer::Found(Vec::new())
+    }
+    fn autoscalers(
+        &self,
+        _: WorkloadKind,
+        _: &str,
+        _: &str,
+    ) -> Answer<Vec<Arc<volguard::workload::Autoscaler>>> {
+        Answer::Found(Vec::new())
+    }
+    fn is_controlled(&self, _: &Workload) -> Answer<bool> {
+        Answer::Found(false)
+    }
     fn scope(&self) -> &'static str {
         "a panicking test lookup"
     }

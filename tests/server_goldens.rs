@@ -46,9 +46,14 @@ golden_tests! {
         prefix: "volguard denied Deployment shop/web:",
         contains: &["[shared-rwo-claim]", "may run 3 pods", "\"web-data\"", "Multi-Attach", "Fix: "],
     };
-    // A claim on its own is not judged.
-    create_pvc_is_allowed: "create-pvc" => Expect::Allowed { warnings: &[] };
-    // `kubectl apply --dry-run=server`: volguard has no side effects, so the answer is the same.
+    // The claim is judged with the workloads that mount it: in the captured cluster, Deployment shop/web's
+    // three replicas, so it is denied exactly as the Deployment is when it comes second.
+    create_pvc_under_the_three_replica_deployment_is_denied: "create-pvc" => Expect::Denied {
+        prefix: "volguard denied PersistentVolumeClaim shop/web-data:",
+        contains: &["[shared-rwo-claim]", "mounted by Deployment shop/web (3 pods)", "Multi-Attach", "Fix: "],
+    };
+    // `kubectl apply --dry-run=server` of claim db/pg-data, which no workload mounts: allowed (volguard has
+    // no side effects, so a dry run is answered as a real request).
     create_pvc_dry_run_is_allowed: "create-pvc-dry-run" => Expect::Allowed { warnings: &[] };
     // Each replica gets its own claim from the ReadWriteOnce volumeClaimTemplate.
     create_statefulset_with_rwo_template_is_allowed: "create-statefulset" => Expect::Allowed { warnings: &[] };

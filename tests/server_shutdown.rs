@@ -263,7 +263,7 @@ async fn idle_keep_alive_connections_do_not_hold_up_shutdown() {
     let clients = [server.client(Protocol::Http1), server.client(Protocol::Http2)];
     for client in &clients {
         let response = server
-            .post(client, "/validate", review_bytes("create-pvc"))
+            .post(client, "/validate", review_bytes("create-pvc-dry-run"))
             .await
             .response();
         assert_eq!(response["allowed"], true);

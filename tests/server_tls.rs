@@ -195,7 +195,7 @@ async fn broken_files_are_refused_and_the_last_good_pair_keeps_serving() {
         assert_eq!(server.leaf_for("localhost").await.expect("a handshake"), old_leaf);
         let client = server.client(Protocol::Http2);
         let response = server
-            .post(&client, "/validate", review_bytes("create-pvc"))
+            .post(&client, "/validate", review_bytes("create-pvc-dry-run"))
             .await;
         assert_eq!(response.response()["allowed"], true);
         write_atomically(path, original);

@@ -13,7 +13,8 @@ pub use mutate::{mutate, received_object};
 pub use request::{REVIEW_API_VERSION, Review, ReviewError, parse};
 
 use crate::lookup::Lookup;
-use crate::policy::{Action, Evaluation, FailureMode, PolicySet, Verdict, evaluate};
+pub use crate::policy::RATCHET_NOTE;
+use crate::policy::{FailureMode, PolicySet, Verdict, evaluate, evaluate_update};
 use crate::rules::RuleId;
 
 /// What a review decided, for the response, logs and metrics.
@@ -65,7 +66,8 @@ impl Outcome {
     }
 }
 
-/// Answers a validating review.
+/// Answers a validating review. An UPDATE is ratcheted against the object before it (see
+/// [`evaluate_update`]), so a violating workload can still be scaled down or get a new image.
 pub fn validate(review: &Review, lookup: &dyn Lookup, policies: &PolicySet) -> Outcome {
     if matches!(review.operation, Operation::Delete | Operation::Connect) {
         return Outcome::allow(review);
@@ -73,7 +75,11 @@ pub fn validate(review: &Review, lookup: &dyn Lookup, policies: &PolicySet) -> O
     let Some(object) = &review.object else {
         return Outcome::allow(review);
     };
-    let mut eval = match evaluate(object, lookup, policies) {
+    let judged = match (&review.operation, &review.old_object) {
+        (Operation::Update, Some(old)) => evaluate_update(object, old, lookup, policies),
+        _ => evaluate(object, lookup, policies),
+    };
+    let eval = match judged {
         Ok(eval) => eval,
         Err(e) => {
             // Not decidable (the API server validates after mutating webhooks, so this reaches /mutate
@@ -83,14 +89,6 @@ pub fn validate(review: &Review, lookup: &dyn Lookup, policies: &PolicySet) -> O
             return Outcome::undecided(review, mode, what, vec![RuleId::LookupFailed]);
         }
     };
-    if review.operation == Operation::Update
-        && let Some(old) = review
-            .old_object
-            .as_ref()
-            .and_then(|o| evaluate(o, lookup, policies).ok())
-    {
-        ratchet(&mut eval, &old);
-    }
     let mut rules: Vec<RuleId> = eval.findings.iter().map(|j| j.finding.rule).collect();
     rules.dedup();
     Outcome {
@@ -98,30 +96,5 @@ pub fn validate(review: &Review, lookup: &dyn Lookup, policies: &PolicySet) -> O
         verdict: eval.verdict(),
         rules,
         patched: false,
-    }
-}
-
-/// The note a ratcheted finding carries.
-pub const RATCHET_NOTE: &str = "Allowed because this update does not make an existing violation worse";
-
-/// An UPDATE that does not make an existing violation worse (same finding, no more pods) is allowed with
-/// a warning, so a violating workload can still be scaled down or get a new image. One that creates or
-/// worsens a violation is judged as it stands.
-pub fn ratchet(new: &mut Evaluation, old: &Evaluation) {
-    let (Some(new_pods), Some(old_pods)) = (new.pods, old.pods) else {
-        return;
-    };
-    if !new_pods.is_at_most(old_pods) {
-        return;
-    }
-    for j in new.findings.iter_mut().filter(|j| j.action == Action::Deny) {
-        let existed = old.findings.iter().any(|o| {
-            let (a, b) = (&o.finding, &j.finding);
-            a.rule == b.rule && a.claim == b.claim && a.volume == b.volume && a.container == b.container
-        });
-        if existed {
-            j.action = Action::Warn;
-            j.finding.message = format!("{RATCHET_NOTE} ({}): {}", j.finding.object, j.finding.message);
-        }
     }
 }

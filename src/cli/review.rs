@@ -11,6 +11,7 @@ use super::Exit;
 use crate::admission;
 use crate::lookup::Bundle;
 use crate::policy::{PolicySet, load_path};
+use crate::workload::DEFAULT_NAMESPACE;
 
 /// `volguard review` flags.
 #[derive(Clone, Debug, Args)]
@@ -32,6 +33,9 @@ pub struct ReviewArgs {
         env = "VOLGUARD_FILENAME"
     )]
     pub objects: Vec<PathBuf>,
+    /// The namespace of the objects in `-f` files that name none (as kubectl's `--namespace`).
+    #[arg(short = 'n', long, value_name = "NAME", env = "VOLGUARD_DEFAULT_NAMESPACE", default_value = DEFAULT_NAMESPACE)]
+    pub namespace: String,
 }
 
 /// Prints the AdmissionReview response; exits 0 when allowed, 1 when denied, 2 when unreadable.
@@ -41,6 +45,7 @@ pub fn run(args: ReviewArgs) -> anyhow::Result<Exit> {
         mutate,
         policy,
         objects,
+        namespace,
     } = args;
     let body = if file.as_os_str() == "-" {
         let mut buf = Vec::new();
@@ -55,7 +60,7 @@ pub fn run(args: ReviewArgs) -> anyhow::Result<Exit> {
         Some(p) => load_path(p).with_context(|| format!("loading the policy from {}", p.display()))?,
         None => PolicySet::builtin().context("loading the built-in policy")?,
     };
-    let bundle = Bundle::read(&objects).context("reading the object files")?;
+    let bundle = Bundle::read(&objects, &namespace).context("reading the object files")?;
     let review = match admission::parse(&body) {
         Ok(r) => r,
         Err(e) => {

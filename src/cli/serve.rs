@@ -15,6 +15,7 @@ use crate::lookup::{Bundle, Lookup, Prefetch};
 use crate::server::start::{Config, TlsSource, start};
 use crate::server::tls::PairPaths;
 use crate::server::{Limits, ServeOptions, shutdown_signal};
+use crate::workload::DEFAULT_NAMESPACE;
 
 /// `volguard serve` flags.
 #[derive(Clone, Debug, Args)]
@@ -167,7 +168,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
 
 /// The claims and workloads of `--objects`, read once (off the reactor: the files may be large).
 async fn object_lookup(paths: Vec<PathBuf>) -> anyhow::Result<Arc<dyn Lookup>> {
-    let bundle = tokio::task::spawn_blocking(move || Bundle::read(&paths))
+    let bundle = tokio::task::spawn_blocking(move || Bundle::read(&paths, DEFAULT_NAMESPACE))
         .await
         .context("reading --objects")?
         .context("reading --objects")?;

@@ -1,43 +1,42 @@
-//! Looking up claims and scale targets in a live cluster, from watch-fed caches (kube-rs reflectors).
+//! Looking up claims, workloads and autoscalers in a live cluster, from one watch-fed [`Index`].
 //!
-//! Reviews never wait on the API server: each lookup reads an in-memory store, synchronously, so rules stay
-//! pure. Until every store has synced the answer is `Unknown` (the policy's failure mode decides) and
-//! `/readyz` says why. Watch errors back off and resume; they are logged and counted.
-//! See <https://kube.rs/controllers/reflectors/>.
+//! Every kind of the table of kinds that `serve` caches is listed and watched in all namespaces; each
+//! object is cut down to what the rules read ([`trim`]) before it is indexed. Reviews never wait on the
+//! API server: each lookup reads the index, synchronously, so rules stay pure. Until every watch has
+//! listed once the answer is `Unknown` (the policy's failure mode decides) and `/readyz` says why. A kind
+//! the API server does not serve (batch/v1 CronJob before Kubernetes 1.21) holds nothing. Watch errors back
+//! off and resume; they are logged and counted. See <https://kube.rs/controllers/reflectors/>.
 
-use std::sync::Arc;
+use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, PodTemplateSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::{Client, Resource as KubeResource};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, ReplicationController};
+use kube::Client;
 use tracing::info;
 
-use crate::lookup::{Answer, Lookup};
-use crate::workload::{Workload, WorkloadKind};
+use crate::lookup::{Answer, Index, Lookup, VolumeKey};
+use crate::workload::{Autoscaler, KINDS, Kind, Resource, Workload, WorkloadKind};
 
 mod prefetch;
+mod trim;
 mod watch;
 
 pub use watch::CacheStats;
-use watch::{WatchHealth, cache};
+use watch::WatchHealth;
 
-/// Caches of the kinds reviews refer to.
+/// The cluster's claims, workloads and autoscalers, kept up to date by watches.
 #[derive(Clone)]
 pub struct ClusterLookup {
     client: Option<Client>,
     get_timeout: Duration,
-    claims: Store<PersistentVolumeClaim>,
-    deployments: Store<Deployment>,
-    statefulsets: Store<StatefulSet>,
-    replicasets: Store<ReplicaSet>,
-    health: [Arc<WatchHealth>; 4],
-    /// Set once by the task that waits for every store's first list. Only that task waits on the stores:
-    /// kube-runtime's `Store::wait_until_ready` did not wake a second waiter on the same store promptly
-    /// (seen as a 10 s sync against the fake API), so everyone else waits on this channel.
+    index: Arc<RwLock<Index>>,
+    health: Arc<Vec<Arc<WatchHealth>>>,
+    /// Set once every watch has listed (or its kind is not served).
     synced: tokio::sync::watch::Receiver<bool>,
 }
 
@@ -49,54 +48,116 @@ impl std::fmt::Debug for ClusterLookup {
     }
 }
 
-const KINDS: [&str; 4] = ["PersistentVolumeClaim", "Deployment", "StatefulSet", "ReplicaSet"];
+/// The kinds `serve` caches: the table's rows with a watch version.
+fn watched() -> impl Iterator<Item = Kind> {
+    KINDS.iter().filter(|k| k.watch.is_some()).map(|k| k.kind)
+}
+
+fn workload<K>(wrap: fn(K) -> Workload) -> impl Fn(K) -> Option<Resource> {
+    move |k| {
+        let mut w = wrap(k);
+        trim::workload(&mut w);
+        Some(Resource::Workload(w))
+    }
+}
+
+/// A pod that a controller volguard reads owns is that controller's (judged and counted through it); a
+/// pod that has finished holds no volume. Neither is cached.
+fn bare_pod(p: Pod) -> Option<Resource> {
+    let owned = p
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.controller == Some(true) && WorkloadKind::from_kind_name(&o.kind).is_some());
+    let finished = matches!(
+        p.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Succeeded" | "Failed")
+    );
+    if owned || finished {
+        return None;
+    }
+    let mut w = Workload::Pod(p);
+    trim::workload(&mut w);
+    Some(Resource::Workload(w))
+}
+
+fn claim(mut c: PersistentVolumeClaim) -> Option<Resource> {
+    trim::claim(&mut c);
+    Some(Resource::Claim(c))
+}
+
+fn autoscaler(h: HorizontalPodAutoscaler) -> Option<Resource> {
+    let mut a = Autoscaler::from_v1(h);
+    trim::autoscaler(&mut a);
+    Some(Resource::Autoscaler(a))
+}
 
 impl ClusterLookup {
-    /// Starts watching claims, Deployments, StatefulSets and ReplicaSets in every namespace. A claim or
-    /// workload the caches do not hold yet is fetched directly, waiting at most `get_timeout`.
+    /// Starts watching every cached kind the API server serves, in every namespace. A claim or workload
+    /// the caches do not hold yet is fetched directly, waiting at most `get_timeout`.
     pub fn start(client: Client, get_timeout: Duration) -> Self {
-        let health = KINDS.map(WatchHealth::new);
+        let health: Vec<Arc<WatchHealth>> = watched().map(WatchHealth::new).collect();
+        let index = Arc::new(RwLock::new(Index::default()));
         let (tx, rx) = tokio::sync::watch::channel(false);
         let this = Self {
             client: Some(client.clone()),
             get_timeout,
-            claims: cache(&client, Arc::clone(&health[0])),
-            deployments: cache(&client, Arc::clone(&health[1])),
-            statefulsets: cache(&client, Arc::clone(&health[2])),
-            replicasets: cache(&client, Arc::clone(&health[3])),
-            health,
+            index: Arc::clone(&index),
+            health: Arc::new(health),
             synced: rx,
         };
-        let stores = this.clone();
+        let health = Arc::clone(&this.health);
         tokio::spawn(async move {
-            let ok = stores.claims.wait_until_ready().await.is_ok()
-                && stores.deployments.wait_until_ready().await.is_ok()
-                && stores.statefulsets.wait_until_ready().await.is_ok()
-                && stores.replicasets.wait_until_ready().await.is_ok();
-            if ok {
-                let _ = tx.send(true);
-                info!(claims = stores.claims.state().len(), "Cluster caches synced");
+            let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
+            for h in health.iter() {
+                if !served(&client, h.kind).await {
+                    info!(kind = %h.kind, "Not served by this API server; nothing to watch");
+                    h.synced.store(true, Ordering::SeqCst);
+                    continue;
+                }
+                start_watch(&client, &index, h, done_tx.clone());
             }
+            drop(done_tx);
+            let mut waiting: BTreeSet<Kind> = health
+                .iter()
+                .filter(|h| !h.synced.load(Ordering::SeqCst))
+                .map(|h| h.kind)
+                .collect();
+            while !waiting.is_empty() {
+                match done_rx.recv().await {
+                    Some(kind) => {
+                        waiting.remove(&kind);
+                    }
+                    None => return,
+                }
+            }
+            let _ = tx.send(true);
+            let (claims, workloads, autoscalers) = index.read().map(|i| i.len()).unwrap_or_default();
+            info!(claims, workloads, autoscalers, "Cluster caches synced");
         });
         this
     }
 
-    /// A lookup over stores filled by the caller (benchmarks, tests): synced, and with no client, so a
-    /// cache miss is never fetched.
-    pub fn from_stores(
-        claims: Store<PersistentVolumeClaim>,
-        deployments: Store<Deployment>,
-        statefulsets: Store<StatefulSet>,
-        replicasets: Store<ReplicaSet>,
-    ) -> Self {
+    /// A lookup over objects given by the caller (benchmarks, tests): synced, and with no client, so a
+    /// cache miss is never fetched. Objects are cut down as the watches cut them.
+    pub fn from_objects(objects: impl IntoIterator<Item = Resource>) -> Self {
+        let mut index = Index::default();
+        for mut o in objects {
+            match &mut o {
+                Resource::Workload(w) => trim::workload(w),
+                Resource::Claim(c) => trim::claim(c),
+                Resource::Autoscaler(a) => trim::autoscaler(a),
+                Resource::Scale(_) => {}
+            }
+            index.insert(o);
+        }
+        let health: Vec<Arc<WatchHealth>> = watched().map(WatchHealth::new).collect();
         Self {
             client: None,
             get_timeout: Duration::ZERO,
-            claims,
-            deployments,
-            statefulsets,
-            replicasets,
-            health: KINDS.map(WatchHealth::new),
+            index: Arc::new(RwLock::new(index)),
+            health: Arc::new(health),
             synced: tokio::sync::watch::channel(true).1,
         }
     }
@@ -119,120 +180,161 @@ impl ClusterLookup {
 
     /// Each cache's size, age and watch restarts and errors.
     pub fn stats(&self) -> Vec<CacheStats> {
-        let sizes = [
-            self.claims.state().len(),
-            self.deployments.state().len(),
-            self.statefulsets.state().len(),
-            self.replicasets.state().len(),
-        ];
+        let index = self.index.read();
         self.health
             .iter()
-            .zip(sizes)
-            .map(|(h, objects)| CacheStats {
-                kind: h.kind,
-                objects,
-                since_last_event: h.since_last_event(),
-                watch_restarts: h.restarts.load(Ordering::Relaxed),
-                watch_errors: h.errors.load(Ordering::Relaxed),
+            .map(|h| {
+                let objects = index.as_ref().map_or(0, |i| match h.kind {
+                    Kind::PersistentVolumeClaim => i.len().0,
+                    Kind::HorizontalPodAutoscaler => i.len().2,
+                    k => k.workload().map_or(0, |w| i.count(w)),
+                });
+                CacheStats {
+                    kind: h.kind.as_str(),
+                    objects,
+                    since_last_event: h.since_last_event(),
+                    watch_restarts: h.restarts.load(Ordering::Relaxed),
+                    watch_errors: h.errors.load(Ordering::Relaxed),
+                }
             })
             .collect()
     }
 
-    fn not_synced<T>(&self) -> Answer<T> {
-        Answer::Unknown("the cluster cache has not synced yet".to_owned())
+    /// Runs `f` over the index once it has synced; Unknown before, or if the index is unusable.
+    fn read<T>(&self, f: impl FnOnce(&Index) -> T) -> Answer<T> {
+        if !self.is_synced() {
+            return Answer::Unknown("the cluster cache has not synced yet".to_owned());
+        }
+        match self.index.read() {
+            Ok(index) => Answer::Found(f(&index)),
+            Err(_) => Answer::Unknown("the cluster cache is unusable (a writer panicked)".to_owned()),
+        }
+    }
+
+    fn get<T>(&self, f: impl FnOnce(&Index) -> Option<T>) -> Answer<T> {
+        match self.read(f) {
+            Answer::Found(Some(t)) => Answer::Found(t),
+            Answer::Found(None) => Answer::Missing,
+            Answer::Missing => Answer::Missing,
+            Answer::Unknown(why) => Answer::Unknown(why),
+        }
     }
 }
 
-/// Whether a pod template mounts claim `claim` (generic ephemeral volumes are per pod: not counted).
-fn mounts(template: Option<&PodTemplateSpec>, claim: &str) -> bool {
-    template
-        .and_then(|t| t.spec.as_ref())
-        .and_then(|s| s.volumes.as_ref())
-        .is_some_and(|vs| {
-            vs.iter().any(|v| {
-                v.persistent_volume_claim
-                    .as_ref()
-                    .is_some_and(|p| p.claim_name == claim)
-            })
-        })
+fn start_watch(
+    client: &Client,
+    index: &Arc<RwLock<Index>>,
+    health: &Arc<WatchHealth>,
+    done: tokio::sync::mpsc::UnboundedSender<Kind>,
+) {
+    let (index, health) = (Arc::clone(index), Arc::clone(health));
+    match health.kind {
+        Kind::Deployment => {
+            watch::spawn::<Deployment>(client, index, health, workload_of::<Deployment>, done)
+        }
+        Kind::StatefulSet => {
+            watch::spawn::<StatefulSet>(client, index, health, workload_of::<StatefulSet>, done)
+        }
+        Kind::DaemonSet => watch::spawn::<DaemonSet>(client, index, health, workload_of::<DaemonSet>, done),
+        Kind::ReplicaSet => {
+            watch::spawn::<ReplicaSet>(client, index, health, workload_of::<ReplicaSet>, done)
+        }
+        Kind::ReplicationController => watch::spawn::<ReplicationController>(
+            client,
+            index,
+            health,
+            workload_of::<ReplicationController>,
+            done,
+        ),
+        Kind::Job => watch::spawn::<Job>(client, index, health, workload_of::<Job>, done),
+        Kind::CronJob => watch::spawn::<CronJob>(client, index, health, workload_of::<CronJob>, done),
+        Kind::Pod => watch::spawn::<Pod>(client, index, health, bare_pod, done),
+        Kind::PersistentVolumeClaim => {
+            watch::spawn::<PersistentVolumeClaim>(client, index, health, claim, done);
+        }
+        Kind::HorizontalPodAutoscaler => {
+            watch::spawn::<HorizontalPodAutoscaler>(client, index, health, autoscaler, done);
+        }
+        Kind::Scale => {}
+    }
 }
 
-/// Whether a Deployment owns the object: its ReplicaSets are judged through it.
-fn owned_by_deployment(meta: &ObjectMeta) -> bool {
-    meta.owner_references.as_ref().is_some_and(|os| {
-        os.iter()
-            .any(|o| o.kind == "Deployment" && o.controller == Some(true))
-    })
+/// The typed objects the watches read, as workloads.
+trait IntoWorkload {
+    fn into_workload(self) -> Workload;
 }
 
-fn get<K>(store: &Store<K>, namespace: &str, name: &str) -> Option<Arc<K>>
-where
-    K: KubeResource<DynamicType = ()> + Clone + 'static,
-{
-    store.get(&ObjectRef::new(name).within(namespace))
+macro_rules! into_workload {
+    ($($t:ident),*) => {$(
+        impl IntoWorkload for $t {
+            fn into_workload(self) -> Workload {
+                Workload::$t(self)
+            }
+        }
+    )*};
+}
+into_workload!(
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+    ReplicaSet,
+    ReplicationController,
+    Job,
+    CronJob
+);
+
+fn workload_of<K: IntoWorkload>(k: K) -> Option<Resource> {
+    workload(K::into_workload)(k)
+}
+
+/// Whether the API server serves the kind in the version the table watches (asked once, at start).
+async fn served(client: &Client, kind: Kind) -> bool {
+    let info = kind.info();
+    let (Some(version), Some(resource)) = (info.watch, info.resource) else {
+        return false;
+    };
+    let list = if info.group.is_empty() {
+        client.list_core_api_resources(version).await
+    } else {
+        client
+            .list_api_group_resources(&crate::workload::api_version(info.group, version))
+            .await
+    };
+    match list {
+        Ok(list) => list.resources.iter().any(|r| r.name == resource),
+        // Not found: the group/version is not served. Any other error: try the watch, which says more.
+        Err(kube::Error::Api(e)) if e.code == 404 => false,
+        Err(_) => true,
+    }
 }
 
 impl Lookup for ClusterLookup {
     fn claim(&self, namespace: &str, name: &str) -> Answer<Arc<PersistentVolumeClaim>> {
-        if !self.is_synced() {
-            return self.not_synced();
-        }
-        match get(&self.claims, namespace, name) {
-            Some(c) => Answer::Found(c),
-            None => Answer::Missing,
-        }
+        self.get(|i| i.claim(namespace, name))
     }
 
     fn workload(&self, kind: WorkloadKind, namespace: &str, name: &str) -> Answer<Arc<Workload>> {
-        if !self.is_synced() {
-            return self.not_synced();
-        }
-        let found = match kind {
-            WorkloadKind::Deployment => {
-                get(&self.deployments, namespace, name).map(|d| Workload::Deployment((*d).clone()))
-            }
-            WorkloadKind::StatefulSet => {
-                get(&self.statefulsets, namespace, name).map(|s| Workload::StatefulSet((*s).clone()))
-            }
-            WorkloadKind::ReplicaSet => {
-                get(&self.replicasets, namespace, name).map(|r| Workload::ReplicaSet((*r).clone()))
-            }
-            // Only these kinds have a scale subresource an HPA can drive.
-            _ => None,
-        };
-        match found {
-            Some(w) => Answer::Found(Arc::new(w)),
-            None => Answer::Missing,
-        }
+        self.get(|i| i.workload(kind, namespace, name))
     }
 
-    fn workloads_mounting(&self, namespace: &str, claim: &str) -> Vec<Arc<Workload>> {
-        if !self.is_synced() {
-            return Vec::new();
-        }
-        let in_ns = |m: &ObjectMeta| m.namespace.as_deref() == Some(namespace);
-        let mut out = Vec::new();
-        for d in self.deployments.state() {
-            if in_ns(&d.metadata) && mounts(d.spec.as_ref().map(|s| &s.template), claim) {
-                out.push(Arc::new(Workload::Deployment((*d).clone())));
-            }
-        }
-        for s in self.statefulsets.state() {
-            if in_ns(&s.metadata) && mounts(s.spec.as_ref().map(|s| &s.template), claim) {
-                out.push(Arc::new(Workload::StatefulSet((*s).clone())));
-            }
-        }
-        for r in self.replicasets.state() {
-            if in_ns(&r.metadata)
-                && !owned_by_deployment(&r.metadata)
-                && mounts(r.spec.as_ref().and_then(|s| s.template.as_ref()), claim)
-            {
-                out.push(Arc::new(Workload::ReplicaSet((*r).clone())));
-            }
-        }
-        // Store order is a hash map's: sort so findings name workloads in a stable order.
-        out.sort_by_key(|w| w.object_ref().to_string());
-        out
+    fn users(&self, volume: &VolumeKey) -> Answer<Vec<Arc<Workload>>> {
+        self.read(|i| i.users(volume))
+    }
+
+    fn workloads_in(&self, namespace: &str) -> Answer<Vec<Arc<Workload>>> {
+        self.read(|i| i.workloads_in(namespace))
+    }
+
+    fn mounted_claims(&self, namespace: &str, prefix: &str) -> Answer<Vec<String>> {
+        self.read(|i| i.mounted_claims(namespace, prefix))
+    }
+
+    fn autoscalers(&self, kind: WorkloadKind, namespace: &str, name: &str) -> Answer<Vec<Arc<Autoscaler>>> {
+        self.read(|i| i.autoscalers(kind, namespace, name))
+    }
+
+    fn is_controlled(&self, workload: &Workload) -> Answer<bool> {
+        self.read(|i| i.is_controlled(workload))
     }
 
     fn scope(&self) -> &'static str {
@@ -241,13 +343,19 @@ impl Lookup for ClusterLookup {
 
     fn readiness(&self) -> Result<(), String> {
         if self.is_synced() {
-            Ok(())
-        } else {
-            Err(format!(
-                "waiting for the first sync of the claim and workload caches ({} watch errors so far)",
-                self.watch_errors()
-            ))
+            return Ok(());
         }
+        let waiting: Vec<&str> = self
+            .health
+            .iter()
+            .filter(|h| !h.synced.load(Ordering::SeqCst))
+            .map(|h| h.kind.as_str())
+            .collect();
+        Err(format!(
+            "waiting for the first list of {} ({} watch errors so far)",
+            waiting.join(", "),
+            self.watch_errors()
+        ))
     }
 }
 

@@ -1,20 +1,21 @@
-//! Fetching, once and with a timeout, what the caches have not seen yet: a claim or scale target created a
-//! moment ago, before its watch event arrived.
+//! Fetching, once and with a timeout, what the caches have not seen yet: a claim, scale target or owner
+//! created a moment ago, before its watch event arrived.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, ReplicationController};
 use kube::{Api, Client, Resource as KubeResource};
 use serde::de::DeserializeOwned;
 
-use super::{ClusterLookup, get};
+use super::ClusterLookup;
 use crate::lookup::{Answer, Lookup, Prefetch, Prefetched};
 use crate::workload::{Footprint, Resource, ScaleRequest, Workload, WorkloadKind};
 
 /// One direct GET, bounded by `timeout`: Found, Missing (404), or Unknown with the reason.
-async fn fetch<K>(client: Option<&Client>, namespace: &str, name: &str, timeout: Duration) -> Answer<Arc<K>>
+async fn fetch<K>(client: Option<&Client>, namespace: &str, name: &str, timeout: Duration) -> Answer<K>
 where
     K: KubeResource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
         + Clone
@@ -26,7 +27,7 @@ where
     };
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
     match tokio::time::timeout(timeout, api.get_opt(name)).await {
-        Ok(Ok(Some(o))) => Answer::Found(Arc::new(o)),
+        Ok(Ok(Some(o))) => Answer::Found(o),
         Ok(Ok(None)) => Answer::Missing,
         Ok(Err(e)) => Answer::Unknown(format!("GET {} {namespace}/{name} failed: {e}", K::kind(&()))),
         Err(_) => Answer::Unknown(format!(
@@ -40,28 +41,54 @@ where
 impl ClusterLookup {
     async fn fetch_workload(&self, kind: WorkloadKind, namespace: &str, name: &str) -> Answer<Arc<Workload>> {
         let (c, t) = (self.client.as_ref(), self.get_timeout);
-        let wrap = |w: Workload| Arc::new(w);
-        match kind {
-            WorkloadKind::Deployment => match fetch::<Deployment>(c, namespace, name, t).await {
-                Answer::Found(d) => Answer::Found(wrap(Workload::Deployment((*d).clone()))),
-                Answer::Missing => Answer::Missing,
-                Answer::Unknown(e) => Answer::Unknown(e),
-            },
-            WorkloadKind::StatefulSet => match fetch::<StatefulSet>(c, namespace, name, t).await {
-                Answer::Found(s) => Answer::Found(wrap(Workload::StatefulSet((*s).clone()))),
-                Answer::Missing => Answer::Missing,
-                Answer::Unknown(e) => Answer::Unknown(e),
-            },
-            WorkloadKind::ReplicaSet => match fetch::<ReplicaSet>(c, namespace, name, t).await {
-                Answer::Found(r) => Answer::Found(wrap(Workload::ReplicaSet((*r).clone()))),
-                Answer::Missing => Answer::Missing,
-                Answer::Unknown(e) => Answer::Unknown(e),
-            },
-            _ => Answer::Missing,
+        let found = match kind {
+            WorkloadKind::Deployment => fetch::<Deployment>(c, namespace, name, t)
+                .await
+                .map(Workload::Deployment),
+            WorkloadKind::StatefulSet => fetch::<StatefulSet>(c, namespace, name, t)
+                .await
+                .map(Workload::StatefulSet),
+            WorkloadKind::DaemonSet => fetch::<DaemonSet>(c, namespace, name, t)
+                .await
+                .map(Workload::DaemonSet),
+            WorkloadKind::ReplicaSet => fetch::<ReplicaSet>(c, namespace, name, t)
+                .await
+                .map(Workload::ReplicaSet),
+            WorkloadKind::ReplicationController => fetch::<ReplicationController>(c, namespace, name, t)
+                .await
+                .map(Workload::ReplicationController),
+            WorkloadKind::Job => fetch::<Job>(c, namespace, name, t).await.map(Workload::Job),
+            WorkloadKind::CronJob => fetch::<CronJob>(c, namespace, name, t)
+                .await
+                .map(Workload::CronJob),
+            // A pod owns nothing and is never a scale target.
+            WorkloadKind::Pod => Answer::Missing,
+        };
+        found.map(|mut w| {
+            super::trim::workload(&mut w);
+            Arc::new(w)
+        })
+    }
+
+    /// A workload from the cache or, when the cache has not seen it, fetched and recorded in `out`.
+    async fn workload_or_fetch(
+        &self,
+        kind: WorkloadKind,
+        namespace: &str,
+        name: &str,
+        out: &mut Prefetched,
+    ) -> Answer<Arc<Workload>> {
+        match self.workload(kind, namespace, name) {
+            Answer::Missing => {
+                let fetched = self.fetch_workload(kind, namespace, name).await;
+                out.workload(kind, namespace, name, fetched.clone());
+                fetched
+            }
+            cached => cached,
         }
     }
 
-    /// The workload behind an HPA or Scale, from the cache or fetched; recorded in `out` when fetched.
+    /// The workload behind an HPA or Scale, from the cache or fetched.
     async fn target(
         &self,
         kinds: &[WorkloadKind],
@@ -70,15 +97,7 @@ impl ClusterLookup {
         out: &mut Prefetched,
     ) -> Option<Arc<Workload>> {
         for kind in kinds {
-            let answer = match self.workload(*kind, namespace, name) {
-                Answer::Missing => {
-                    let fetched = self.fetch_workload(*kind, namespace, name).await;
-                    out.workload(*kind, namespace, name, fetched.clone());
-                    fetched
-                }
-                cached => cached,
-            };
-            match answer {
+            match self.workload_or_fetch(*kind, namespace, name, out).await {
                 Answer::Found(w) => return Some(w),
                 Answer::Unknown(_) => return None,
                 Answer::Missing => {}
@@ -117,11 +136,7 @@ impl Prefetch for ClusterLookup {
                     let name = scale.metadata.name.clone().unwrap_or_default();
                     let kinds = match target_kind {
                         Some(k) => vec![*k],
-                        None => vec![
-                            WorkloadKind::Deployment,
-                            WorkloadKind::StatefulSet,
-                            WorkloadKind::ReplicaSet,
-                        ],
+                        None => WorkloadKind::SCALABLE.to_vec(),
                     };
                     let Some(w) = self.target(&kinds, &namespace, &name, &mut out).await else {
                         return out;
@@ -131,18 +146,32 @@ impl Prefetch for ClusterLookup {
                 }
                 Resource::Claim(_) => return out,
             };
+            // An owner created a moment before its ReplicaSet, Job or pod: without it, the object would be
+            // judged on its own instead of through it.
+            if let Some(owner) = workload.controller()
+                && let Some(kind) = WorkloadKind::from_kind_name(&owner.kind)
+            {
+                let owner_name = owner.name.clone();
+                let _ = self
+                    .workload_or_fetch(kind, &namespace, &owner_name, &mut out)
+                    .await;
+            }
             let Ok(footprint) = Footprint::of(workload) else {
                 return out;
             };
             for use_ in &footprint.claims {
-                if get(&self.claims, &namespace, &use_.claim).is_none() {
+                if matches!(self.claim(&namespace, &use_.claim), Answer::Missing) {
                     let answer = fetch::<PersistentVolumeClaim>(
                         self.client.as_ref(),
                         &namespace,
                         &use_.claim,
                         self.get_timeout,
                     )
-                    .await;
+                    .await
+                    .map(|mut c| {
+                        super::trim::claim(&mut c);
+                        Arc::new(c)
+                    });
                     out.claim(&namespace, &use_.claim, answer);
                 }
             }

@@ -93,7 +93,8 @@ fn recreate(workload: &mut Workload, finding: &Finding) -> Option<(String, Strin
 /// `readOnly: true` on the mounts of the finding's volume in the finding's container.
 fn read_only(workload: &mut Workload, finding: &Finding) -> Option<(String, String)> {
     let (container, volume) = (finding.container.as_deref()?, finding.volume.as_deref()?);
-    let spec = workload.pod_template_mut()?.spec.as_mut()?;
+    let pod = workload.pod_spec_path();
+    let spec = workload.pod_spec_mut()?;
     let containers = spec
         .containers
         .iter_mut()
@@ -111,10 +112,6 @@ fn read_only(workload: &mut Workload, finding: &Finding) -> Option<(String, Stri
     if paths.is_empty() {
         return None;
     }
-    let pod = match workload {
-        Workload::CronJob(_) => "spec.jobTemplate.spec.template.spec",
-        _ => "spec.template.spec",
-    };
     let field = format!("{pod}.containers[{container}].volumeMounts[{volume}].readOnly");
     Some((
         field,

@@ -1,16 +1,21 @@
-//! The one decision function: a decoded resource, a lookup, the policies → findings with their actions.
+//! The one decision function: a decoded resource (and, for an UPDATE, the object before it), a lookup, the
+//! policies → findings with their actions.
 //!
-//! `/validate`, `/mutate`, `volguard review` and `volguard check` all call [`evaluate`], so one object
-//! gets one decision whoever asks.
+//! `/validate`, `/mutate`, `volguard review` and `volguard check` all call [`evaluate`] or
+//! [`evaluate_update`], so one object gets one decision whoever asks, and an update is ratcheted the same
+//! way by all of them.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use serde::Serialize;
 
 use super::{Action, Policy, PolicySet, Target};
-use crate::lookup::{Answer, Lookup};
-use crate::rules::{self, Finding, RuleId, Severity, Subject};
+use crate::access::{Sharing, effective_modes};
+use crate::footprint::{self, ClaimFootprint};
+use crate::lookup::{Answer, Lookup, VolumeKey};
+use crate::rules::{self, ClaimState, Finding, RuleId, Severity, Subject};
 use crate::workload::{
     Footprint, FootprintError, Kind, ObjectRef, PodCount, Resource, ScaleRequest, Workload, WorkloadKind,
 };
@@ -39,6 +44,39 @@ pub enum Verdict {
     Deny,
 }
 
+/// How much of a hazard an object adds to each volume it mounts: what an update may not make worse.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Exposure {
+    /// The most pods the workload runs at once, a rolling update's surge and its autoscalers included.
+    pub pods: u32,
+    /// Per pod volume (or volumeClaimTemplate) name: its share of that volume.
+    pub volumes: BTreeMap<String, VolumeShare>,
+}
+
+/// A workload's share of one volume.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VolumeShare {
+    /// The claim or disk.
+    pub volume: VolumeKey,
+    /// Pods at once that mount it.
+    pub pods: u32,
+    /// Whether they are held on one node.
+    pub confined: bool,
+    /// Whether a container writes to it.
+    pub writable: bool,
+}
+
+impl VolumeShare {
+    /// Whether this share is no larger a hazard than `old`: the same volume, no more pods, not less held on
+    /// one node, not newly written.
+    pub fn no_worse_than(&self, old: &VolumeShare) -> bool {
+        self.volume == old.volume
+            && self.pods <= old.pods
+            && (self.confined || !old.confined)
+            && (!self.writable || old.writable)
+    }
+}
+
 /// The evaluation of one object.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -49,9 +87,15 @@ pub struct Evaluation {
     pub policies: Vec<String>,
     /// Findings, with actions other than Off, in rule order.
     pub findings: Vec<Judged>,
+    /// The controller the object's pods are judged through (a Deployment's ReplicaSet, a CronJob's Job).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub judged_through: Option<ObjectRef>,
     /// How many pods the judged workload may run (None when there was nothing to judge).
     #[serde(skip)]
     pub pods: Option<PodCount>,
+    /// What the object adds to each volume's hazard, for ratcheting an update.
+    #[serde(skip)]
+    pub exposure: Exposure,
 }
 
 impl Evaluation {
@@ -84,11 +128,17 @@ enum Judgeable {
     Pods(Box<Footprint>),
     /// The workload an HPA or Scale resizes could not be looked up.
     TargetUnknown { target: String, why: String },
+    /// A workload (or the target of a Scale or HPA) whose pods a controller volguard reads makes.
+    Controlled(ObjectRef),
     /// Nothing: a claim, or an HPA/Scale whose target does not exist or is not a kind volguard reads.
     Nothing,
 }
 
-/// Judges one resource against every policy that selects it.
+/// The note a ratcheted finding carries.
+pub const RATCHET_NOTE: &str = "Allowed because this update does not make an existing violation worse";
+
+/// Judges a resource being created (or, with no older version at hand, as it stands) against every policy
+/// that selects it.
 pub fn evaluate(
     resource: &Resource,
     lookup: &dyn Lookup,
@@ -110,9 +160,12 @@ pub fn evaluate(
     let selecting: Vec<&Policy> = policies.selecting(&target).collect();
     let applied = selecting.iter().map(|p| p.name.clone()).collect();
     let mut findings: Vec<Judged> = Vec::new();
+    let mut exposure = Exposure::default();
+    let mut judged_through = None;
     match &judgeable {
         Judgeable::Pods(fp) if !selecting.is_empty() => {
             let subject = Subject::resolve(fp, lookup);
+            exposure = exposure_of(&subject);
             for policy in &selecting {
                 let found = rules::check(&subject, &policy.params, |r| policy.action(r) != Action::Off);
                 for f in found {
@@ -138,10 +191,11 @@ pub fn evaluate(
                 );
             }
         }
+        Judgeable::Controlled(owner) => judged_through = Some(owner.clone()),
         _ => {}
     }
     if let Resource::Claim(claim) = resource {
-        claim_breaks_workloads(claim, &object, lookup, policies, &mut findings);
+        judge_claim(claim, &object, lookup, policies, &mut findings);
     }
     findings.sort_by_key(|j| RuleId::ALL.iter().position(|r| *r == j.finding.rule));
     let pods = match &judgeable {
@@ -150,10 +204,99 @@ pub fn evaluate(
     };
     Ok(Evaluation {
         object,
-        policies: applied,
+        policies: if judged_through.is_some() {
+            Vec::new()
+        } else {
+            applied
+        },
         findings,
+        judged_through,
         pods,
+        exposure,
     })
+}
+
+/// Judges an UPDATE: `new` as it stands, then ratcheted against `old`. A denial that the old object already
+/// had is allowed with a warning when the update does not make any volume's hazard worse (a scale-down, an
+/// image or label change); one the update creates or worsens (a pin removed, replicas or surge grown, a
+/// volume added or written) stands.
+pub fn evaluate_update(
+    new: &Resource,
+    old: &Resource,
+    lookup: &dyn Lookup,
+    policies: &PolicySet,
+) -> Result<Evaluation, EvalError> {
+    let mut eval = evaluate(new, lookup, policies)?;
+    if eval.findings.iter().any(|j| j.action == Action::Deny)
+        && let Ok(before) = evaluate(old, lookup, policies)
+    {
+        ratchet(&mut eval, &before);
+    }
+    Ok(eval)
+}
+
+/// Downgrades to Warn every denial `old` had too, on a volume whose hazard the update does not worsen.
+pub fn ratchet(new: &mut Evaluation, old: &Evaluation) {
+    let (new_exposure, old_exposure) = (&new.exposure, &old.exposure);
+    // A lookup that failed decides nothing: the failure mode answers, update or not.
+    let ratchetable = |j: &&mut Judged| j.action == Action::Deny && j.finding.rule != RuleId::LookupFailed;
+    for j in new.findings.iter_mut().filter(ratchetable) {
+        let existed = old.findings.iter().any(|o| {
+            let (a, b) = (&o.finding, &j.finding);
+            a.rule == b.rule && a.claim == b.claim && a.volume == b.volume && a.container == b.container
+        });
+        if !existed {
+            continue;
+        }
+        let share = |e: &Exposure| j.finding.volume.as_ref().and_then(|v| e.volumes.get(v)).cloned();
+        let no_worse = match (share(new_exposure), share(old_exposure)) {
+            (Some(n), Some(o)) => n.no_worse_than(&o),
+            (Some(_), None) => false,
+            // A finding about the template (or a claim under review): judged on the pods alone.
+            (None, _) => new_exposure.pods <= old_exposure.pods,
+        };
+        if no_worse {
+            j.action = Action::Warn;
+            j.finding.message = format!("{RATCHET_NOTE} ({}): {}", j.finding.object, j.finding.message);
+        }
+    }
+}
+
+/// What the subject adds to each volume it shares.
+fn exposure_of(subject: &Subject<'_>) -> Exposure {
+    let fp = subject.footprint;
+    let mut volumes = BTreeMap::new();
+    for c in &subject.claims {
+        let key = match &c.source {
+            rules::Source::Disk(d) => VolumeKey::Disk(d.clone()),
+            _ => VolumeKey::Claim {
+                namespace: fp.workload.namespace.clone(),
+                name: c.use_.claim.clone(),
+            },
+        };
+        let (pods, confined) = match &c.users {
+            Answer::Found(cf) => {
+                let me = &cf.users[0];
+                let pods = if me.replica.is_some() { 1 } else { fp.peak() };
+                let confined = cf.anchors.first().is_some_and(footprint::Anchor::is_confined);
+                (pods, confined)
+            }
+            _ => (fp.peak(), fp.placement.node().is_some()),
+        };
+        volumes.insert(
+            c.use_.volume.clone(),
+            VolumeShare {
+                volume: key,
+                pods,
+                confined,
+                writable: !c.use_.is_read_only(),
+            },
+        );
+    }
+    Exposure {
+        pods: fp.peak(),
+        volumes,
+    }
 }
 
 /// Adds a finding with this policy's action, keeping the strictest action for a finding already made.
@@ -179,85 +322,67 @@ fn merge(findings: &mut Vec<Judged>, finding: Finding, policy: &Policy) {
     }
 }
 
-/// A claim being created or updated: the sharing rules of every workload that mounts it, re-run with the
-/// claim as it will be. A PVC UPDATE cannot change access modes, but a claim deleted and created again
-/// under the same name can come back ReadWriteOnce under a Deployment of three.
-fn claim_breaks_workloads(
+/// A claim being created or updated: judged with every workload that mounts it, by the sharing rules,
+/// each finding with the action the policies selecting those workloads give it, so that a claim created
+/// after its workloads is refused exactly when the workloads created after it would have been.
+fn judge_claim(
     claim: &PersistentVolumeClaim,
     object: &ObjectRef,
     lookup: &dyn Lookup,
     policies: &PolicySet,
     findings: &mut Vec<Judged>,
 ) {
-    let name = object.name.as_str();
-    let mounting = lookup.workloads_mounting(&object.namespace, name);
-    if mounting.is_empty() {
+    let key = VolumeKey::Claim {
+        namespace: object.namespace.clone(),
+        name: object.name.clone(),
+    };
+    let mut cf = match ClaimFootprint::of_claim(&key, lookup) {
+        Answer::Found(cf) => cf,
+        Answer::Missing => return,
+        Answer::Unknown(why) => {
+            let target = Target {
+                kinds: vec![object.kind],
+                namespace: &object.namespace,
+                labels: claim.metadata.labels.as_ref(),
+            };
+            let msg = format!("volguard could not look up the workloads mounting {object}: {why}");
+            let finding = rules::lookup_failed_on(object, msg);
+            for policy in policies.selecting(&target) {
+                merge(findings, finding.clone(), policy);
+            }
+            return;
+        }
+    };
+    if cf.users.is_empty() {
         return;
     }
-    let as_sent = WithClaim {
-        base: lookup,
-        namespace: &object.namespace,
-        name,
-        claim: Arc::new(claim.clone()),
+    cf.place(lookup);
+    let state = ClaimState::Found {
+        claim: Some(Arc::new(claim.clone())),
+        sharing: Sharing::of(effective_modes(claim)),
     };
-    let mut broken: Vec<(&Policy, Vec<Finding>)> = Vec::new();
-    for workload in &mounting {
-        let Ok(footprint) = Footprint::of(workload) else {
-            continue;
-        };
-        let subject = Subject::resolve(&footprint, &as_sent);
-        let target = Target {
-            kinds: vec![object.kind, Kind::from(workload.kind())],
-            namespace: &object.namespace,
-            labels: workload.metadata().labels.as_ref(),
-        };
-        for policy in policies.policies().iter().filter(|p| p.selects(&target)) {
-            if policy.action(RuleId::ClaimBreaksWorkloads) == Action::Off {
-                continue;
-            }
-            let found = rules::check(&subject, &policy.params, |r| {
-                rules::SHARING.contains(&r) && policy.action(r) != Action::Off
-            });
-            // Advisory findings (a pinned workload) still run today: nothing breaks.
-            let found = found
-                .into_iter()
-                .filter(|f| f.severity == Severity::Violation && f.claim.as_deref() == Some(name));
-            match broken.iter_mut().find(|(p, _)| std::ptr::eq(*p, policy)) {
-                Some((_, fs)) => fs.extend(found),
-                None => broken.push((policy, found.collect())),
+    for rule in rules::SHARING {
+        let mut found = Vec::new();
+        rules::claim_findings(object, &state, &cf, rule, &mut found);
+        for (finding, workloads) in found {
+            for w in &workloads {
+                let labels = cf
+                    .users
+                    .iter()
+                    .find(|u| u.workload() == w)
+                    .map(|u| &u.footprint.object_labels);
+                let target = Target {
+                    kinds: vec![object.kind, w.kind],
+                    namespace: &object.namespace,
+                    labels,
+                };
+                for policy in policies.selecting(&target) {
+                    if policy.action(rule) != Action::Off {
+                        merge(findings, finding.clone(), policy);
+                    }
+                }
             }
         }
-    }
-    for (policy, found) in broken {
-        if !found.is_empty() {
-            merge(findings, rules::claim_breaks_workloads(object, &found), policy);
-        }
-    }
-}
-
-/// A lookup that answers one claim as the review sends it.
-struct WithClaim<'a> {
-    base: &'a dyn Lookup,
-    namespace: &'a str,
-    name: &'a str,
-    claim: Arc<PersistentVolumeClaim>,
-}
-
-impl Lookup for WithClaim<'_> {
-    fn claim(&self, namespace: &str, name: &str) -> Answer<Arc<PersistentVolumeClaim>> {
-        if namespace == self.namespace && name == self.name {
-            Answer::Found(Arc::clone(&self.claim))
-        } else {
-            self.base.claim(namespace, name)
-        }
-    }
-
-    fn workload(&self, kind: WorkloadKind, namespace: &str, name: &str) -> Answer<Arc<Workload>> {
-        self.base.workload(kind, namespace, name)
-    }
-
-    fn scope(&self) -> &'static str {
-        self.base.scope()
     }
 }
 
@@ -266,39 +391,59 @@ type Resolved = (Judgeable, Option<Arc<Workload>>);
 fn judgeable(resource: &Resource, object: &ObjectRef, lookup: &dyn Lookup) -> Result<Resolved, EvalError> {
     let non_negative = |n: i32| u32::try_from(n).unwrap_or(0);
     match resource {
-        Resource::Workload(w) => Ok((Judgeable::Pods(Box::new(Footprint::of(w)?)), None)),
+        Resource::Workload(w) => {
+            if let Some(owner) = controller_of(w, lookup) {
+                return Ok((Judgeable::Controlled(owner), None));
+            }
+            let fp = Footprint::of(w)?;
+            let fp = match footprint::autoscaled(fp.clone(), w, lookup) {
+                Answer::Found(scaled) => scaled,
+                _ => fp,
+            };
+            Ok((Judgeable::Pods(Box::new(fp)), None))
+        }
         Resource::Claim(_) => Ok((Judgeable::Nothing, None)),
         Resource::Autoscaler(hpa) => {
             let Some(kind) = WorkloadKind::from_kind_name(&hpa.target.kind) else {
                 return Ok((Judgeable::Nothing, None));
             };
-            resized(
-                lookup,
-                object,
-                &[kind],
-                &hpa.target.name,
-                non_negative(hpa.max_replicas),
-            )
+            resized(lookup, object, &[kind], &hpa.target.name, |current| {
+                hpa.max_pods(current)
+            })
         }
         Resource::Scale(ScaleRequest { scale, target_kind }) => {
             let replicas = non_negative(scale.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0));
             let name = scale.metadata.name.clone().unwrap_or_default();
-            match target_kind {
-                Some(k) => resized(lookup, object, &[*k], &name, replicas),
+            let kinds = match target_kind {
+                Some(k) => vec![*k],
                 // A Scale in a manifest file does not say what it resizes: try the scalable kinds by name.
-                None => resized(
-                    lookup,
-                    object,
-                    &[
-                        WorkloadKind::Deployment,
-                        WorkloadKind::StatefulSet,
-                        WorkloadKind::ReplicaSet,
-                    ],
-                    &name,
-                    replicas,
-                ),
-            }
+                None => WorkloadKind::SCALABLE.to_vec(),
+            };
+            let (judgeable, target) = resized(lookup, object, &kinds, &name, |_| replicas)?;
+            // The target's autoscalers may take it further than the Scale does.
+            let judgeable = match (judgeable, &target) {
+                (Judgeable::Pods(fp), Some(w)) => match footprint::autoscaled((*fp).clone(), w, lookup) {
+                    Answer::Found(scaled) => Judgeable::Pods(Box::new(scaled)),
+                    _ => Judgeable::Pods(fp),
+                },
+                (other, _) => other,
+            };
+            Ok((judgeable, target))
         }
+    }
+}
+
+/// The controller a workload's pods are judged through, when one volguard reads owns it and exists.
+fn controller_of(workload: &Workload, lookup: &dyn Lookup) -> Option<ObjectRef> {
+    let owner = workload.controller()?;
+    let kind = WorkloadKind::from_kind_name(&owner.kind)?;
+    match lookup.is_controlled(workload) {
+        Answer::Found(true) => Some(ObjectRef {
+            kind: kind.into(),
+            namespace: crate::workload::namespace_of(workload.metadata()).to_owned(),
+            name: owner.name.clone(),
+        }),
+        _ => None,
     }
 }
 
@@ -307,12 +452,20 @@ fn resized(
     object: &ObjectRef,
     kinds: &[WorkloadKind],
     name: &str,
-    replicas: u32,
+    replicas: impl Fn(u32) -> u32,
 ) -> Result<Resolved, EvalError> {
     for kind in kinds {
         match lookup.workload(*kind, &object.namespace, name) {
             Answer::Found(w) => {
-                let fp = Footprint::of(&w)?.resized(object.clone(), replicas);
+                if let Some(owner) = controller_of(&w, lookup) {
+                    return Ok((Judgeable::Controlled(owner), Some(w)));
+                }
+                let fp = Footprint::of(&w)?;
+                let current = match fp.pods {
+                    PodCount::Exactly(n) => n,
+                    _ => 0,
+                };
+                let fp = fp.resized(object.clone(), replicas(current));
                 return Ok((Judgeable::Pods(Box::new(fp)), Some(w)));
             }
             Answer::Unknown(why) => {

@@ -147,13 +147,27 @@ pub fn load_str(text: &str, source: &str) -> Result<Vec<Policy>, LoadError> {
     Ok(out)
 }
 
+/// Rules that no longer exist, and what took their place.
+const REMOVED_RULES: [(&str, &str); 1] = [(
+    "claim-breaks-workloads",
+    "a claim created or updated under the workloads that mount it is now judged by their own rules \
+     (shared-rwo-claim, statefulset-shared-claim, shared-claim-writable), with their actions",
+)];
+
 fn parse_error(source: &str, e: &serde_saphyr::Error) -> LoadError {
     let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+    let mut message = bare_message(e);
+    if let Some((rule, instead)) = REMOVED_RULES
+        .iter()
+        .find(|(rule, _)| message.starts_with(&format!("unknown field `{rule}`")))
+    {
+        message = format!("rule {rule} was removed: {instead}; delete this entry");
+    }
     LoadError::Parse {
         path: source.to_owned(),
         line,
         column,
-        message: bare_message(e),
+        message,
     }
 }
 
@@ -195,7 +209,6 @@ fn compile(doc: PolicyDocument, source: &str) -> Result<Policy, LoadError> {
     set(RuleId::SharedClaimWritable, r.shared_claim_writable);
     set(RuleId::StatelessDeployment, r.stateless_deployment);
     set(RuleId::MissingClaim, r.missing_claim);
-    set(RuleId::ClaimBreaksWorkloads, r.claim_breaks_workloads);
     set(RuleId::StatefulsetPolicyTemplate, r.statefulset_policy_template);
     let mut params = RuleParams::default();
     if let Some(t) = r.statefulset_claim_template_modes {

@@ -7,7 +7,10 @@ pub mod model;
 pub mod schema;
 mod select;
 
-pub use evaluate::{EvalError, Evaluation, Judged, Verdict, evaluate};
+pub use evaluate::{
+    EvalError, Evaluation, Exposure, Judged, RATCHET_NOTE, Verdict, VolumeShare, evaluate, evaluate_update,
+    ratchet,
+};
 pub use load::{BUILTIN_POLICY, BUILTIN_SOURCE, LoadError, load_path, load_str};
 pub use model::{Action, FailureMode};
 pub use select::Target;
@@ -46,8 +49,6 @@ impl Policy {
                 .map(|(_, a)| *a)
                 .unwrap_or(match rule {
                     RuleId::StatelessDeployment => Action::Off,
-                    // Newer than most policies: a policy that predates it does not start denying claims.
-                    RuleId::ClaimBreaksWorkloads => self.default_action.min(Action::Warn),
                     _ => self.default_action,
                 }),
         }

@@ -363,15 +363,6 @@ pub struct RulesSpec {
         skip_serializing_if = "Option::is_none"
     )]
     pub missing_claim: Option<RuleSetting>,
-    /// A claim created with access modes that running workloads mounting it cannot share (a claim deleted
-    /// and re-created under the same name). Unlisted: Warn at most.
-    #[serde(
-        rename = "claim-breaks-workloads",
-        default,
-        deserialize_with = "listed",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub claim_breaks_workloads: Option<RuleSetting>,
 }
 
 /// A rule key written with no value (`stateless-deployment:`) lists the rule just as `{}` does. Plain

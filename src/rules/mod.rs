@@ -16,11 +16,13 @@ use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use serde::{Deserialize, Serialize};
 
 use crate::access::{Sharing, effective_modes};
-use crate::lookup::{Answer, Lookup};
-use crate::workload::{ClaimUse, Footprint, ObjectRef, WorkloadKind};
+use crate::footprint::ClaimFootprint;
+use crate::lookup::{Answer, Lookup, VolumeKey};
+use crate::workload::{ClaimUse, Disk, Footprint, ObjectRef, PerPodSource, WorkloadKind};
 
 pub use claim_template::claim_template_yaml;
 pub use policy_template::policy_templates;
+pub(crate) use sharing::claim as claim_findings;
 
 /// The stable id of every rule, as used in policies, messages, metrics and audit annotations.
 #[derive(
@@ -44,15 +46,13 @@ pub enum RuleId {
     StatelessDeployment,
     /// A claim that does not exist.
     MissingClaim,
-    /// A claim created (or updated) with access modes that the running workloads mounting it cannot share.
-    ClaimBreaksWorkloads,
     /// A claim or workload that could not be looked up; its action comes from the failure mode.
     LookupFailed,
 }
 
 impl RuleId {
     /// Every rule, in report order.
-    pub const ALL: [RuleId; 10] = [
+    pub const ALL: [RuleId; 9] = [
         RuleId::SharedRwoClaim,
         RuleId::RolloutAttachDeadlock,
         RuleId::StatefulsetClaimTemplateModes,
@@ -61,7 +61,6 @@ impl RuleId {
         RuleId::SharedClaimWritable,
         RuleId::StatelessDeployment,
         RuleId::MissingClaim,
-        RuleId::ClaimBreaksWorkloads,
         RuleId::LookupFailed,
     ];
 
@@ -76,7 +75,6 @@ impl RuleId {
             RuleId::SharedClaimWritable => "shared-claim-writable",
             RuleId::StatelessDeployment => "stateless-deployment",
             RuleId::MissingClaim => "missing-claim",
-            RuleId::ClaimBreaksWorkloads => "claim-breaks-workloads",
             RuleId::LookupFailed => "lookup-failed",
         }
     }
@@ -142,9 +140,11 @@ impl Finding {
         }
     }
 
-    fn on(mut self, use_: &ClaimUse) -> Self {
-        self.volume = Some(use_.volume.clone());
-        self.claim = Some(use_.claim.clone());
+    fn on(mut self, c: &ResolvedClaim) -> Self {
+        self.volume = Some(c.use_.volume.clone());
+        if !matches!(c.source, Source::Disk(_)) {
+            self.claim = Some(c.use_.claim.clone());
+        }
         self
     }
 
@@ -164,13 +164,13 @@ impl Finding {
     }
 }
 
-/// What a lookup said about one shared claim.
+/// What a lookup said about one shared volume.
 #[derive(Clone, Debug)]
 pub enum ClaimState {
-    /// The claim exists; its effective access modes allow this much sharing (None: no known mode).
+    /// The claim (or disk) exists; its effective access modes allow this much sharing (None: no known mode).
     Found {
-        /// The claim.
-        claim: Arc<PersistentVolumeClaim>,
+        /// The claim (None for an inline disk).
+        claim: Option<Arc<PersistentVolumeClaim>>,
         /// Its sharing class.
         sharing: Option<Sharing>,
     },
@@ -183,16 +183,32 @@ pub enum ClaimState {
     Unknown(String),
 }
 
-/// A shared claim of the footprint with its lookup answer.
-#[derive(Clone, Debug)]
-pub struct ResolvedClaim<'a> {
-    /// The pod template's use of the claim.
-    pub use_: &'a ClaimUse,
-    /// What is known of the claim.
-    pub state: ClaimState,
+/// What kind of shared volume a [`ResolvedClaim`] is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A `persistentVolumeClaim` volume of the pod spec: one claim for every pod.
+    Claim,
+    /// An inline single-attach disk of the pod spec.
+    Disk(Disk),
+    /// A StatefulSet replica's own claim (from a volumeClaimTemplate) that other workloads mount too.
+    Replica(u32),
 }
 
-impl ResolvedClaim<'_> {
+/// A volume the subject's pods share, with its lookup answer and everything else that mounts it.
+#[derive(Clone, Debug)]
+pub struct ResolvedClaim {
+    /// The subject's use of it. For a disk, `claim` holds the disk's description; for a replica's claim,
+    /// the claim's name and the template as the volume.
+    pub use_: ClaimUse,
+    /// What it is.
+    pub source: Source,
+    /// What is known of the claim.
+    pub state: ClaimState,
+    /// Every user of it, the subject first (Missing: not gathered, the verdict does not need them).
+    pub users: Answer<ClaimFootprint>,
+}
+
+impl ResolvedClaim {
     fn sharing(&self) -> Option<Sharing> {
         match &self.state {
             ClaimState::Found { sharing, .. } => *sharing,
@@ -202,46 +218,90 @@ impl ResolvedClaim<'_> {
 
     fn claim(&self) -> Option<&PersistentVolumeClaim> {
         match &self.state {
-            ClaimState::Found { claim, .. } => Some(claim),
+            ClaimState::Found { claim, .. } => claim.as_deref(),
             _ => None,
+        }
+    }
+
+    fn footprint(&self) -> Option<&ClaimFootprint> {
+        match &self.users {
+            Answer::Found(cf) => Some(cf),
+            _ => None,
+        }
+    }
+
+    /// The volume as a message names it: `claim "data"`, `awsElasticBlockStore vol-1`.
+    fn what(&self) -> String {
+        match &self.source {
+            Source::Disk(d) => d.to_string(),
+            _ => format!("claim \"{}\"", self.use_.claim),
         }
     }
 }
 
-/// A footprint with its claims looked up: everything the rules read.
+/// A footprint with its shared volumes looked up: everything the rules read.
 #[derive(Clone, Debug)]
 pub struct Subject<'a> {
     /// The workload's footprint.
     pub footprint: &'a Footprint,
-    /// Its shared claims, looked up once.
-    pub claims: Vec<ResolvedClaim<'a>>,
+    /// Its shared claims and disks, each with every other user, looked up once.
+    pub claims: Vec<ResolvedClaim>,
 }
 
 impl<'a> Subject<'a> {
-    /// Looks up every shared claim of the footprint.
+    /// Looks up every shared claim and disk of the footprint, who else mounts each, and, for a
+    /// StatefulSet, which of its replicas' own claims other workloads mount too.
     pub fn resolve(footprint: &'a Footprint, lookup: &dyn Lookup) -> Self {
-        let claims = footprint
-            .claims
-            .iter()
-            .map(|use_| {
-                let state = match lookup.claim(&footprint.workload.namespace, &use_.claim) {
-                    Answer::Found(claim) => {
-                        let sharing = Sharing::of(effective_modes(&claim));
-                        ClaimState::Found { claim, sharing }
-                    }
-                    Answer::Missing => ClaimState::Missing {
-                        scope: lookup.scope(),
-                    },
-                    Answer::Unknown(why) => ClaimState::Unknown(why),
+        let namespace = footprint.workload.namespace.as_str();
+        let mut claims = Vec::new();
+        for use_ in &footprint.claims {
+            let state = claim_state(lookup.claim(namespace, &use_.claim), lookup);
+            let key = VolumeKey::Claim {
+                namespace: namespace.to_owned(),
+                name: use_.claim.clone(),
+            };
+            claims.push(gathered(
+                footprint,
+                use_.clone(),
+                Source::Claim,
+                state,
+                key,
+                lookup,
+            ));
+        }
+        for d in &footprint.disks {
+            let key = VolumeKey::Disk(d.disk.clone());
+            let use_ = ClaimUse {
+                volume: d.volume.clone(),
+                claim: d.disk.to_string(),
+                volume_read_only: d.volume_read_only,
+                mounts: d.mounts.clone(),
+            };
+            let mut resolved = gathered(
+                footprint,
+                use_,
+                Source::Disk(d.disk.clone()),
+                ClaimState::Found {
+                    claim: None,
+                    sharing: Some(Sharing::OneNode),
+                },
+                key,
+                lookup,
+            );
+            // A disk that can attach read-only on many nodes does, when no user writes.
+            let all_read_only = resolved
+                .footprint()
+                .is_some_and(|cf| cf.users.iter().all(crate::footprint::User::is_read_only));
+            if d.disk.source.read_only_many() && all_read_only {
+                resolved.state = ClaimState::Found {
+                    claim: None,
+                    sharing: Some(Sharing::ReadMany),
                 };
-                ResolvedClaim { use_, state }
-            })
-            .collect();
+            }
+            claims.push(resolved);
+        }
+        claims.extend(replica_claims(footprint, lookup));
         Self { footprint, claims }
-    }
-
-    fn is_pinned(&self) -> bool {
-        self.footprint.pinning.is_some()
     }
 
     fn is_kind(&self, kind: WorkloadKind) -> bool {
@@ -251,13 +311,118 @@ impl<'a> Subject<'a> {
     /// "Deployment shop/web may run 3 pods" or, for an HPA, "HorizontalPodAutoscaler shop/web lets
     /// Deployment shop/web run 5 pods".
     fn who_runs(&self) -> String {
-        let fp = self.footprint;
-        if fp.subject == fp.workload {
-            format!("{} may run {}", fp.workload, fp.pods)
-        } else {
-            format!("{} lets {} run {}", fp.subject, fp.workload, fp.pods)
+        who_runs(self.footprint)
+    }
+}
+
+/// "Deployment shop/web may run 3 pods", with what lets it run that many.
+pub(crate) fn who_runs(fp: &Footprint) -> String {
+    if fp.subject != fp.workload {
+        return format!("{} lets {} run {}", fp.subject, fp.workload, fp.pods);
+    }
+    match &fp.scaled_by {
+        Some(hpa) => format!("{} may run {} (up to {hpa}'s maxReplicas)", fp.workload, fp.pods),
+        None => format!("{} may run {}", fp.workload, fp.pods),
+    }
+}
+
+fn claim_state(answer: Answer<Arc<PersistentVolumeClaim>>, lookup: &dyn Lookup) -> ClaimState {
+    match answer {
+        Answer::Found(claim) => {
+            let sharing = Sharing::of(effective_modes(&claim));
+            ClaimState::Found {
+                claim: Some(claim),
+                sharing,
+            }
+        }
+        Answer::Missing => ClaimState::Missing {
+            scope: lookup.scope(),
+        },
+        Answer::Unknown(why) => ClaimState::Unknown(why),
+    }
+}
+
+/// A shared volume with its other users, gathered when the verdict depends on them (every mode but
+/// ReadWriteMany, which any number of pods on any nodes share), and placed.
+fn gathered(
+    footprint: &Footprint,
+    use_: ClaimUse,
+    source: Source,
+    state: ClaimState,
+    key: VolumeKey,
+    lookup: &dyn Lookup,
+) -> ResolvedClaim {
+    let needs_users =
+        matches!(&state, ClaimState::Found { sharing, .. } if *sharing != Some(Sharing::WriteMany));
+    let users = if needs_users {
+        match ClaimFootprint::gather(footprint, &key, lookup) {
+            Answer::Found(mut cf) => {
+                cf.place(lookup);
+                Answer::Found(cf)
+            }
+            other => other,
+        }
+    } else {
+        Answer::Missing
+    };
+    ResolvedClaim {
+        use_,
+        source,
+        state,
+        users,
+    }
+}
+
+/// A StatefulSet's replicas' own claims that other workloads mount too (a CronJob backing up
+/// `data-postgres-0`): each is shared by that replica's pod and theirs.
+fn replica_claims(footprint: &Footprint, lookup: &dyn Lookup) -> Vec<ResolvedClaim> {
+    let mut out = Vec::new();
+    if footprint.kind != WorkloadKind::StatefulSet {
+        return out;
+    }
+    let namespace = footprint.workload.namespace.as_str();
+    for t in footprint
+        .per_pod
+        .iter()
+        .filter(|t| t.source == PerPodSource::ClaimTemplate)
+    {
+        let prefix = format!("{}-{}-", t.name, footprint.workload.name);
+        let mounted = match lookup.mounted_claims(namespace, &prefix) {
+            Answer::Found(m) => m,
+            _ => continue,
+        };
+        for name in mounted {
+            let Some((ordinal, _)) = footprint.replica_claim(&name) else {
+                continue;
+            };
+            let state = match lookup.claim(namespace, &name) {
+                Answer::Missing => ClaimState::Found {
+                    claim: None,
+                    sharing: Sharing::of(&t.access_modes),
+                },
+                other => claim_state(other, lookup),
+            };
+            let use_ = ClaimUse {
+                volume: t.name.clone(),
+                claim: name.clone(),
+                volume_read_only: false,
+                mounts: Vec::new(),
+            };
+            let key = VolumeKey::Claim {
+                namespace: namespace.to_owned(),
+                name,
+            };
+            out.push(gathered(
+                footprint,
+                use_,
+                Source::Replica(ordinal),
+                state,
+                key,
+                lookup,
+            ));
         }
     }
+    out
 }
 
 /// Rule parameters, as a policy sets them.
@@ -316,38 +481,17 @@ pub fn check(subject: &Subject<'_>, params: &RuleParams, enabled: impl Fn(RuleId
     findings
 }
 
-/// The rules that judge how pods share a claim: what a claim's access modes can break.
+/// The rules that judge how pods share a claim: what a claim's access modes can break. A claim created or
+/// updated is judged by these, with the actions its workloads' policies give them.
 pub const SHARING: [RuleId; 3] = [
     RuleId::SharedRwoClaim,
     RuleId::StatefulsetSharedClaim,
     RuleId::SharedClaimWritable,
 ];
 
-/// `claim-breaks-workloads`: the claim `subject`, as created, would break the workloads mounting it; each
-/// entry is a workload's own finding about the claim.
-pub fn claim_breaks_workloads(subject: &ObjectRef, broken: &[Finding]) -> Finding {
-    let mut names: Vec<String> = broken.iter().map(|f| f.object.to_string()).collect();
-    names.dedup();
-    let reasons: Vec<&str> = broken.iter().map(|f| f.message.as_str()).collect();
-    let claim = broken.iter().find_map(|f| f.claim.clone());
-    let mode = broken.iter().find_map(|f| f.access_mode.clone());
-    let mut f = Finding::new(
-        RuleId::ClaimBreaksWorkloads,
-        subject,
-        format!(
-            "{subject} is mounted by running workloads that will break with these access modes: {}. {}",
-            names.join(", "),
-            reasons.join(" ")
-        ),
-    )
-    .fix(
-        "Create the claim with an access mode its workloads can share (ReadWriteMany, or ReadOnlyMany \
-         mounted readOnly: true), or scale those workloads to one pod before they next start."
-            .to_owned(),
-    );
-    f.claim = claim;
-    f.access_mode = mode;
-    f
+/// A `lookup-failed` finding about `object`, saying what could not be looked up.
+pub fn lookup_failed_on(object: &ObjectRef, message: String) -> Finding {
+    Finding::new(RuleId::LookupFailed, object, message)
 }
 
 /// The finding for an HPA or Scale whose target workload could not be looked up.

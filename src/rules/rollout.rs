@@ -1,7 +1,7 @@
 //! `rollout-attach-deadlock`: a one-replica Deployment whose rolling update starts the new pod before the
 //! old one stops, while the old pod holds a ReadWriteOnce (on another node) or ReadWriteOncePod volume.
 
-use super::{Finding, RuleId, Subject};
+use super::{Finding, ResolvedClaim, RuleId, Subject};
 use crate::access::{RWO, RWOP, Sharing};
 use crate::workload::{PodCount, WorkloadKind};
 
@@ -23,7 +23,7 @@ pub(super) fn rollout_attach_deadlock(subject: &Subject<'_>, out: &mut Vec<Findi
         let mode = match c.sharing() {
             Some(Sharing::OnePod) => RWOP,
             // On one pinned node the new pod shares the RWO volume with the old one.
-            Some(Sharing::OneNode) if !subject.is_pinned() => RWO,
+            Some(Sharing::OneNode) if !held_on_one_node(c) => RWO,
             _ => continue,
         };
         let msg = format!(
@@ -44,9 +44,17 @@ pub(super) fn rollout_attach_deadlock(subject: &Subject<'_>, out: &mut Vec<Findi
             .to_owned();
         out.push(
             Finding::new(RuleId::RolloutAttachDeadlock, &fp.subject, msg)
-                .on(c.use_)
+                .on(c)
                 .mode(mode)
                 .fix(fix),
         );
     }
+}
+
+/// Whether the workload's own pods land on one node (pinned, or held together by pod affinity), so that a
+/// rollout's new pod joins the old one.
+fn held_on_one_node(c: &ResolvedClaim) -> bool {
+    c.footprint()
+        .and_then(|cf| cf.anchors.first())
+        .is_some_and(crate::footprint::Anchor::is_confined)
 }

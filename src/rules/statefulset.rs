@@ -2,8 +2,8 @@
 //! `statefulset-shared-claim`, and the opt-in `stateless-deployment`.
 //! See <https://kubernetes.io/docs/concepts/workloads/controllers/statefulset/#volume-claim-templates>.
 
-use super::{Finding, RuleId, Subject, claim_template_yaml};
-use crate::access::RWO;
+use super::{Finding, RuleId, Source, Subject, claim_template_yaml};
+use crate::access::{RWO, RWX, Sharing};
 use crate::workload::{PerPodSource, WorkloadKind};
 
 pub(super) fn claim_template_modes(subject: &Subject<'_>, allowed: &[String], out: &mut Vec<Finding>) {
@@ -52,26 +52,41 @@ pub(super) fn shared_claim(subject: &Subject<'_>, out: &mut Vec<Finding>) {
     if !subject.is_kind(WorkloadKind::StatefulSet) || !fp.pods.is_multi_pod() {
         return;
     }
-    // Read-only shared content (a ReadOnlyMany claim mounted readOnly) is the one safe way to share.
-    for c in subject.claims.iter().filter(|c| !c.use_.is_read_only()) {
-        let msg = format!(
-            "{} that all mount one claim \"{}\" through volume \"{}\" of the pod template, read-write. A \
-             StatefulSet should give each replica its own claim through volumeClaimTemplates: kept when its \
-             pod is deleted or the set is scaled down, and never written by two replicas.",
-            subject.who_runs(),
-            c.use_.claim,
-            c.use_.volume
-        );
+    // Read-only shared content (a ReadOnlyMany claim mounted readOnly) is the safe way to share. A
+    // ReadWriteMany claim is shared on purpose at times (uploads, a media library), on storage built for
+    // many writers: advisory, never more than a warning.
+    let shared = |c: &&super::ResolvedClaim| c.source == Source::Claim && !c.use_.is_read_only();
+    for c in subject.claims.iter().filter(shared) {
+        let many_writers = c.sharing() == Some(Sharing::WriteMany);
+        let msg = if many_writers {
+            format!(
+                "{} that all mount one claim \"{}\" through volume \"{}\" of the pod template, read-write \
+                 ({RWX}). Every replica can attach it, but they all write the same files: a StatefulSet usually \
+                 gives each replica its own claim through volumeClaimTemplates. If the replicas are meant to share \
+                 it, mount it readOnly: true where a replica only reads.",
+                subject.who_runs(),
+                c.use_.claim,
+                c.use_.volume
+            )
+        } else {
+            format!(
+                "{} that all mount one claim \"{}\" through volume \"{}\" of the pod template, read-write. A \
+                 StatefulSet should give each replica its own claim through volumeClaimTemplates: kept when its \
+                 pod is deleted or the set is scaled down, and never written by two replicas.",
+                subject.who_runs(),
+                c.use_.claim,
+                c.use_.volume
+            )
+        };
         let fix = format!(
             "Remove volume \"{}\" from spec.template.spec.volumes and add under spec:\n{}",
             c.use_.volume,
             claim_template_yaml(&c.use_.volume, c.claim())
         );
-        out.push(
-            Finding::new(RuleId::StatefulsetSharedClaim, &fp.subject, msg)
-                .on(c.use_)
-                .fix(fix),
-        );
+        let f = Finding::new(RuleId::StatefulsetSharedClaim, &fp.subject, msg)
+            .on(c)
+            .fix(fix);
+        out.push(if many_writers { f.advisory() } else { f });
     }
 }
 
@@ -80,7 +95,7 @@ pub(super) fn stateless_deployment(subject: &Subject<'_>, out: &mut Vec<Finding>
     if !subject.is_kind(WorkloadKind::Deployment) {
         return;
     }
-    for c in &subject.claims {
+    for c in subject.claims.iter().filter(|c| c.source == Source::Claim) {
         let msg = format!(
             "{} mounts PersistentVolumeClaim \"{}\" (volume \"{}\"); this policy keeps Deployments stateless.",
             fp.workload, c.use_.claim, c.use_.volume
@@ -90,7 +105,7 @@ pub(super) fn stateless_deployment(subject: &Subject<'_>, out: &mut Vec<Finding>
             .to_owned();
         out.push(
             Finding::new(RuleId::StatelessDeployment, &fp.subject, msg)
-                .on(c.use_)
+                .on(c)
                 .fix(fix),
         );
     }

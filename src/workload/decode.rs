@@ -11,7 +11,7 @@ use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet}
 use k8s_openapi::api::autoscaling::v1::{HorizontalPodAutoscaler as HpaV1, Scale};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler as HpaV2;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, ReplicationController};
 use serde::de::{DeserializeSeed, Deserializer};
 
 use super::managed_fields::WithoutManagedFields;
@@ -67,6 +67,10 @@ pub enum ObjectType {
     Job,
     /// batch/v1 CronJob.
     CronJob,
+    /// v1 ReplicationController.
+    ReplicationController,
+    /// v1 Pod.
+    Pod,
     /// v1 PersistentVolumeClaim.
     PersistentVolumeClaim,
     /// autoscaling/v1 HorizontalPodAutoscaler.
@@ -87,6 +91,8 @@ impl ObjectType {
             ("apps/v1", "ReplicaSet") => Self::ReplicaSet,
             ("batch/v1", "Job") => Self::Job,
             ("batch/v1", "CronJob") => Self::CronJob,
+            ("v1", "ReplicationController") => Self::ReplicationController,
+            ("v1", "Pod") => Self::Pod,
             ("v1", "PersistentVolumeClaim") => Self::PersistentVolumeClaim,
             ("autoscaling/v1", "HorizontalPodAutoscaler") => Self::HorizontalPodAutoscalerV1,
             ("autoscaling/v2", "HorizontalPodAutoscaler") => Self::HorizontalPodAutoscalerV2,
@@ -110,6 +116,8 @@ impl ObjectType {
             Self::ReplicaSet => "ReplicaSet",
             Self::Job => "Job",
             Self::CronJob => "CronJob",
+            Self::ReplicationController => "ReplicationController",
+            Self::Pod => "Pod",
             Self::PersistentVolumeClaim => "PersistentVolumeClaim",
             Self::HorizontalPodAutoscalerV1 | Self::HorizontalPodAutoscalerV2 => "HorizontalPodAutoscaler",
             Self::Scale => "Scale",
@@ -121,7 +129,7 @@ impl ObjectType {
         match self {
             Self::Deployment | Self::StatefulSet | Self::DaemonSet | Self::ReplicaSet => "apps/v1",
             Self::Job | Self::CronJob => "batch/v1",
-            Self::PersistentVolumeClaim => "v1",
+            Self::PersistentVolumeClaim | Self::ReplicationController | Self::Pod => "v1",
             Self::HorizontalPodAutoscalerV1 | Self::Scale => "autoscaling/v1",
             Self::HorizontalPodAutoscalerV2 => "autoscaling/v2",
         }
@@ -171,6 +179,12 @@ impl<'de> DeserializeSeed<'de> for ObjectType {
             Self::ReplicaSet => Resource::Workload(Workload::ReplicaSet(typed::<ReplicaSet, _>(d)?)),
             Self::Job => Resource::Workload(Workload::Job(typed::<Job, _>(d)?)),
             Self::CronJob => Resource::Workload(Workload::CronJob(typed::<CronJob, _>(d)?)),
+            Self::ReplicationController => {
+                Resource::Workload(Workload::ReplicationController(
+                    typed::<ReplicationController, _>(d)?,
+                ))
+            }
+            Self::Pod => Resource::Workload(Workload::Pod(typed::<Pod, _>(d)?)),
             Self::PersistentVolumeClaim => Resource::Claim(typed::<PersistentVolumeClaim, _>(d)?),
             Self::HorizontalPodAutoscalerV1 => {
                 Resource::Autoscaler(Autoscaler::from_v1(typed::<HpaV1, _>(d)?))
@@ -297,6 +311,8 @@ mod tests {
             ObjectType::ReplicaSet,
             ObjectType::Job,
             ObjectType::CronJob,
+            ObjectType::ReplicationController,
+            ObjectType::Pod,
             ObjectType::PersistentVolumeClaim,
             ObjectType::HorizontalPodAutoscalerV1,
             ObjectType::HorizontalPodAutoscalerV2,

@@ -4,12 +4,13 @@
 //! Every rule reads this one view, so a Deployment, a CronJob and an HPA pointing at a StatefulSet are
 //! judged by the same logic. See <https://kubernetes.io/docs/concepts/storage/persistent-volumes/#access-modes>.
 
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-use k8s_openapi::api::core::v1::{Container, PodSpec};
+use k8s_openapi::api::core::v1::{PodSpec, Volume};
 
 use super::ObjectRef;
-use super::{Pinning, Rollout, Workload, WorkloadKind};
+use super::{Placement, Rollout, Workload, WorkloadKind};
 
 /// How many pods of a workload may run at the same time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +38,16 @@ impl PodCount {
 }
 
 impl PodCount {
+    /// The most pods at once, as a number: two runs for an overlapping CronJob, and "unbounded" (`u32::MAX`)
+    /// for one pod on every node.
+    pub fn peak(self) -> u32 {
+        match self {
+            PodCount::Exactly(n) => n,
+            PodCount::Overlapping { per_run } => per_run.saturating_mul(2),
+            PodCount::PerNode => u32::MAX,
+        }
+    }
+
     /// Whether this is no more pods than `other` (for ratcheting: an update that does not add pods).
     pub fn is_at_most(self, other: PodCount) -> bool {
         match (self, other) {
@@ -124,6 +135,87 @@ pub struct PerPodClaim {
     pub storage_class: Option<String>,
 }
 
+/// A single-attach volume named inline in the pod spec rather than through a claim: an EBS volume, a
+/// GCE persistent disk, an Azure disk, a Cinder volume, or an RBD, iSCSI or Fibre Channel device. Such a
+/// disk is one object of the storage system, whoever mounts it: every pod that names it shares it, across
+/// workloads and namespaces.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Disk {
+    /// The volume source, as the pod spec names it (`awsElasticBlockStore`).
+    pub source: DiskSource,
+    /// What identifies the disk in its storage system (`vol-0abc`, `pool/image`).
+    pub id: String,
+}
+
+/// The in-tree volume sources that attach a disk to one node at a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DiskSource {
+    /// `awsElasticBlockStore`.
+    AwsElasticBlockStore,
+    /// `gcePersistentDisk`.
+    GcePersistentDisk,
+    /// `azureDisk`.
+    AzureDisk,
+    /// `cinder`.
+    Cinder,
+    /// `rbd`.
+    Rbd,
+    /// `iscsi`.
+    Iscsi,
+    /// `fc`.
+    Fc,
+}
+
+impl DiskSource {
+    /// The field name in a pod spec's volume.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiskSource::AwsElasticBlockStore => "awsElasticBlockStore",
+            DiskSource::GcePersistentDisk => "gcePersistentDisk",
+            DiskSource::AzureDisk => "azureDisk",
+            DiskSource::Cinder => "cinder",
+            DiskSource::Rbd => "rbd",
+            DiskSource::Iscsi => "iscsi",
+            DiskSource::Fc => "fc",
+        }
+    }
+
+    /// Whether the disk can be attached read-only to many nodes at once when every user mounts it
+    /// read-only (the in-tree plugins' ReadOnlyMany).
+    pub fn read_only_many(self) -> bool {
+        matches!(
+            self,
+            DiskSource::GcePersistentDisk | DiskSource::Rbd | DiskSource::Iscsi | DiskSource::Fc
+        )
+    }
+}
+
+impl fmt::Display for Disk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.source.as_str(), self.id)
+    }
+}
+
+/// A pod spec volume naming an inline single-attach disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiskUse {
+    /// The volume's name in the pod spec.
+    pub volume: String,
+    /// The disk.
+    pub disk: Disk,
+    /// The volume source's own `readOnly`.
+    pub volume_read_only: bool,
+    /// Every container mount of the volume.
+    pub mounts: Vec<Mount>,
+}
+
+impl DiskUse {
+    /// Whether no container can write to the disk.
+    pub fn is_read_only(&self) -> bool {
+        self.volume_read_only || (!self.mounts.is_empty() && self.mounts.iter().all(|m| m.read_only))
+    }
+}
+
 /// Why a workload's footprint could not be read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FootprintError {
@@ -164,12 +256,23 @@ pub struct Footprint {
     pub pods: PodCount,
     /// A Deployment's update strategy (None for other kinds).
     pub rollout: Option<Rollout>,
-    /// Whether every pod is held on one node.
-    pub pinning: Option<Pinning>,
+    /// Where the pods may be scheduled.
+    pub placement: Placement,
+    /// The labels the pods carry: the template's, and those the API server or controller adds before any
+    /// pod exists (a Job's `batch.kubernetes.io/job-name`).
+    pub labels: BTreeMap<String, String>,
     /// Claims shared by every pod.
     pub claims: Vec<ClaimUse>,
+    /// Inline single-attach disks, shared by every pod.
+    pub disks: Vec<DiskUse>,
     /// Claims each pod gets for itself.
     pub per_pod: Vec<PerPodClaim>,
+    /// StatefulSet `spec.ordinals.start` (the first replica's ordinal; 0 by default).
+    pub first_ordinal: u32,
+    /// The HorizontalPodAutoscaler whose maxReplicas `pods` counts, when one raises it.
+    pub scaled_by: Option<ObjectRef>,
+    /// The workload's own labels (`metadata.labels`), which policies select on.
+    pub object_labels: BTreeMap<String, String>,
 }
 
 fn count(value: Option<i32>, field: &'static str, default: u32) -> Result<u32, FootprintError> {
@@ -179,15 +282,44 @@ fn count(value: Option<i32>, field: &'static str, default: u32) -> Result<u32, F
     }
 }
 
+/// The labels the Job controller's pods carry besides the template's: the API server adds them to the
+/// template when the Job is created (unless `manualSelector`), before any admission webhook validates it.
+const JOB_NAME_LABELS: [&str; 2] = ["batch.kubernetes.io/job-name", "job-name"];
+const JOB_UID_LABELS: [&str; 2] = ["batch.kubernetes.io/controller-uid", "controller-uid"];
+
+/// The labels a workload's pods carry: the template's, and those the API server adds to a Job's template
+/// before any pod exists.
+pub fn pod_labels(workload: &Workload) -> BTreeMap<String, String> {
+    let mut labels = workload.pod_labels().cloned().unwrap_or_default();
+    if let Workload::Job(job) = workload
+        && job.spec.as_ref().and_then(|s| s.manual_selector) != Some(true)
+    {
+        if let Some(name) = &job.metadata.name {
+            for key in JOB_NAME_LABELS {
+                labels.entry(key.to_owned()).or_insert_with(|| name.clone());
+            }
+        }
+        if let Some(uid) = &job.metadata.uid {
+            for key in JOB_UID_LABELS {
+                labels.entry(key.to_owned()).or_insert_with(|| uid.clone());
+            }
+        }
+    }
+    labels
+}
+
 impl Footprint {
     /// Reads a workload.
     pub fn of(workload: &Workload) -> Result<Self, FootprintError> {
         let object = workload.object_ref();
-        let template = workload
-            .pod_template()
+        let spec = workload
+            .pod_spec()
             .ok_or_else(|| FootprintError::NoPodTemplate(object.clone()))?;
+        let labels = pod_labels(workload);
+        let placement = Placement::of(spec, &labels);
         let mut rollout = None;
         let mut per_pod = Vec::new();
+        let mut first_ordinal = 0;
         let pods = match workload {
             Workload::Deployment(d) => {
                 let spec = d.spec.as_ref();
@@ -212,6 +344,11 @@ impl Footprint {
                         storage_class: claim_spec.and_then(|c| c.storage_class_name.clone()),
                     });
                 }
+                first_ordinal = count(
+                    spec.and_then(|s| s.ordinals.as_ref()).and_then(|o| o.start),
+                    "spec.ordinals.start",
+                    0,
+                )?;
                 PodCount::Exactly(count(spec.and_then(|s| s.replicas), "spec.replicas", 1)?)
             }
             Workload::ReplicaSet(r) => PodCount::Exactly(count(
@@ -219,19 +356,39 @@ impl Footprint {
                 "spec.replicas",
                 1,
             )?),
+            Workload::ReplicationController(r) => PodCount::Exactly(count(
+                r.spec.as_ref().and_then(|s| s.replicas),
+                "spec.replicas",
+                1,
+            )?),
+            // A DaemonSet held on one node runs one pod there.
+            Workload::DaemonSet(_) if placement.node().is_some() => PodCount::Exactly(1),
             Workload::DaemonSet(_) => PodCount::PerNode,
+            Workload::Job(j) if j.spec.as_ref().and_then(|s| s.suspend) == Some(true) => PodCount::Exactly(0),
             Workload::Job(j) => PodCount::Exactly(job_pods(j.spec.as_ref())?),
+            Workload::CronJob(c) if c.spec.as_ref().and_then(|s| s.suspend) == Some(true) => {
+                PodCount::Exactly(0)
+            }
             Workload::CronJob(c) => {
                 let spec = c.spec.as_ref();
                 let per_run = job_pods(spec.and_then(|s| s.job_template.spec.as_ref()))?;
-                // Allow is the API default: a run that outlasts the schedule overlaps the next one.
+                // Allow is the API default (also for ""): a run that outlasts the schedule overlaps the next.
                 match spec.and_then(|s| s.concurrency_policy.as_deref()) {
-                    None | Some("Allow") => PodCount::Overlapping { per_run },
+                    None | Some("" | "Allow") => PodCount::Overlapping { per_run },
                     Some(_) => PodCount::Exactly(per_run),
                 }
             }
+            Workload::Pod(p) => {
+                // A pod that has finished holds no volume.
+                let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
+                PodCount::Exactly(u32::from(!matches!(phase, Some("Succeeded" | "Failed"))))
+            }
         };
-        let (mut claims, mut ephemeral) = template.spec.as_ref().map(volumes_of).unwrap_or_default();
+        let Volumes {
+            mut claims,
+            mut ephemeral,
+            disks,
+        } = volumes_of(spec);
         // The StatefulSet controller (updateStorage) replaces a pod volume named like a volumeClaimTemplate
         // with the replica's own claim: whatever the template's volume said is never mounted.
         let templated = |volume: &str| per_pod.iter().any(|t| t.name == volume);
@@ -244,9 +401,14 @@ impl Footprint {
             kind: workload.kind(),
             pods,
             rollout,
-            pinning: Pinning::of(template),
+            placement,
+            labels,
             claims,
+            disks,
             per_pod,
+            first_ordinal,
+            scaled_by: None,
+            object_labels: workload.metadata().labels.clone().unwrap_or_default(),
         })
     }
 
@@ -260,6 +422,47 @@ impl Footprint {
         }
         self
     }
+
+    /// The most pods that may run at once, a rolling update's surge included.
+    pub fn peak(&self) -> u32 {
+        let steady = self.pods.peak();
+        match (self.pods, self.rollout.and_then(|r| self.surge(r))) {
+            (PodCount::Exactly(n), Some(surge)) if n > 0 => steady.saturating_add(surge),
+            _ => steady,
+        }
+    }
+
+    fn surge(&self, rollout: Rollout) -> Option<u32> {
+        match self.pods {
+            PodCount::Exactly(n) => rollout.fenceposts(n).map(|(surge, _)| surge),
+            _ => None,
+        }
+    }
+
+    /// The names of the claims the StatefulSet's template `template` gives its replicas, in ordinal order.
+    pub fn generated_claim(&self, template: &str, ordinal: u32) -> String {
+        format!("{template}-{}-{ordinal}", self.workload.name)
+    }
+
+    /// The replica whose own claim (from a volumeClaimTemplate) is named `claim`, if this StatefulSet makes
+    /// it: `<template>-<statefulset>-<ordinal>` with the ordinal among its replicas.
+    pub fn replica_claim(&self, claim: &str) -> Option<(u32, &PerPodClaim)> {
+        let PodCount::Exactly(replicas) = self.pods else {
+            return None;
+        };
+        self.per_pod
+            .iter()
+            .filter(|t| t.source == PerPodSource::ClaimTemplate)
+            .find_map(|t| {
+                let prefix = format!("{}-{}-", t.name, self.workload.name);
+                let ordinal: u32 = claim.strip_prefix(&prefix)?.parse().ok()?;
+                // `0` is ordinal 0, but `00` names no replica.
+                (ordinal.to_string() == claim[prefix.len()..]
+                    && ordinal >= self.first_ordinal
+                    && ordinal - self.first_ordinal < replicas)
+                    .then_some((ordinal, t))
+            })
+    }
 }
 
 /// A Job runs `parallelism` pods at once (default 1), never more than the completions it still needs.
@@ -271,40 +474,104 @@ fn job_pods(spec: Option<&k8s_openapi::api::batch::v1::JobSpec>) -> Result<u32, 
     }
 }
 
-fn all_containers(spec: &PodSpec) -> impl Iterator<Item = &Container> {
-    spec.init_containers
-        .iter()
-        .flatten()
-        .chain(spec.containers.iter())
+struct Volumes {
+    claims: Vec<ClaimUse>,
+    ephemeral: Vec<PerPodClaim>,
+    disks: Vec<DiskUse>,
 }
 
-fn volumes_of(spec: &PodSpec) -> (Vec<ClaimUse>, Vec<PerPodClaim>) {
-    let mut shared = Vec::new();
-    let mut ephemeral = Vec::new();
+/// Every container's mounts, by volume name: one pass over the containers, so a pod spec with many volumes
+/// and many mounts costs their sum, not their product.
+fn mounts_by_volume(spec: &PodSpec) -> HashMap<&str, Vec<Mount>> {
+    let mut out: HashMap<&str, Vec<Mount>> = HashMap::new();
+    let containers = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .chain(spec.containers.iter());
+    for c in containers {
+        for m in c.volume_mounts.iter().flatten() {
+            out.entry(m.name.as_str()).or_default().push(Mount {
+                container: c.name.clone(),
+                mount_path: m.mount_path.clone(),
+                read_only: m.read_only.unwrap_or(false),
+            });
+        }
+    }
+    out
+}
+
+fn disk_of(volume: &Volume) -> Option<(Disk, bool)> {
+    let disk = |source, id: String| Disk { source, id };
+    if let Some(v) = &volume.aws_elastic_block_store {
+        return Some((
+            disk(DiskSource::AwsElasticBlockStore, v.volume_id.clone()),
+            v.read_only.unwrap_or(false),
+        ));
+    }
+    if let Some(v) = &volume.gce_persistent_disk {
+        return Some((
+            disk(DiskSource::GcePersistentDisk, v.pd_name.clone()),
+            v.read_only.unwrap_or(false),
+        ));
+    }
+    if let Some(v) = &volume.azure_disk {
+        return Some((
+            disk(DiskSource::AzureDisk, v.disk_uri.clone()),
+            v.read_only.unwrap_or(false),
+        ));
+    }
+    if let Some(v) = &volume.cinder {
+        return Some((
+            disk(DiskSource::Cinder, v.volume_id.clone()),
+            v.read_only.unwrap_or(false),
+        ));
+    }
+    if let Some(v) = &volume.rbd {
+        let pool = v.pool.as_deref().unwrap_or("rbd");
+        return Some((
+            disk(DiskSource::Rbd, format!("{pool}/{}", v.image)),
+            v.read_only.unwrap_or(false),
+        ));
+    }
+    if let Some(v) = &volume.iscsi {
+        return Some((
+            disk(
+                DiskSource::Iscsi,
+                format!("{}@{} lun {}", v.iqn, v.target_portal, v.lun),
+            ),
+            v.read_only.unwrap_or(false),
+        ));
+    }
+    if let Some(v) = &volume.fc {
+        let ids = match (&v.wwids, &v.target_wwns) {
+            (Some(w), _) if !w.is_empty() => w.join(","),
+            (_, Some(t)) => format!("{} lun {}", t.join(","), v.lun.unwrap_or(0)),
+            _ => return None,
+        };
+        return Some((disk(DiskSource::Fc, ids), v.read_only.unwrap_or(false)));
+    }
+    None
+}
+
+fn volumes_of(spec: &PodSpec) -> Volumes {
+    let mut mounts = mounts_by_volume(spec);
+    let mut out = Volumes {
+        claims: Vec::new(),
+        ephemeral: Vec::new(),
+        disks: Vec::new(),
+    };
     for volume in spec.volumes.iter().flatten() {
         if let Some(pvc) = &volume.persistent_volume_claim {
-            let mounts = all_containers(spec)
-                .flat_map(|c| {
-                    c.volume_mounts
-                        .iter()
-                        .flatten()
-                        .filter(|m| m.name == volume.name)
-                        .map(|m| Mount {
-                            container: c.name.clone(),
-                            mount_path: m.mount_path.clone(),
-                            read_only: m.read_only.unwrap_or(false),
-                        })
-                })
-                .collect();
-            shared.push(ClaimUse {
+            out.claims.push(ClaimUse {
                 volume: volume.name.clone(),
                 claim: pvc.claim_name.clone(),
                 volume_read_only: pvc.read_only.unwrap_or(false),
-                mounts,
+                mounts: mounts.remove(volume.name.as_str()).unwrap_or_default(),
             });
         } else if let Some(eph) = &volume.ephemeral {
             let claim_spec = eph.volume_claim_template.as_ref().map(|t| &t.spec);
-            ephemeral.push(PerPodClaim {
+            out.ephemeral.push(PerPodClaim {
                 name: volume.name.clone(),
                 source: PerPodSource::Ephemeral,
                 access_modes: claim_spec
@@ -312,9 +579,16 @@ fn volumes_of(spec: &PodSpec) -> (Vec<ClaimUse>, Vec<PerPodClaim>) {
                     .unwrap_or_default(),
                 storage_class: claim_spec.and_then(|s| s.storage_class_name.clone()),
             });
+        } else if let Some((disk, volume_read_only)) = disk_of(volume) {
+            out.disks.push(DiskUse {
+                volume: volume.name.clone(),
+                disk,
+                volume_read_only,
+                mounts: mounts.remove(volume.name.as_str()).unwrap_or_default(),
+            });
         }
     }
-    (shared, ephemeral)
+    out
 }
 
 #[cfg(test)]

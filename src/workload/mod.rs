@@ -7,30 +7,40 @@
 mod autoscaler;
 mod decode;
 mod footprint;
+mod kinds;
 mod managed_fields;
-mod pinning;
+mod placement;
 mod rollout;
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::autoscaling::v1::Scale;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, PodTemplateSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use serde::{Deserialize, Serialize};
+use k8s_openapi::api::core::v1::{
+    PersistentVolumeClaim, Pod, PodSpec, PodTemplateSpec, ReplicationController,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use serde::Serialize;
 
-pub use autoscaler::{Autoscaler, ScaleTargetRef};
+pub use autoscaler::{Autoscaler, BEHAVIOR_ANNOTATION, ScaleTargetRef};
 pub use decode::{DecodeError, Decoded, ObjectType, decode, decode_value, type_of};
-pub use footprint::{ClaimUse, Footprint, FootprintError, Mount, PerPodClaim, PerPodSource, PodCount};
+pub use footprint::{
+    ClaimUse, Disk, DiskSource, DiskUse, Footprint, FootprintError, Mount, PerPodClaim, PerPodSource,
+    PodCount, pod_labels,
+};
+pub use kinds::{KINDS, Kind, KindInfo, Webhook, WorkloadKind, api_version};
 pub use managed_fields::WithoutManagedFields;
-pub use pinning::Pinning;
+pub use placement::{
+    HOSTNAME_LABEL, HostAffinity, NAMESPACE_NAME_LABEL, POD_TEMPLATE_HASH, Placement, TermNamespaces,
+};
 pub use rollout::{Fencepost, Rollout, resolve_surge};
 
 /// The namespace Kubernetes uses for a namespaced object that names none.
 pub const DEFAULT_NAMESPACE: &str = "default";
 
-/// A workload: an object whose pod template volguard reads.
+/// A workload: an object whose pod spec volguard reads.
 // Objects are decoded once per review and moved, never copied in bulk: boxing each variant would only
 // add an allocation.
 #[allow(clippy::large_enum_variant)]
@@ -48,6 +58,10 @@ pub enum Workload {
     Job(Job),
     /// batch/v1 CronJob.
     CronJob(CronJob),
+    /// v1 ReplicationController.
+    ReplicationController(ReplicationController),
+    /// v1 Pod: a bare pod, which no controller volguard reads owns.
+    Pod(Pod),
 }
 
 /// Everything volguard decodes: workloads, the claims they mount, and the objects that scale them.
@@ -76,120 +90,6 @@ pub struct ScaleRequest {
     pub target_kind: Option<WorkloadKind>,
 }
 
-/// The kinds of workload volguard reads a pod template from.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
-)]
-pub enum WorkloadKind {
-    /// apps/v1 Deployment.
-    Deployment,
-    /// apps/v1 StatefulSet.
-    StatefulSet,
-    /// apps/v1 DaemonSet.
-    DaemonSet,
-    /// apps/v1 ReplicaSet.
-    ReplicaSet,
-    /// batch/v1 Job.
-    Job,
-    /// batch/v1 CronJob.
-    CronJob,
-}
-
-/// Every kind volguard decodes, as a policy's `match.kinds` names them.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
-)]
-pub enum Kind {
-    /// apps/v1 Deployment.
-    Deployment,
-    /// apps/v1 StatefulSet.
-    StatefulSet,
-    /// apps/v1 DaemonSet.
-    DaemonSet,
-    /// apps/v1 ReplicaSet.
-    ReplicaSet,
-    /// batch/v1 Job.
-    Job,
-    /// batch/v1 CronJob.
-    CronJob,
-    /// autoscaling/v1 or v2 HorizontalPodAutoscaler.
-    HorizontalPodAutoscaler,
-    /// autoscaling/v1 Scale.
-    Scale,
-    /// core/v1 PersistentVolumeClaim.
-    PersistentVolumeClaim,
-}
-
-impl Kind {
-    /// The kind's name as in a manifest.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Deployment => "Deployment",
-            Kind::StatefulSet => "StatefulSet",
-            Kind::DaemonSet => "DaemonSet",
-            Kind::ReplicaSet => "ReplicaSet",
-            Kind::Job => "Job",
-            Kind::CronJob => "CronJob",
-            Kind::HorizontalPodAutoscaler => "HorizontalPodAutoscaler",
-            Kind::Scale => "Scale",
-            Kind::PersistentVolumeClaim => "PersistentVolumeClaim",
-        }
-    }
-}
-
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl From<WorkloadKind> for Kind {
-    fn from(k: WorkloadKind) -> Self {
-        match k {
-            WorkloadKind::Deployment => Kind::Deployment,
-            WorkloadKind::StatefulSet => Kind::StatefulSet,
-            WorkloadKind::DaemonSet => Kind::DaemonSet,
-            WorkloadKind::ReplicaSet => Kind::ReplicaSet,
-            WorkloadKind::Job => Kind::Job,
-            WorkloadKind::CronJob => Kind::CronJob,
-        }
-    }
-}
-
-impl fmt::Display for WorkloadKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        Kind::from(*self).fmt(f)
-    }
-}
-
-impl WorkloadKind {
-    /// The workload kind a scale target reference or an admission resource names, if volguard reads it.
-    pub fn from_kind_name(kind: &str) -> Option<Self> {
-        match kind {
-            "Deployment" => Some(Self::Deployment),
-            "StatefulSet" => Some(Self::StatefulSet),
-            "DaemonSet" => Some(Self::DaemonSet),
-            "ReplicaSet" => Some(Self::ReplicaSet),
-            "Job" => Some(Self::Job),
-            "CronJob" => Some(Self::CronJob),
-            _ => None,
-        }
-    }
-
-    /// The workload kind behind an API resource name (`deployments` for `deployments/scale`).
-    pub fn from_resource(resource: &str) -> Option<Self> {
-        match resource {
-            "deployments" => Some(Self::Deployment),
-            "statefulsets" => Some(Self::StatefulSet),
-            "daemonsets" => Some(Self::DaemonSet),
-            "replicasets" => Some(Self::ReplicaSet),
-            "jobs" => Some(Self::Job),
-            "cronjobs" => Some(Self::CronJob),
-            _ => None,
-        }
-    }
-}
-
 /// Which object a finding is about: kind, namespace and name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct ObjectRef {
@@ -210,12 +110,17 @@ impl ObjectRef {
         };
         Self {
             kind,
-            namespace: meta
-                .namespace
-                .clone()
-                .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
+            namespace: namespace_of(meta).to_owned(),
             name,
         }
+    }
+}
+
+/// An object's namespace as the API server reads it: unset or empty means `default`.
+pub fn namespace_of(meta: &ObjectMeta) -> &str {
+    match meta.namespace.as_deref() {
+        None | Some("") => DEFAULT_NAMESPACE,
+        Some(ns) => ns,
     }
 }
 
@@ -223,6 +128,22 @@ impl fmt::Display for ObjectRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
     }
+}
+
+/// Runs `$body` with `$o` bound to the typed object inside any workload variant.
+macro_rules! each_workload {
+    ($w:expr, $o:ident => $body:expr) => {
+        match $w {
+            Workload::Deployment($o) => $body,
+            Workload::StatefulSet($o) => $body,
+            Workload::DaemonSet($o) => $body,
+            Workload::ReplicaSet($o) => $body,
+            Workload::ReplicationController($o) => $body,
+            Workload::Job($o) => $body,
+            Workload::CronJob($o) => $body,
+            Workload::Pod($o) => $body,
+        }
+    };
 }
 
 impl Workload {
@@ -233,48 +154,86 @@ impl Workload {
             Workload::StatefulSet(_) => WorkloadKind::StatefulSet,
             Workload::DaemonSet(_) => WorkloadKind::DaemonSet,
             Workload::ReplicaSet(_) => WorkloadKind::ReplicaSet,
+            Workload::ReplicationController(_) => WorkloadKind::ReplicationController,
             Workload::Job(_) => WorkloadKind::Job,
             Workload::CronJob(_) => WorkloadKind::CronJob,
+            Workload::Pod(_) => WorkloadKind::Pod,
         }
     }
 
     /// The workload's metadata.
     pub fn metadata(&self) -> &ObjectMeta {
-        match self {
-            Workload::Deployment(o) => &o.metadata,
-            Workload::StatefulSet(o) => &o.metadata,
-            Workload::DaemonSet(o) => &o.metadata,
-            Workload::ReplicaSet(o) => &o.metadata,
-            Workload::Job(o) => &o.metadata,
-            Workload::CronJob(o) => &o.metadata,
-        }
+        each_workload!(self, o => &o.metadata)
     }
 
     /// The workload's metadata, for the caller that knows the namespace better than the object does.
     pub fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        match self {
-            Workload::Deployment(o) => &mut o.metadata,
-            Workload::StatefulSet(o) => &mut o.metadata,
-            Workload::DaemonSet(o) => &mut o.metadata,
-            Workload::ReplicaSet(o) => &mut o.metadata,
-            Workload::Job(o) => &mut o.metadata,
-            Workload::CronJob(o) => &mut o.metadata,
-        }
+        each_workload!(self, o => &mut o.metadata)
     }
 
-    /// The pod template every pod of the workload is made from.
+    /// The pod template every pod of the workload is made from (None for a Pod, which is its own pod).
     pub fn pod_template(&self) -> Option<&PodTemplateSpec> {
         match self {
             Workload::Deployment(o) => o.spec.as_ref().map(|s| &s.template),
             Workload::StatefulSet(o) => o.spec.as_ref().map(|s| &s.template),
             Workload::DaemonSet(o) => o.spec.as_ref().map(|s| &s.template),
             Workload::ReplicaSet(o) => o.spec.as_ref().and_then(|s| s.template.as_ref()),
+            Workload::ReplicationController(o) => o.spec.as_ref().and_then(|s| s.template.as_ref()),
             Workload::Job(o) => o.spec.as_ref().map(|s| &s.template),
             Workload::CronJob(o) => o
                 .spec
                 .as_ref()
                 .and_then(|s| s.job_template.spec.as_ref())
                 .map(|j| &j.template),
+            Workload::Pod(_) => None,
+        }
+    }
+
+    /// The spec of every pod the workload makes (a Pod's own spec).
+    pub fn pod_spec(&self) -> Option<&PodSpec> {
+        match self {
+            Workload::Pod(p) => p.spec.as_ref(),
+            _ => self.pod_template().and_then(|t| t.spec.as_ref()),
+        }
+    }
+
+    /// The labels the workload's pods are created with, as written (see [`Footprint::labels`] for the ones
+    /// controllers add).
+    pub fn pod_labels(&self) -> Option<&BTreeMap<String, String>> {
+        match self {
+            Workload::Pod(p) => p.metadata.labels.as_ref(),
+            _ => self
+                .pod_template()
+                .and_then(|t| t.metadata.as_ref())
+                .and_then(|m| m.labels.as_ref()),
+        }
+    }
+
+    /// The pod spec, mutable (for repairs). None when the workload has none to edit.
+    pub fn pod_spec_mut(&mut self) -> Option<&mut PodSpec> {
+        let template = match self {
+            Workload::Deployment(o) => o.spec.as_mut().map(|s| &mut s.template),
+            Workload::StatefulSet(o) => o.spec.as_mut().map(|s| &mut s.template),
+            Workload::DaemonSet(o) => o.spec.as_mut().map(|s| &mut s.template),
+            Workload::ReplicaSet(o) => o.spec.as_mut().and_then(|s| s.template.as_mut()),
+            Workload::ReplicationController(o) => o.spec.as_mut().and_then(|s| s.template.as_mut()),
+            Workload::Job(o) => o.spec.as_mut().map(|s| &mut s.template),
+            Workload::CronJob(o) => o
+                .spec
+                .as_mut()
+                .and_then(|s| s.job_template.spec.as_mut())
+                .map(|j| &mut j.template),
+            Workload::Pod(p) => return p.spec.as_mut(),
+        };
+        template.and_then(|t| t.spec.as_mut())
+    }
+
+    /// Where the pod spec sits in the object, as a field path for messages.
+    pub fn pod_spec_path(&self) -> &'static str {
+        match self {
+            Workload::CronJob(_) => "spec.jobTemplate.spec.template.spec",
+            Workload::Pod(_) => "spec",
+            _ => "spec.template.spec",
         }
     }
 
@@ -283,32 +242,18 @@ impl Workload {
         ObjectRef::of(self.kind().into(), self.metadata())
     }
 
-    /// The pod template, mutable (for repairs). None when the workload has none to edit.
-    pub fn pod_template_mut(&mut self) -> Option<&mut PodTemplateSpec> {
-        match self {
-            Workload::Deployment(o) => o.spec.as_mut().map(|s| &mut s.template),
-            Workload::StatefulSet(o) => o.spec.as_mut().map(|s| &mut s.template),
-            Workload::DaemonSet(o) => o.spec.as_mut().map(|s| &mut s.template),
-            Workload::ReplicaSet(o) => o.spec.as_mut().and_then(|s| s.template.as_mut()),
-            Workload::Job(o) => o.spec.as_mut().map(|s| &mut s.template),
-            Workload::CronJob(o) => o
-                .spec
-                .as_mut()
-                .and_then(|s| s.job_template.spec.as_mut())
-                .map(|j| &mut j.template),
-        }
+    /// The owner reference that marks this object's controller, if any.
+    pub fn controller(&self) -> Option<&OwnerReference> {
+        self.metadata()
+            .owner_references
+            .iter()
+            .flatten()
+            .find(|o| o.controller == Some(true))
     }
 
     /// The workload as JSON, the way k8s-openapi writes it (apiVersion and kind included).
     pub fn to_json(&self) -> Result<serde_json::Value, serde_json::Error> {
-        match self {
-            Workload::Deployment(o) => serde_json::to_value(o),
-            Workload::StatefulSet(o) => serde_json::to_value(o),
-            Workload::DaemonSet(o) => serde_json::to_value(o),
-            Workload::ReplicaSet(o) => serde_json::to_value(o),
-            Workload::Job(o) => serde_json::to_value(o),
-            Workload::CronJob(o) => serde_json::to_value(o),
-        }
+        each_workload!(self, o => serde_json::to_value(o))
     }
 }
 
@@ -346,5 +291,14 @@ impl Resource {
     /// The reference findings about this resource carry.
     pub fn object_ref(&self) -> ObjectRef {
         ObjectRef::of(self.kind(), self.metadata())
+    }
+
+    /// Gives an object that names no namespace (or `""`) the one it will be created in, as kubectl does
+    /// with `--namespace` or the context's namespace.
+    pub fn default_namespace(&mut self, namespace: &str) {
+        let meta = self.metadata_mut();
+        if meta.namespace.as_deref().is_none_or(str::is_empty) {
+            meta.namespace = Some(namespace.to_owned());
+        }
     }
 }

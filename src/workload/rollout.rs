@@ -79,7 +79,8 @@ impl Rollout {
     pub fn of(strategy: Option<&DeploymentStrategy>) -> Result<Self, FootprintError> {
         match strategy.and_then(|s| s.type_.as_deref()) {
             Some("Recreate") => Ok(Rollout::Recreate),
-            None | Some("RollingUpdate") => {
+            // The API server defaults an empty type, as an absent one, to RollingUpdate.
+            None | Some("" | "RollingUpdate") => {
                 let rolling = strategy.and_then(|s| s.rolling_update.as_ref());
                 Ok(Rollout::RollingUpdate {
                     max_surge: Fencepost::parse(rolling.and_then(|r| r.max_surge.as_ref()), "maxSurge")?,
