@@ -73,16 +73,20 @@ fn webhook_rules_and_selectors_match_the_manifests() {
 
     // The fixed fields of each webhook, as the template spells them.
     let template = chart("templates/webhooks.yaml");
-    for line in [
-        "admissionReviewVersions: [\"v1\"]",
-        "sideEffects: None",
-        "matchPolicy: Equivalent",
-        "failurePolicy: {{ .Values.webhook.failurePolicy }}",
-        "timeoutSeconds: {{ .Values.webhook.timeoutSeconds }}",
-        "{{- include \"volguard.webhookRules\" . | nindent 6 }}",
-        "{{- include \"volguard.namespaceSelector\" . | nindent 6 }}",
+    for (line, count) in [
+        ("admissionReviewVersions: [\"v1\"]", 3),
+        ("sideEffects: None", 3),
+        ("matchPolicy: Equivalent", 3),
+        ("failurePolicy: {{ .Values.webhook.failurePolicy }}", 2),
+        ("timeoutSeconds: {{ .Values.webhook.timeoutSeconds }}", 3),
+        ("{{- include \"volguard.webhookRules\" . | nindent 6 }}", 2),
+        ("{{- include \"volguard.namespaceSelector\" . | nindent 6 }}", 3),
     ] {
-        assert_eq!(template.matches(line).count(), 2, "both webhooks have {line:?}");
+        assert_eq!(
+            template.matches(line).count(),
+            count,
+            "the validating, pods and mutating webhooks have {line:?}"
+        );
     }
     assert_eq!(template.matches("reinvocationPolicy: IfNeeded").count(), 1);
     assert!(template.contains("name: validate.volguard.io") && template.contains("name: mutate.volguard.io"));
@@ -112,6 +116,34 @@ fn webhook_rules_and_selectors_match_the_manifests() {
         assert_eq!(match_policy.as_deref(), Some("Equivalent"));
     }
     assert_eq!(mutate.reinvocation_policy.as_deref(), Some("IfNeeded"));
+}
+
+#[test]
+fn the_pods_webhook_matches_the_manifests() {
+    let d = installed();
+    let webhooks = d.validating.webhooks.as_ref().unwrap();
+    let pods = webhooks
+        .iter()
+        .find(|w| w.name == "pods.validate.volguard.io")
+        .expect("a pods webhook");
+    assert_eq!(block("volguard.podRules"), value(&pods.rules));
+    assert_eq!(
+        value(&pods.failure_policy),
+        values()["webhook"]["pods"]["failurePolicy"]
+    );
+    let condition = &pods.match_conditions.as_ref().unwrap()[0];
+    let helpers = chart("templates/_helpers.tpl");
+    assert!(
+        helpers.contains(&format!(
+            "{{{{- define \"volguard.barePodCondition\" -}}}}\n{}\n{{{{- end }}}}",
+            condition.expression
+        )),
+        "the chart's condition is the manifests' one: {}",
+        condition.expression
+    );
+    let template = chart("templates/webhooks.yaml");
+    assert!(template.contains("semverCompare \">=1.28-0\" .Capabilities.KubeVersion.Version"));
+    assert!(template.contains("failurePolicy: {{ .Values.webhook.pods.failurePolicy }}"));
 }
 
 #[test]

@@ -50,10 +50,25 @@ fn the_api_server_accepts_every_manifest() {
     // Namespaced objects are only dry-run-created in a namespace that exists.
     let created = kubectl(&kubeconfig, &["create", "namespace", &ns], None);
     assert!(created.status.success(), "{:?}", text(&created));
+    // The default output is for Kubernetes 1.30: the pods webhook sends only bare pods, through a
+    // matchCondition, a field this v1.20 server does not know yet.
+    let current = decode(&manifests(&["--cert-manager"]));
+    let pods = &current.validating.webhooks.as_ref().unwrap()[1];
+    assert_eq!(pods.name, "pods.validate.volguard.io");
+    assert!(pods.match_conditions.is_some());
     for trust in [vec!["--ca-bundle", ca.to_str().unwrap()], vec!["--cert-manager"]] {
-        let mut args = vec!["--namespace", ns.as_str(), "--name", ns.as_str()];
+        let mut args = vec![
+            "--namespace",
+            ns.as_str(),
+            "--name",
+            ns.as_str(),
+            "--kube-version",
+            "1.20",
+        ];
         args.extend(trust.iter().copied());
         let decoded = decode(&manifests(&args));
+        let pods = &decoded.validating.webhooks.as_ref().unwrap()[1];
+        assert!(pods.match_conditions.is_none(), "1.20 has no matchConditions");
         let docs = served(&decoded.docs);
         let out = kubectl(
             &kubeconfig,
@@ -82,6 +97,14 @@ fn deployment(ns: &str) -> String {
          selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      \
          containers: [{{name: web, image: nginx:1.27, volumeMounts: [{{name: data, mountPath: /data}}]}}]\n      \
          volumes: [{{name: data, persistentVolumeClaim: {{claimName: data}}}}]\n"
+    )
+}
+
+fn bare_pod(ns: &str, name: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  containers: [{{name: sh, \
+         image: busybox:1.36, volumeMounts: [{{name: data, mountPath: /data}}]}}]\n  volumes: [{{name: data, \
+         persistentVolumeClaim: {{claimName: data}}}}]\n"
     )
 }
 
@@ -123,6 +146,8 @@ fn a_full_install_refuses_three_replicas_on_a_rwo_claim() {
         ca.to_str().unwrap(),
         "--webhook-url",
         &url,
+        "--kube-version",
+        "1.20",
     ]));
     // The cluster is shared: narrow the webhooks to this test's namespaces, on top of the install's own
     // selector (which still has to let `app` through and keep `exempt` out by its label).
@@ -131,13 +156,14 @@ fn a_full_install_refuses_three_replicas_on_a_rwo_claim() {
         operator: "In".to_owned(),
         values: Some(vec![app.clone(), exempt.clone()]),
     };
-    let validate = &mut decoded.validating.webhooks.as_mut().unwrap()[0];
-    assert_eq!(
-        validate.client_config.url.as_deref(),
-        Some(format!("{url}/validate").as_str())
-    );
-    let selector = validate.namespace_selector.as_mut().unwrap();
-    selector.match_expressions.as_mut().unwrap().push(ours.clone());
+    for validate in decoded.validating.webhooks.as_mut().unwrap() {
+        assert_eq!(
+            validate.client_config.url.as_deref(),
+            Some(format!("{url}/validate").as_str())
+        );
+        let selector = validate.namespace_selector.as_mut().unwrap();
+        selector.match_expressions.as_mut().unwrap().push(ours.clone());
+    }
     let mutate = &mut decoded.mutating.webhooks.as_mut().unwrap()[0];
     let selector = mutate.namespace_selector.as_mut().unwrap();
     selector.match_expressions.as_mut().unwrap().push(ours);
@@ -199,6 +225,35 @@ fn a_full_install_refuses_three_replicas_on_a_rwo_claim() {
         "admission webhook \"validate.volguard.io\" denied the request: volguard denied Deployment {app}/web:"
     );
     assert!(last.1.contains(&expected), "stderr: {}", last.1);
+
+    // Bare pods go through the pods webhook: one pod on the claim is fine; a second one, free to land on
+    // another node, is refused, naming the first (once it has reached the cache).
+    let out = kubectl(
+        &kubeconfig,
+        &["apply", "-f", "-"],
+        Some(&bare_pod(&app, "debug-1")),
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
+    let mut last = (String::new(), String::new());
+    wait_until("the second bare pod refused", Duration::from_secs(30), || {
+        let out = kubectl(
+            &kubeconfig,
+            &["apply", "-f", "-"],
+            Some(&bare_pod(&app, "debug-2")),
+        );
+        last = text(&out);
+        assert!(!out.status.success() || !last.1.contains("volguard"), "{last:?}");
+        last.1.contains("[shared-rwo-claim]")
+    });
+    assert!(
+        last.1
+            .contains("admission webhook \"pods.validate.volguard.io\" denied the request"),
+        "{last:?}"
+    );
+    assert!(
+        last.1.contains(&format!("Pod {app}/debug-1 (1 pod) also mount")),
+        "{last:?}"
+    );
 
     // The same Deployment in a namespace labelled volguard.io/ignore=true never reaches volguard.
     let out = kubectl(&kubeconfig, &["apply", "-f", "-"], Some(&deployment(&exempt)));

@@ -10,7 +10,7 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject as _;
 
 use super::Exit;
-use crate::install::{DEFAULT_IMAGE, Endpoint, FailurePolicy, Install, Options, Trust};
+use crate::install::{DEFAULT_IMAGE, Endpoint, FailurePolicy, Install, Options, PodWebhook, Trust};
 
 /// `volguard manifests` flags.
 #[derive(Clone, Debug, Args)]
@@ -40,6 +40,31 @@ pub struct ManifestsArgs {
     /// unchecked.
     #[arg(long, env = "VOLGUARD_FAILURE_POLICY", value_enum, default_value_t = FailurePolicy::Fail)]
     pub failure_policy: FailurePolicy,
+    /// The failure policy of the pods webhook (bare pods), which every pod creation in a selected namespace
+    /// passes through: Ignore (the default) keeps controllers replacing pods while volguard is down.
+    #[arg(long, env = "VOLGUARD_POD_FAILURE_POLICY", value_enum, default_value_t = FailurePolicy::Ignore)]
+    pub pod_failure_policy: FailurePolicy,
+    /// Do not install the pods webhook: bare pods are then not judged when created (they are still counted
+    /// as users of the claims they mount).
+    #[arg(long, env = "VOLGUARD_NO_POD_WEBHOOK")]
+    pub no_pod_webhook: bool,
+    /// The Kubernetes version the manifests are for (MAJOR.MINOR): from 1.28 the pods webhook sends only
+    /// bare pods, through a matchCondition.
+    #[arg(long, env = "VOLGUARD_KUBE_VERSION", default_value = "1.30", value_parser = parse_kube_version)]
+    pub kube_version: (u32, u32),
+}
+
+/// `1.30`, `v1.28.3`: the major and minor version.
+fn parse_kube_version(s: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("{s:?}: expected a Kubernetes version like 1.30 or v1.28.3");
+    let mut parts = s.strip_prefix('v').unwrap_or(s).split('.');
+    let major = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+    let minor = parts
+        .next()
+        .and_then(|p| p.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(bad)?;
+    Ok((major, minor))
 }
 
 fn parse_https_url(s: &str) -> Result<String, String> {
@@ -64,6 +89,9 @@ pub fn run(args: ManifestsArgs) -> anyhow::Result<Exit> {
         cert_manager,
         webhook_url,
         failure_policy,
+        pod_failure_policy,
+        no_pod_webhook,
+        kube_version,
     } = args;
     let trust = match (ca_bundle, cert_manager) {
         (Some(path), false) => {
@@ -79,6 +107,10 @@ pub fn run(args: ManifestsArgs) -> anyhow::Result<Exit> {
     let mut options = Options::new(&name, &namespace, trust);
     options.image = image;
     options.failure_policy = failure_policy;
+    options.pods = (!no_pod_webhook).then_some(PodWebhook {
+        failure_policy: pod_failure_policy,
+        match_conditions: kube_version >= (1, 28),
+    });
     options.endpoint = webhook_url.map_or(Endpoint::Service, Endpoint::Url);
     let yaml = Install::new(&options).to_yaml()?;
     use std::io::Write as _;
@@ -87,4 +119,18 @@ pub fn run(args: ManifestsArgs) -> anyhow::Result<Exit> {
         .write_all(yaml.as_bytes())
         .context("writing to standard output")?;
     Ok(Exit::Clean)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_kube_version;
+
+    #[test]
+    fn kube_versions_parse_as_major_and_minor() {
+        assert_eq!(parse_kube_version("1.30"), Ok((1, 30)));
+        assert_eq!(parse_kube_version("v1.28.3"), Ok((1, 28)));
+        assert_eq!(parse_kube_version("1.27+"), Ok((1, 27)));
+        assert!(parse_kube_version("latest").is_err());
+        assert!(parse_kube_version("1").is_err());
+    }
 }

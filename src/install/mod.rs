@@ -20,7 +20,10 @@ use serde::Serialize;
 pub use cert_manager::{
     Certificate, CertificateSpec, Issuer, IssuerRef, IssuerSpec, SelfSigned, service_dns_names,
 };
-pub use webhook::{IGNORE_LABEL, NAMESPACE_NAME_LABEL, namespace_selector, webhook_rules};
+pub use webhook::{
+    IGNORE_LABEL, NAMESPACE_NAME_LABEL, bare_pod_condition, mutating_rules, namespace_selector, pod_rules,
+    webhook_rules,
+};
 pub use workload::{POLICY_MOUNT, TLS_MOUNT, cluster_role_rules, container_security_context, probes};
 
 /// The image `volguard manifests` installs unless told otherwise.
@@ -44,6 +47,29 @@ impl FailurePolicy {
         match self {
             FailurePolicy::Fail => "Fail",
             FailurePolicy::Ignore => "Ignore",
+        }
+    }
+}
+
+/// `pods.validate.volguard.io`: bare pods, judged with everything else that mounts their claims.
+///
+/// Every pod created in a selected namespace passes through it, those of every Deployment and Job too,
+/// so by default it has its own failure policy, Ignore: an unreachable volguard then admits pods
+/// unchecked rather than stopping every controller from replacing its pods. From Kubernetes 1.28 a
+/// `matchCondition` keeps pods a controller volguard reads owns from being sent at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PodWebhook {
+    /// Its failure policy.
+    pub failure_policy: FailurePolicy,
+    /// Whether to send only bare pods (`matchConditions`, Kubernetes 1.28 and newer).
+    pub match_conditions: bool,
+}
+
+impl Default for PodWebhook {
+    fn default() -> Self {
+        Self {
+            failure_policy: FailurePolicy::Ignore,
+            match_conditions: true,
         }
     }
 }
@@ -85,6 +111,8 @@ pub struct Options {
     pub failure_policy: FailurePolicy,
     /// The webhooks' `timeoutSeconds` (the server's own deadline is 8 s, below the default 10).
     pub timeout_seconds: i32,
+    /// The pods webhook (bare pods), when installed.
+    pub pods: Option<PodWebhook>,
     /// Pod replicas.
     pub replicas: i32,
 }
@@ -100,6 +128,7 @@ impl Options {
             endpoint: Endpoint::Service,
             failure_policy: FailurePolicy::Fail,
             timeout_seconds: 10,
+            pods: Some(PodWebhook::default()),
             replicas: 2,
         }
     }

@@ -4,12 +4,13 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::{
-    MutatingWebhook, MutatingWebhookConfiguration, RuleWithOperations, ServiceReference, ValidatingWebhook,
-    ValidatingWebhookConfiguration, WebhookClientConfig,
+    MatchCondition, MutatingWebhook, MutatingWebhookConfiguration, RuleWithOperations, ServiceReference,
+    ValidatingWebhook, ValidatingWebhookConfiguration, WebhookClientConfig,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 
 use super::{Endpoint, Options, Trust};
+use crate::workload::{KINDS, KindInfo, Webhook};
 
 /// The label a namespace carries with its own name (set by the API server from v1.21; by `manifests`
 /// on volguard's namespace; by hand on older servers).
@@ -21,34 +22,73 @@ fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
 }
 
-/// Everything volguard judges: the workloads that make pods, their `/scale` subresources (kubectl scale
-/// and HPAs write there, not to the workload), the autoscalers and the claims.
+/// The rules of one webhook entry, from the table of kinds: per API group (in table order), its kinds'
+/// resources, then their `/scale` subresources (`kubectl scale` and HPAs write there, not to the
+/// workload), for `operations`.
+fn rules_for(include: impl Fn(&KindInfo) -> bool, operations: &[&str]) -> Vec<RuleWithOperations> {
+    let mut groups: Vec<(&str, &[&str], Vec<String>, Vec<String>)> = Vec::new();
+    for k in KINDS.iter().filter(|k| include(k)) {
+        let Some(resource) = k.resource else { continue };
+        let at = match groups.iter().position(|g| g.0 == k.group && g.1 == k.versions) {
+            Some(i) => i,
+            None => {
+                groups.push((k.group, k.versions, Vec::new(), Vec::new()));
+                groups.len() - 1
+            }
+        };
+        groups[at].2.push(resource.to_owned());
+        if k.scale {
+            groups[at].3.push(format!("{resource}/scale"));
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(group, versions, mut resources, scale)| {
+            resources.extend(scale);
+            RuleWithOperations {
+                api_groups: Some(strings(&[group])),
+                api_versions: Some(strings(versions)),
+                operations: Some(strings(operations)),
+                resources: Some(resources),
+                scope: Some("Namespaced".to_owned()),
+            }
+        })
+        .collect()
+}
+
+/// What `validate.volguard.io` sees: creates and updates of every kind in the table with a webhook of its
+/// own, and the `/scale` of those that have one.
 pub fn webhook_rules() -> Vec<RuleWithOperations> {
-    let rule = |group: &str, versions: &[&str], resources: &[&str]| RuleWithOperations {
-        api_groups: Some(strings(&[group])),
-        api_versions: Some(strings(versions)),
-        operations: Some(strings(&["CREATE", "UPDATE"])),
-        resources: Some(strings(resources)),
-        scope: Some("Namespaced".to_owned()),
-    };
-    vec![
-        rule(
-            "apps",
-            &["v1"],
-            &[
-                "deployments",
-                "statefulsets",
-                "daemonsets",
-                "replicasets",
-                "deployments/scale",
-                "statefulsets/scale",
-                "replicasets/scale",
-            ],
-        ),
-        rule("batch", &["v1"], &["jobs", "cronjobs"]),
-        rule("autoscaling", &["v1", "v2"], &["horizontalpodautoscalers"]),
-        rule("", &["v1"], &["persistentvolumeclaims"]),
-    ]
+    rules_for(|k| k.webhook == Webhook::Objects, &["CREATE", "UPDATE"])
+}
+
+/// What `mutate.volguard.io` sees: the kinds volguard may repair.
+pub fn mutating_rules() -> Vec<RuleWithOperations> {
+    rules_for(
+        |k| k.webhook == Webhook::Objects && k.mutated,
+        &["CREATE", "UPDATE"],
+    )
+}
+
+/// What `pods.validate.volguard.io` sees: pods being created (only bare ones are judged).
+pub fn pod_rules() -> Vec<RuleWithOperations> {
+    rules_for(|k| k.webhook == Webhook::Pods, &["CREATE"])
+}
+
+/// The CEL condition that keeps pods a controller volguard reads owns away from volguard (Kubernetes 1.28
+/// and newer evaluate `matchConditions`): those pods are counted through their controller.
+pub fn bare_pod_condition() -> String {
+    let kinds: Vec<String> = KINDS
+        .iter()
+        .filter_map(|k| k.kind.workload())
+        .filter(|w| *w != crate::workload::WorkloadKind::Pod)
+        .map(|w| format!("'{w}'"))
+        .collect();
+    format!(
+        "!has(object.metadata.ownerReferences) || !object.metadata.ownerReferences.exists(r, \
+         has(r.controller) && r.controller && r.kind in [{}])",
+        kinds.join(", ")
+    )
 }
 
 /// Every namespace except kube-system, volguard's own (its pods must start even when no volguard
@@ -107,20 +147,41 @@ fn annotations(o: &Options) -> Option<BTreeMap<String, String>> {
 pub(super) fn validating(o: &Options) -> ValidatingWebhookConfiguration {
     let mut metadata = o.meta(&o.name, false);
     metadata.annotations = annotations(o);
-    ValidatingWebhookConfiguration {
-        metadata,
-        webhooks: Some(vec![ValidatingWebhook {
-            name: "validate.volguard.io".to_owned(),
+    let mut webhooks = vec![ValidatingWebhook {
+        name: "validate.volguard.io".to_owned(),
+        admission_review_versions: strings(&["v1"]),
+        client_config: client_config(o, "/validate"),
+        failure_policy: Some(o.failure_policy.as_str().to_owned()),
+        match_policy: Some("Equivalent".to_owned()),
+        namespace_selector: Some(namespace_selector(&o.namespace)),
+        rules: Some(webhook_rules()),
+        side_effects: "None".to_owned(),
+        timeout_seconds: Some(o.timeout_seconds),
+        ..ValidatingWebhook::default()
+    }];
+    if let Some(pods) = &o.pods {
+        webhooks.push(ValidatingWebhook {
+            name: "pods.validate.volguard.io".to_owned(),
             admission_review_versions: strings(&["v1"]),
             client_config: client_config(o, "/validate"),
-            failure_policy: Some(o.failure_policy.as_str().to_owned()),
+            failure_policy: Some(pods.failure_policy.as_str().to_owned()),
             match_policy: Some("Equivalent".to_owned()),
             namespace_selector: Some(namespace_selector(&o.namespace)),
-            rules: Some(webhook_rules()),
+            match_conditions: pods.match_conditions.then(|| {
+                vec![MatchCondition {
+                    name: "bare-pods-only".to_owned(),
+                    expression: bare_pod_condition(),
+                }]
+            }),
+            rules: Some(pod_rules()),
             side_effects: "None".to_owned(),
             timeout_seconds: Some(o.timeout_seconds),
             ..ValidatingWebhook::default()
-        }]),
+        });
+    }
+    ValidatingWebhookConfiguration {
+        metadata,
+        webhooks: Some(webhooks),
     }
 }
 
@@ -138,7 +199,7 @@ pub(super) fn mutating(o: &Options) -> MutatingWebhookConfiguration {
             namespace_selector: Some(namespace_selector(&o.namespace)),
             // Another mutating webhook may change the object after volguard: look at it again.
             reinvocation_policy: Some("IfNeeded".to_owned()),
-            rules: Some(webhook_rules()),
+            rules: Some(mutating_rules()),
             side_effects: "None".to_owned(),
             timeout_seconds: Some(o.timeout_seconds),
             ..MutatingWebhook::default()

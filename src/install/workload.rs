@@ -18,6 +18,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::Options;
 use crate::policy::BUILTIN_POLICY;
+use crate::workload::KINDS;
 
 /// Where the policy ConfigMap is mounted, as a directory: a ConfigMap update swaps its `..data` symlink,
 /// which the server's directory watch sees (a `subPath` mount would never update).
@@ -31,24 +32,29 @@ fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
 }
 
-/// What `volguard serve` reads from the cluster: claims, and the workloads a Scale or an HPA points at.
-/// Read-only, and nothing else.
+/// What `volguard serve` reads from the cluster, from the table of kinds: every kind it caches (claims,
+/// every workload kind, bare pods, autoscalers), per API group. Read-only, and nothing else.
 pub fn cluster_role_rules() -> Vec<PolicyRule> {
-    let read = strings(&["get", "list", "watch"]);
-    vec![
-        PolicyRule {
-            api_groups: Some(strings(&[""])),
-            resources: Some(strings(&["persistentvolumeclaims"])),
-            verbs: read.clone(),
-            ..PolicyRule::default()
-        },
-        PolicyRule {
-            api_groups: Some(strings(&["apps"])),
-            resources: Some(strings(&["deployments", "statefulsets", "replicasets"])),
-            verbs: read,
-            ..PolicyRule::default()
-        },
-    ]
+    let mut rules: Vec<PolicyRule> = Vec::new();
+    for k in KINDS.iter().filter(|k| k.watch.is_some()) {
+        let Some(resource) = k.resource else { continue };
+        match rules
+            .iter_mut()
+            .find(|r| r.api_groups.as_deref() == Some(&[k.group.to_owned()][..]))
+        {
+            Some(rule) => rule
+                .resources
+                .get_or_insert_with(Vec::new)
+                .push(resource.to_owned()),
+            None => rules.push(PolicyRule {
+                api_groups: Some(strings(&[k.group])),
+                resources: Some(strings(&[resource])),
+                verbs: strings(&["get", "list", "watch"]),
+                ..PolicyRule::default()
+            }),
+        }
+    }
+    rules
 }
 
 pub(super) fn service_account(o: &Options) -> ServiceAccount {

@@ -52,6 +52,14 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
     - statefulsets/scale
     - replicasets/scale
   scope: Namespaced
+- apiGroups: [""]
+  apiVersions: ["v1"]
+  operations: ["CREATE", "UPDATE"]
+  resources:
+    - replicationcontrollers
+    - persistentvolumeclaims
+    - replicationcontrollers/scale
+  scope: Namespaced
 - apiGroups: ["batch"]
   apiVersions: ["v1"]
   operations: ["CREATE", "UPDATE"]
@@ -62,12 +70,21 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
   operations: ["CREATE", "UPDATE"]
   resources: ["horizontalpodautoscalers"]
   scope: Namespaced
+{{- end }}
+{{- /*
+Bare pods: the pods webhook (`volguard manifests` builds the same from the table of kinds).
+*/ -}}
+{{- define "volguard.podRules" -}}
 - apiGroups: [""]
   apiVersions: ["v1"]
-  operations: ["CREATE", "UPDATE"]
-  resources: ["persistentvolumeclaims"]
+  operations: ["CREATE"]
+  resources: ["pods"]
   scope: Namespaced
 {{- end }}
+{{- define "volguard.barePodCondition" -}}
+!has(object.metadata.ownerReferences) || !object.metadata.ownerReferences.exists(r, has(r.controller) && r.controller && r.kind in ['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'ReplicationController', 'Job', 'CronJob'])
+{{- end }}
+
 
 {{/* compared: every namespace but kube-system, volguard's own, and those labelled volguard.io/ignore=true
 (src/install/webhook.rs namespace_selector). */}}
@@ -83,11 +100,17 @@ matchExpressions:
 
 {{/* compared: read-only access to what the rules look up (src/install/workload.rs cluster_role_rules). */}}
 {{- define "volguard.clusterRoleRules" -}}
-- apiGroups: [""]
-  resources: ["persistentvolumeclaims"]
-  verbs: ["get", "list", "watch"]
 - apiGroups: ["apps"]
-  resources: ["deployments", "statefulsets", "replicasets"]
+  resources: ["deployments", "statefulsets", "daemonsets", "replicasets"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: [""]
+  resources: ["replicationcontrollers", "pods", "persistentvolumeclaims"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["batch"]
+  resources: ["jobs", "cronjobs"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["autoscaling"]
+  resources: ["horizontalpodautoscalers"]
   verbs: ["get", "list", "watch"]
 {{- end }}
 
