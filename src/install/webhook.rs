@@ -26,30 +26,45 @@ fn strings(items: &[&str]) -> Vec<String> {
 /// resources, then their `/scale` subresources (`kubectl scale` and HPAs write there, not to the
 /// workload), for `operations`.
 fn rules_for(include: impl Fn(&KindInfo) -> bool, operations: &[&str]) -> Vec<RuleWithOperations> {
-    let mut groups: Vec<(&str, &[&str], Vec<String>, Vec<String>)> = Vec::new();
+    /// One rule being built: its group and versions, resources, and their `/scale` subresources.
+    struct Group {
+        group: &'static str,
+        versions: &'static [&'static str],
+        resources: Vec<String>,
+        scale: Vec<String>,
+    }
+    let mut groups: Vec<Group> = Vec::new();
     for k in KINDS.iter().filter(|k| include(k)) {
         let Some(resource) = k.resource else { continue };
-        let at = match groups.iter().position(|g| g.0 == k.group && g.1 == k.versions) {
+        let at = match groups
+            .iter()
+            .position(|g| g.group == k.group && g.versions == k.versions)
+        {
             Some(i) => i,
             None => {
-                groups.push((k.group, k.versions, Vec::new(), Vec::new()));
+                groups.push(Group {
+                    group: k.group,
+                    versions: k.versions,
+                    resources: Vec::new(),
+                    scale: Vec::new(),
+                });
                 groups.len() - 1
             }
         };
-        groups[at].2.push(resource.to_owned());
+        groups[at].resources.push(resource.to_owned());
         if k.scale {
-            groups[at].3.push(format!("{resource}/scale"));
+            groups[at].scale.push(format!("{resource}/scale"));
         }
     }
     groups
         .into_iter()
-        .map(|(group, versions, mut resources, scale)| {
-            resources.extend(scale);
+        .map(|mut g| {
+            g.resources.extend(g.scale);
             RuleWithOperations {
-                api_groups: Some(strings(&[group])),
-                api_versions: Some(strings(versions)),
+                api_groups: Some(strings(&[g.group])),
+                api_versions: Some(strings(g.versions)),
                 operations: Some(strings(operations)),
-                resources: Some(resources),
+                resources: Some(g.resources),
                 scope: Some("Namespaced".to_owned()),
             }
         })
