@@ -240,8 +240,8 @@ fn json_report_names_every_field_of_a_finding() {
     assert_eq!(f["accessMode"], "ReadOnlyMany");
     assert_eq!(
         f["message"],
-        "Deployment cms/site-editor may run 2 pods that share claim \"site-content\" (ReadOnlyMany), but \
-         container \"editor\" mounts volume \"content\" read-write at /srv/content: a ReadOnlyMany volume is \
+        "Deployment cms/site-editor may run 2 pods that share claim \"site-content\" (ReadOnlyMany) with \
+         Deployment cms/site (4 pods), but container \"editor\" mounts volume \"content\" read-write at /srv/content: a ReadOnlyMany volume is \
          attached read-only on every node, so the pod fails to start or its writes fail."
     );
     assert_eq!(

@@ -130,7 +130,7 @@ fn list_items_are_checked_and_named_by_position() {
     assert_eq!(out.code, 1);
     assert!(
         out.stdout.starts_with(
-            "DENY  Deployment exported/exported  (tests/fixtures/check/list.json document 1, items[1])\n  \
+            "DENY  Deployment exported/exported  (tests/fixtures/check/list.json document 1, line 1, items[1])\n  \
              [shared-rwo-claim] deny: Deployment exported/exported may run 2 pods that all mount claim \"data\" \
              (volume \"data\"), whose access mode is ReadWriteOncePod"
         ),

@@ -17,7 +17,7 @@ use crate::lookup::{Answer, Bundle, FilesThenCluster, Lookup};
 use crate::manifest::{Document, WrittenName};
 use crate::mutate::{self, Mutation, Stage as MutateStage};
 use crate::policy::{self, PolicySet};
-use crate::workload::{DecodeError, Decoded, Resource};
+use crate::workload::{DEFAULT_NAMESPACE, DecodeError, Decoded, Resource};
 
 /// `volguard check` flags.
 #[derive(Clone, Debug, Args)]
@@ -71,6 +71,10 @@ pub struct CheckArgs {
     /// --mutate).
     #[arg(long, env = "VOLGUARD_DIFF")]
     pub diff: bool,
+    /// The namespace of objects that name none (or name `""`), as kubectl's `--namespace`.
+    #[arg(short = 'n', long, value_name = "NAME", env = "VOLGUARD_DEFAULT_NAMESPACE",
+        default_value = DEFAULT_NAMESPACE)]
+    pub namespace: String,
 }
 
 /// `-o`: how the report is written.
@@ -120,6 +124,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
         cluster_timeout,
         mutate,
         diff,
+        namespace,
     } = args;
     let mutate = mutate || diff;
     let policies = match load_policies(policy.as_deref()) {
@@ -130,7 +135,11 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
             return Ok(Exit::Usage);
         }
     };
-    let options = Options { strict, mutate };
+    let options = Options {
+        strict,
+        mutate,
+        namespace,
+    };
     let (report, documents) = if cluster {
         let connected = connect(kubeconfig.as_deref(), context.as_deref(), cluster_timeout);
         match connected {
@@ -228,18 +237,30 @@ pub fn check_against(
 ) -> Report {
     let options = Options {
         strict,
-        mutate: false,
+        ..Options::default()
     };
     run_check(files, policies, options, cluster).0
 }
 
 /// How a check runs.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Options {
     /// Warnings fail the run.
     pub strict: bool,
     /// Make the policies' repairs first, and judge the repaired objects.
     pub mutate: bool,
+    /// The namespace of objects that name none.
+    pub namespace: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            strict: false,
+            mutate: false,
+            namespace: DEFAULT_NAMESPACE.to_owned(),
+        }
+    }
 }
 
 /// One input document after `--mutate`, for the manifests and the diff.
@@ -294,23 +315,17 @@ pub fn run_check(
     let decoded: Vec<Decode> = input.documents.into_par_iter().map(decode_document).collect();
     for (index, d) in decoded.into_iter().enumerate() {
         match d {
-            Decode::Resource(origin, r) => resources.push((index, origin, r)),
+            Decode::Resource(origin, mut r) => {
+                r.default_namespace(&options.namespace);
+                resources.push((index, origin, r));
+            }
             Decode::Skipped(s) => skipped.push(s),
             Decode::Error(e) => errors.push(e),
         }
     }
-    // Workloads are looked up only by the objects that resize them (HPAs, Scales) and, with a cluster, to
-    // tell which of the cluster's workloads the files replace. Without either, copying every workload
-    // into the lookup would cost memory (and time) for nothing.
-    let workloads_looked_up = cluster.is_some()
-        || resources
-            .iter()
-            .any(|(_, _, r)| matches!(r.as_ref(), Resource::Autoscaler(_) | Resource::Scale(_)));
-    let bundle: Bundle = resources
-        .iter()
-        .map(|(_, _, r)| r.as_ref())
-        .filter(|r| workloads_looked_up || !matches!(r, Resource::Workload(_)))
-        .collect();
+    // Every object stands for the cluster: a claim's other users, an HPA's target and the workloads an
+    // affinity term selects are all looked up.
+    let bundle: Bundle = resources.iter().map(|(_, _, r)| r.as_ref()).collect();
     let both;
     let lookup: &dyn Lookup = match cluster {
         Some(c) => {
@@ -348,17 +363,22 @@ pub fn run_check(
         .par_iter()
         .zip(repaired.par_iter())
         .map(|((_, origin, resource), repaired)| {
+            // An object the cluster already has is an update of it, ratcheted as the webhook ratchets.
+            let judge = || match cluster.and_then(|c| in_cluster(resource, c)) {
+                Some(old) => policy::evaluate_update(resource, &old, lookup, policies),
+                None => policy::evaluate(resource, lookup, policies),
+            };
             // A claim is what workloads' claims resolve to; it is judged only against the cluster's
             // workloads: without a cluster every workload that mounts it is in the files, and judged there.
             if let Resource::Claim(claim) = resource.as_ref() {
                 let report = ClaimReport::new(origin, claim);
                 let against_cluster = cluster
-                    .and_then(|_| policy::evaluate(resource, lookup, policies).ok())
+                    .and_then(|_| judge().ok())
                     .filter(|evaluation| !evaluation.findings.is_empty())
                     .map(|evaluation| ObjectReport::new(origin, &evaluation));
                 return Judge::Claim(report, against_cluster);
             }
-            match policy::evaluate(resource, lookup, policies) {
+            match judge() {
                 Ok(evaluation) => {
                     tracing::debug!(object = %evaluation.object, verdict = ?evaluation.verdict(), "Evaluated");
                     let mut report = ObjectReport::new(origin, &evaluation);
@@ -399,6 +419,31 @@ pub fn run_check(
         Report::new(objects, claims, skipped, errors, options.strict),
         documents,
     )
+}
+
+/// The cluster's version of an object in the files, when it has one: applying the files updates it.
+fn in_cluster(resource: &Resource, cluster: &dyn Lookup) -> Option<Resource> {
+    let object = resource.object_ref();
+    match resource {
+        Resource::Workload(w) => match cluster.workload(w.kind(), &object.namespace, &object.name) {
+            Answer::Found(old) => Some(Resource::Workload((*old).clone())),
+            _ => None,
+        },
+        Resource::Claim(_) => match cluster.claim(&object.namespace, &object.name) {
+            // A claim a StatefulSet would make is not one the cluster has.
+            Answer::Found(old)
+                if !old
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .is_some_and(|a| a.contains_key(crate::lookup::GENERATED_BY)) =>
+            {
+                Some(Resource::Claim((*old).clone()))
+            }
+            _ => None,
+        },
+        Resource::Autoscaler(_) | Resource::Scale(_) => None,
+    }
 }
 
 /// The repairs of one object, as the mutating webhook would make them: at creation, or as an update when

@@ -277,9 +277,27 @@ fn select_term(users: &[User], i: usize, term: &HostAffinity, lookup: &dyn Looku
     let mut selection = Selection::default();
     for (j, user) in users.iter().enumerate() {
         let in_scope = namespaces.contains(&user.workload().namespace);
-        let selects = in_scope && labels::matches(selector, Some(&user.footprint.labels));
+        let selects = in_scope && labels::matches(selector, Some(&user.labels()));
         if selects && (!per_revision || j == i) {
             selection.users.insert(j);
+        }
+        // A replica's own claim is one pod's, but a selector on the StatefulSet's template labels selects
+        // every replica, on whichever nodes they run.
+        if in_scope && let Some(ordinal) = user.replica {
+            let fp = &user.footprint;
+            let other = if ordinal > fp.first_ordinal {
+                ordinal - 1
+            } else {
+                ordinal + 1
+            };
+            let replicas = fp.pods.peak();
+            if replicas > 1 && labels::matches(selector, Some(&super::replica_labels(fp, other))) {
+                let anchor = match &fp.placement {
+                    Placement::Node(n) => Anchor::Node(n.clone()),
+                    _ => Anchor::anywhere(),
+                };
+                selection.outside.push((fp.workload.clone(), anchor));
+            }
         }
     }
     if per_revision {

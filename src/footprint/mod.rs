@@ -15,6 +15,7 @@
 
 mod colocation;
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 pub use colocation::{Anchor, resolve};
@@ -84,6 +85,15 @@ impl User {
         }
     }
 
+    /// The labels of the pods that mount the volume: the workload's pods' labels, and for a StatefulSet
+    /// replica's own claim the labels its controller gives that one pod.
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        match self.replica {
+            Some(ordinal) => replica_labels(&self.footprint, ordinal),
+            None => self.footprint.labels.clone(),
+        }
+    }
+
     /// Whether any of its pods mount the volume.
     pub fn has_pods(&self) -> bool {
         self.pods.peak() > 0
@@ -119,6 +129,22 @@ impl User {
             None => format!("{} ({})", self.workload(), self.pods),
         }
     }
+}
+
+/// The label the StatefulSet controller gives each pod with the pod's name.
+pub const STATEFULSET_POD_NAME: &str = "statefulset.kubernetes.io/pod-name";
+/// The label the StatefulSet controller gives each pod with its ordinal (Kubernetes 1.28 and newer).
+pub const POD_INDEX: &str = "apps.kubernetes.io/pod-index";
+
+/// The labels of a StatefulSet's replica `ordinal`.
+pub fn replica_labels(fp: &Footprint, ordinal: u32) -> BTreeMap<String, String> {
+    let mut labels = fp.labels.clone();
+    labels.insert(
+        STATEFULSET_POD_NAME.to_owned(),
+        format!("{}-{ordinal}", fp.workload.name),
+    );
+    labels.insert(POD_INDEX.to_owned(), ordinal.to_string());
+    labels
 }
 
 /// Every user of one volume, with where each one's pods may land.
@@ -158,7 +184,8 @@ impl ClaimFootprint {
         };
         let mut users = vec![me];
         for w in others {
-            if is_same(&w, &subject.workload) {
+            // The subject itself (its older version), and what it controls: its own pods, counted in it.
+            if is_same(&w, &subject.workload) || is_controlled_by(&w, &subject.workload) {
                 continue;
             }
             let Ok(fp) = Footprint::of(&w) else {
@@ -274,6 +301,13 @@ pub fn join(items: Vec<String>) -> String {
 
 fn is_same(w: &Workload, r: &ObjectRef) -> bool {
     w.object_ref() == *r
+}
+
+/// Whether `r` is the controller of `w` (a Deployment of its ReplicaSet, a CronJob of its Job).
+fn is_controlled_by(w: &Workload, r: &ObjectRef) -> bool {
+    w.controller()
+        .is_some_and(|o| o.kind == r.kind.as_str() && o.name == r.name)
+        && crate::workload::namespace_of(w.metadata()) == r.namespace
 }
 
 /// A workload's footprint at the most pods its autoscalers allow: the larger of its own replicas and

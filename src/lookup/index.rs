@@ -302,6 +302,9 @@ impl Index {
     }
 }
 
+/// The annotation on a claim volguard knows only as one a StatefulSet will make (it does not exist yet).
+pub const GENERATED_BY: &str = "volguard.io/generated-by";
+
 /// The claim a StatefulSet's volumeClaimTemplate makes for one of its replicas, if `name` is one: the
 /// template's spec under the claim's name.
 fn generated_claim(set: &Workload, name: &str) -> Option<Arc<PersistentVolumeClaim>> {
@@ -321,6 +324,10 @@ fn generated_claim(set: &Workload, name: &str) -> Option<Arc<PersistentVolumeCla
     let mut claim = t.clone();
     claim.metadata.name = Some(name.to_owned());
     claim.metadata.namespace = Some(namespace_of(set.metadata()).to_owned());
+    claim.metadata.annotations = Some(std::collections::BTreeMap::from([(
+        GENERATED_BY.to_owned(),
+        format!("StatefulSet {}", set.object_ref().name),
+    )]));
     claim.status = None;
     Some(Arc::new(claim))
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 
-pub use index::Index;
+pub use index::{GENERATED_BY, Index};
 
 use crate::manifest::{self, ManifestError};
 use crate::workload::{Autoscaler, Decoded, Disk, Resource, Workload, WorkloadKind};

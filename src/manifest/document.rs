@@ -43,8 +43,8 @@ pub struct WrittenName {
 pub(super) enum Source {
     /// A YAML document: its bytes in the file's text.
     Yaml(Arc<str>, Range<usize>),
-    /// A JSON file (one document).
-    Json(Arc<str>),
+    /// A JSON document: its bytes in the file's text (a file may hold several, one after the other).
+    Json(Arc<str>, Range<usize>),
     /// An item of a `kind: List`.
     Item(Arc<serde_json::Value>, usize),
 }
@@ -58,21 +58,56 @@ impl Document {
             column,
             message,
         };
-        match &self.source {
-            Source::Yaml(text, bytes) => serde_saphyr::from_str(&text[bytes.clone()]).map_err(|e| {
-                let (line, column) = yaml_position(&e);
-                syntax(line, column, yaml_message(&e))
-            }),
-            Source::Json(text) => serde_json::from_str(text)
-                .map_err(|e| syntax(e.line() as u64, e.column() as u64, e.to_string())),
-            Source::Item(list, index) => Ok(list["items"][*index].clone()),
+        let mut value = match &self.source {
+            Source::Yaml(text, bytes) => {
+                serde_saphyr::from_str_with_options(&text[bytes.clone()], yaml_options()).map_err(|e| {
+                    let (line, column) = yaml_position(&e);
+                    syntax(line, column, yaml_message(&e))
+                })?
+            }
+            Source::Json(text, bytes) => serde_json::from_str(&text[bytes.clone()])
+                .map_err(|e| syntax(e.line() as u64, e.column() as u64, e.to_string()))?,
+            Source::Item(list, index) => list["items"][*index].clone(),
+        };
+        as_kubectl_sends(&mut value);
+        Ok(value)
+    }
+}
+
+/// YAML as kubectl reads it (YAML 1.1 through sigs.k8s.io/yaml): `017` is octal, `1_000` a thousand,
+/// `0x1f` and `0b101` numbers, `yes` and `on` booleans.
+pub(super) fn yaml_options() -> serde_saphyr::options::Options {
+    let mut options = serde_saphyr::options::Options::default();
+    options.legacy_octal_numbers = true;
+    options
+}
+
+/// A document's numbers as kubectl sends them: YAML and JSON are read into Go's `float64` and written
+/// back as JSON, so `replicas: 3.0` (or `08`, which is not octal and so a float) reaches the API server
+/// as `3`, which its integer fields accept. Whole floats become integers here too.
+pub(super) fn as_kubectl_sends(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f.abs() < 9_007_199_254_740_992.0
+            {
+                // Exact: |f| < 2^53 and whole.
+                #[allow(clippy::cast_possible_truncation)]
+                let whole = f as i64;
+                *value = serde_json::Value::from(whole);
+            }
         }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(as_kubectl_sends),
+        serde_json::Value::Object(map) => map.values_mut().for_each(as_kubectl_sends),
+        _ => {}
     }
 }
 
 impl Manifest {
     /// Decodes one parsed document (each item, for a list) and adds it.
-    pub(super) fn add(&mut self, origin: Origin, value: serde_json::Value, source: Source) {
+    pub(super) fn add(&mut self, origin: Origin, mut value: serde_json::Value, source: Source) {
+        as_kubectl_sends(&mut value);
         let Some(item_type) = list_of(&value) else {
             let (decoded, written) = decode(&value);
             return self.documents.push(Document {

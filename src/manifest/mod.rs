@@ -23,7 +23,7 @@ pub struct Origin {
     pub source: String,
     /// 1-based position of the document in the file (empty documents are not counted).
     pub document: usize,
-    /// The line the document starts on (0 when unknown, e.g. JSON).
+    /// The line the document starts on (0 when unknown).
     #[serde(skip_serializing_if = "is_zero")]
     pub line: u64,
     /// The position in a `kind: List`'s `items`, when the document is one.
@@ -190,17 +190,35 @@ pub fn parse(text: Arc<str>, source: &str) -> Manifest {
     };
     let trimmed = text.trim_start();
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        // JSON: serde_json is faster and its errors are JSON errors.
-        match serde_json::from_str(&text) {
-            Ok(value) => manifest.add(origin(1, 0), value, Source::Json(Arc::clone(&text))),
-            Err(e) => {
-                let first = text.lines().position(|l| !l.trim().is_empty()).unwrap_or(0) as u64 + 1;
-                manifest.unparsed.push(Unparsed {
-                    origin: origin(1, first),
-                    line: e.line() as u64,
-                    column: e.column() as u64,
-                    message: e.to_string(),
-                });
+        // JSON: serde_json is faster and its errors are JSON errors. kubectl reads several objects written
+        // one after the other (`{...}{...}`, or one per line) as several documents.
+        let mut stream = serde_json::Deserializer::from_str(&text).into_iter::<serde_json::Value>();
+        let mut documents = 0;
+        loop {
+            let start = stream.byte_offset();
+            match stream.next() {
+                None => break,
+                Some(Ok(value)) => {
+                    documents += 1;
+                    let end = stream.byte_offset();
+                    let line = line_of(&text, start);
+                    manifest.add(
+                        origin(documents, line),
+                        value,
+                        Source::Json(Arc::clone(&text), start..end),
+                    );
+                }
+                Some(Err(e)) => {
+                    documents += 1;
+                    manifest.unparsed.push(Unparsed {
+                        origin: origin(documents, line_of(&text, start)),
+                        line: e.line() as u64,
+                        column: e.column() as u64,
+                        message: e.to_string(),
+                    });
+                    // The stream cannot resynchronise after a syntax error: the rest is lost with it.
+                    break;
+                }
             }
         }
         return manifest;
@@ -210,7 +228,10 @@ pub fn parse(text: Arc<str>, source: &str) -> Manifest {
         let Some(first_content) = piece.first_content else {
             continue;
         };
-        match serde_saphyr::from_str::<Spanned<serde_json::Value>>(&text[piece.bytes.clone()]) {
+        match serde_saphyr::from_str_with_options::<Spanned<serde_json::Value>>(
+            &text[piece.bytes.clone()],
+            document::yaml_options(),
+        ) {
             // Empty and null documents are not documents (as serde-saphyr's multi-document reader has it).
             Ok(Spanned {
                 value: serde_json::Value::Null,
@@ -237,10 +258,65 @@ pub fn parse(text: Arc<str>, source: &str) -> Manifest {
     manifest
 }
 
+/// The 1-based line of the first non-blank character at or after byte `at`.
+fn line_of(text: &str, at: usize) -> u64 {
+    let skipped = text[at..].len() - text[at..].trim_start().len();
+    text[..at + skipped].matches('\n').count() as u64 + 1
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::workload::Decoded;
+
+    #[test]
+    fn several_json_objects_in_one_file_are_several_documents() {
+        let text = "{\"apiVersion\": \"v1\", \"kind\": \"A\"}\n{\"apiVersion\": \"v1\",\n \"kind\": \"B\"}{\"apiVersion\": \"v1\", \"kind\": \"C\"}";
+        let docs = parse_str(text, "s.json").unwrap();
+        let origins: Vec<String> = docs.iter().map(|d| d.origin.to_string()).collect();
+        assert_eq!(
+            origins,
+            [
+                "s.json document 1 (line 1)",
+                "s.json document 2 (line 2)",
+                "s.json document 3 (line 3)"
+            ]
+        );
+        assert_eq!(docs[2].value().unwrap()["kind"], "C");
+        let err = parse_str("{\"kind\": \"A\"} {\"kind\": ", "t.json").unwrap_err();
+        assert!(matches!(err, ManifestError::Syntax { line: 1, .. }), "{err:?}");
+    }
+
+    #[test]
+    fn numbers_are_read_as_kubectl_reads_and_sends_them() {
+        let text = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  replicas: 017\n  \
+                    revisionHistoryLimit: 0x0a\n  minReadySeconds: 1_0\n  progressDeadlineSeconds: 6.0e2\n  selector: {}\n  \
+                    template: {}\n---\n{\"apiVersion\": \"apps/v1\", \"kind\": \"Deployment\", \"metadata\": {\"name\": \"j\"}, \
+                    \"spec\": {\"replicas\": 3.0, \"selector\": {}, \"template\": {}}}\n";
+        let docs = parse_str(text, "n.yaml").unwrap();
+        let spec = |i: usize| match &docs[i].decoded {
+            Ok(Decoded::Resource(r)) => match r.as_ref() {
+                crate::workload::Resource::Workload(crate::workload::Workload::Deployment(d)) => {
+                    d.spec.clone().unwrap()
+                }
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        };
+        let s = spec(0);
+        assert_eq!(
+            (
+                s.replicas,
+                s.revision_history_limit,
+                s.min_ready_seconds,
+                s.progress_deadline_seconds
+            ),
+            (Some(15), Some(10), Some(10), Some(600))
+        );
+        assert_eq!(spec(1).replicas, Some(3));
+        let half = parse_str("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: h}\nspec: {replicas: 2.5, selector: {}, template: {}}\n", "h.yaml").unwrap();
+        assert!(half[0].decoded.is_err(), "2.5 replicas is no integer");
+    }
 
     #[test]
     fn multi_document_yaml_keeps_document_numbers_and_lines() {
@@ -259,7 +335,7 @@ mod tests {
         let text = r#"{"apiVersion": "v1", "kind": "List", "items": [{"kind": "A"}, {"kind": "B"}]}"#;
         let docs = parse_str(text, "l.json").unwrap();
         assert_eq!(docs.len(), 2);
-        assert_eq!(docs[1].origin.to_string(), "l.json document 1 items[1]");
+        assert_eq!(docs[1].origin.to_string(), "l.json document 1 (line 1) items[1]");
         assert_eq!(docs[1].value().unwrap(), serde_json::json!({"kind": "B"}));
     }
 

@@ -60,7 +60,7 @@ pub struct VolumeShare {
     pub volume: VolumeKey,
     /// Pods at once that mount it.
     pub pods: u32,
-    /// Whether they are held on one node.
+    /// Whether every pod on the volume (every user's) is held on one node.
     pub confined: bool,
     /// Whether a container writes to it.
     pub writable: bool,
@@ -278,7 +278,8 @@ fn exposure_of(subject: &Subject<'_>) -> Exposure {
             Answer::Found(cf) => {
                 let me = &cf.users[0];
                 let pods = if me.replica.is_some() { 1 } else { fp.peak() };
-                let confined = cf.anchors.first().is_some_and(footprint::Anchor::is_confined);
+                // Whether every pod on the volume, the other users' included, is held on one node.
+                let confined = !matches!(cf.spread(), footprint::Spread::Nodes);
                 (pods, confined)
             }
             _ => (fp.peak(), fp.placement.node().is_some()),
