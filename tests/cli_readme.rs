@@ -85,3 +85,55 @@ fn the_repairs_diff_excerpt_is_real_output() {
     assert_eq!(out.code, 0);
     assert_eq!(out.stdout, shown);
 }
+
+#[test]
+fn the_counting_excerpts_are_real_output() {
+    let cmd = "check -f tests/fixtures/counting/wiki-and-backup.yaml";
+    let shown = block_after(&readme(), &format!("`cargo run --release -- {cmd}`:"), "text");
+    let out = run(volguard(cmd.split(' ')));
+    assert_eq!(out.code, 1);
+    assert_eq!(out.stdout, shown);
+    let out = run(volguard([
+        "check",
+        "-f",
+        "tests/fixtures/counting/wiki-and-backup-colocated.yaml",
+    ]));
+    assert_eq!(out.code, 0);
+    let summary = out.stdout.lines().last().unwrap();
+    assert!(
+        readme().contains(&format!("advisory warning:\n`{summary}`.")),
+        "README.md does not show {summary:?}"
+    );
+}
+
+/// The rows of the README's table of kinds: kind, apiVersions, whether it is scaled.
+fn readme_kinds() -> Vec<(String, Vec<String>, bool)> {
+    let text = readme();
+    let start = text
+        .find("| Kind | apiVersion | Judged when | Pods at once |")
+        .expect("the table of kinds");
+    text[start..]
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|row| {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let versions = cells[2].split(", ").map(str::to_owned).collect();
+            (cells[1].to_owned(), versions, cells[3].contains("scaled"))
+        })
+        .collect()
+}
+
+#[test]
+fn the_readme_table_of_kinds_is_the_codes() {
+    use volguard::workload::{KINDS, Kind, api_version};
+    let table: Vec<(String, Vec<String>, bool)> = KINDS
+        .iter()
+        .filter(|k| k.kind != Kind::Scale)
+        .map(|k| {
+            let versions = k.versions.iter().map(|v| api_version(k.group, v)).collect();
+            (k.kind.as_str().to_owned(), versions, k.scale)
+        })
+        .collect();
+    assert_eq!(readme_kinds(), table);
+}

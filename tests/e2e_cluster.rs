@@ -265,7 +265,7 @@ fn kube_apiserver_scales_autoscales_and_creates_claims_through_volguard() {
     assert!(!ok, "{out}");
     assert!(out.contains("[shared-rwo-claim]"), "{out}");
     assert!(
-        out.contains(&format!("Deployment {ns}/web (1 pod) also mount")),
+        out.contains(&format!("Deployment {ns}/web (1 pod) also mounts")),
         "{out}"
     );
 

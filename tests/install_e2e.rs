@@ -251,7 +251,7 @@ fn a_full_install_refuses_three_replicas_on_a_rwo_claim() {
         "{last:?}"
     );
     assert!(
-        last.1.contains(&format!("Pod {app}/debug-1 (1 pod) also mount")),
+        last.1.contains(&format!("Pod {app}/debug-1 (1 pod) also mounts")),
         "{last:?}"
     );
 

@@ -95,6 +95,16 @@ impl ClaimFootprint {
     }
 }
 
+/// "Job shop/b (1 pod) also mounts", "Job shop/b (1 pod) and Pod shop/c (1 pod) also mount".
+fn also_mount(cf: &ClaimFootprint) -> String {
+    let verb = if cf.others().count() == 1 {
+        "mounts"
+    } else {
+        "mount"
+    };
+    format!("{} also {verb}", cf.list_others())
+}
+
 fn total_text(cf: &ClaimFootprint) -> String {
     match cf.total_pods() {
         u32::MAX => "pods on every node".to_owned(),
@@ -142,10 +152,10 @@ pub(super) fn shared_rwo_claim(subject: &Subject<'_>, out: &mut Vec<Finding>) {
                     )
                 } else {
                     format!(
-                        "{who} on {what} (volume \"{volume}\"), whose access mode is ReadWriteOncePod, which {} \
-                         also mount: {} in all, but only one pod in the whole cluster may use it, so every other \
-                         pod stays Pending or ContainerCreating, even on the same node.",
-                        cf.list_others(),
+                        "{who} on {what} (volume \"{volume}\"), whose access mode is ReadWriteOncePod, which {}: \
+                         {} in all, but only one pod in the whole cluster may use it, so every other pod stays \
+                         Pending or ContainerCreating, even on the same node.",
+                        also_mount(cf),
                         total_text(cf)
                     )
                 };
@@ -172,10 +182,10 @@ pub(super) fn shared_rwo_claim(subject: &Subject<'_>, out: &mut Vec<Finding>) {
                         )
                     } else {
                         format!(
-                            "{who} on {what} (volume \"{volume}\", {RWO}), which {} also mount: {} in all. This \
+                            "{who} on {what} (volume \"{volume}\", {RWO}), which {}: {} in all. This \
                              works only while they are {anchor}: {RWO} allows pods on one node to share the volume. \
                              Drop the pin, or drain the node, and pods on another node hang with {MULTI_ATTACH}.",
-                            cf.list_others(),
+                            also_mount(cf),
                             total_text(cf)
                         )
                     };
@@ -211,10 +221,10 @@ pub(super) fn shared_rwo_claim(subject: &Subject<'_>, out: &mut Vec<Finding>) {
                         )
                     } else {
                         format!(
-                            "{who} on {what} (volume \"{volume}\"), {attach}, which {} also mount: {} in all, not \
+                            "{who} on {what} (volume \"{volume}\"), {attach}, which {}: {} in all, not \
                              held on one node. The volume attaches to one node at a time, so a pod scheduled on a \
                              second node hangs in ContainerCreating with {MULTI_ATTACH}.{read_only}{}",
-                            cf.list_others(),
+                            also_mount(cf),
                             total_text(cf),
                             why_spread(cf)
                         )
