@@ -17,6 +17,7 @@ mod colocation;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 pub use colocation::{Anchor, resolve};
 
@@ -26,8 +27,9 @@ use crate::workload::{Footprint, Mount, ObjectRef, PodCount, Workload, WorkloadK
 /// One workload's share of a volume.
 #[derive(Clone, Debug, PartialEq)]
 pub struct User {
-    /// The workload's footprint (its pods, placement, labels), with any autoscaler applied.
-    pub footprint: Footprint,
+    /// The workload's footprint (its pods, placement, labels), with any autoscaler applied; shared by
+    /// every volume the workload mounts.
+    pub footprint: Arc<Footprint>,
     /// The pod volume (or volumeClaimTemplate) through which it mounts the volume.
     pub volume: String,
     /// How many of its pods mount the volume at once: all of them, or one (a replica's own claim).
@@ -42,9 +44,9 @@ pub struct User {
 
 impl User {
     /// The workload's share of `volume`, if it mounts it.
-    pub fn of(footprint: &Footprint, volume: &VolumeKey) -> Option<Self> {
+    pub fn of(footprint: &Arc<Footprint>, volume: &VolumeKey) -> Option<Self> {
         let user = |volume: &str, pods, replica, volume_read_only, mounts: &[Mount]| User {
-            footprint: footprint.clone(),
+            footprint: Arc::clone(footprint),
             volume: volume.to_owned(),
             pods,
             replica,
@@ -173,7 +175,7 @@ impl ClaimFootprint {
     /// The users of `volume` other than `subject` (whose own version the lookup may hold, older or from the
     /// files), found through `lookup`, after `subject`'s own share. Each user counts at the most pods its
     /// autoscalers allow. Unknown when the lookup cannot tell who mounts the volume.
-    pub fn gather(subject: &Footprint, volume: &VolumeKey, lookup: &dyn Lookup) -> Answer<Self> {
+    pub fn gather(subject: &Arc<Footprint>, volume: &VolumeKey, lookup: &dyn Lookup) -> Answer<Self> {
         let Some(me) = User::of(subject, volume) else {
             return Answer::Missing;
         };
@@ -192,7 +194,7 @@ impl ClaimFootprint {
                 continue;
             };
             let fp = match autoscaled(fp, &w, lookup) {
-                Answer::Found(fp) => fp,
+                Answer::Found(fp) => Arc::new(fp),
                 Answer::Missing => continue,
                 Answer::Unknown(why) => return Answer::Unknown(why),
             };
@@ -218,7 +220,7 @@ impl ClaimFootprint {
                 continue;
             };
             let fp = match autoscaled(fp, &w, lookup) {
-                Answer::Found(fp) => fp,
+                Answer::Found(fp) => Arc::new(fp),
                 Answer::Missing => continue,
                 Answer::Unknown(why) => return Answer::Unknown(why),
             };

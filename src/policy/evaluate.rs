@@ -159,7 +159,7 @@ pub fn evaluate(
     };
     let selecting: Vec<&Policy> = policies.selecting(&target).collect();
     let applied = selecting.iter().map(|p| p.name.clone()).collect();
-    let mut findings: Vec<Judged> = Vec::new();
+    let mut findings = Merged::default();
     let mut exposure = Exposure::default();
     let mut judged_through = None;
     match &judgeable {
@@ -197,6 +197,7 @@ pub fn evaluate(
     if let Resource::Claim(claim) = resource {
         judge_claim(claim, &object, lookup, policies, &mut findings);
     }
+    let mut findings = findings.list;
     findings.sort_by_key(|j| RuleId::ALL.iter().position(|r| *r == j.finding.rule));
     let pods = match &judgeable {
         Judgeable::Pods(fp) => Some(fp.pods),
@@ -300,8 +301,15 @@ fn exposure_of(subject: &Subject<'_>) -> Exposure {
     }
 }
 
+/// The findings so far, each once, with an index so that merging n findings costs n lookups, not n².
+#[derive(Default)]
+struct Merged {
+    list: Vec<Judged>,
+    index: std::collections::HashMap<Finding, usize>,
+}
+
 /// Adds a finding with this policy's action, keeping the strictest action for a finding already made.
-fn merge(findings: &mut Vec<Judged>, finding: Finding, policy: &Policy) {
+fn merge(findings: &mut Merged, finding: Finding, policy: &Policy) {
     let mut action = policy.action(finding.rule);
     if finding.severity == Severity::Advisory {
         action = action.min(Action::Warn);
@@ -309,17 +317,22 @@ fn merge(findings: &mut Vec<Judged>, finding: Finding, policy: &Policy) {
     if action == Action::Off {
         return;
     }
-    match findings.iter_mut().find(|j| j.finding == finding) {
-        Some(j) if action > j.action => {
-            j.action = action;
-            j.policy = policy.name.clone();
+    match findings.index.get(&finding) {
+        Some(&i) => {
+            let j = &mut findings.list[i];
+            if action > j.action {
+                j.action = action;
+                j.policy = policy.name.clone();
+            }
         }
-        Some(_) => {}
-        None => findings.push(Judged {
-            finding,
-            action,
-            policy: policy.name.clone(),
-        }),
+        None => {
+            findings.index.insert(finding.clone(), findings.list.len());
+            findings.list.push(Judged {
+                finding,
+                action,
+                policy: policy.name.clone(),
+            });
+        }
     }
 }
 
@@ -331,7 +344,7 @@ fn judge_claim(
     object: &ObjectRef,
     lookup: &dyn Lookup,
     policies: &PolicySet,
-    findings: &mut Vec<Judged>,
+    findings: &mut Merged,
 ) {
     let key = VolumeKey::Claim {
         namespace: object.namespace.clone(),

@@ -253,6 +253,8 @@ impl<'a> Subject<'a> {
     /// StatefulSet, which of its replicas' own claims other workloads mount too.
     pub fn resolve(footprint: &'a Footprint, lookup: &dyn Lookup) -> Self {
         let namespace = footprint.workload.namespace.as_str();
+        // One copy, shared by every volume's footprint (a workload may mount hundreds of volumes).
+        let shared = Arc::new(footprint.clone());
         let mut claims = Vec::new();
         for use_ in &footprint.claims {
             let state = claim_state(lookup.claim(namespace, &use_.claim), lookup);
@@ -260,14 +262,7 @@ impl<'a> Subject<'a> {
                 namespace: namespace.to_owned(),
                 name: use_.claim.clone(),
             };
-            claims.push(gathered(
-                footprint,
-                use_.clone(),
-                Source::Claim,
-                state,
-                key,
-                lookup,
-            ));
+            claims.push(gathered(&shared, use_.clone(), Source::Claim, state, key, lookup));
         }
         for d in &footprint.disks {
             let key = VolumeKey::Disk(d.disk.clone());
@@ -278,7 +273,7 @@ impl<'a> Subject<'a> {
                 mounts: d.mounts.clone(),
             };
             let mut resolved = gathered(
-                footprint,
+                &shared,
                 use_,
                 Source::Disk(d.disk.clone()),
                 ClaimState::Found {
@@ -300,7 +295,7 @@ impl<'a> Subject<'a> {
             }
             claims.push(resolved);
         }
-        claims.extend(replica_claims(footprint, lookup));
+        claims.extend(replica_claims(&shared, lookup));
         Self { footprint, claims }
     }
 
@@ -345,7 +340,7 @@ fn claim_state(answer: Answer<Arc<PersistentVolumeClaim>>, lookup: &dyn Lookup) 
 /// A shared volume with its other users, gathered when the verdict depends on them (every mode but
 /// ReadWriteMany, which any number of pods on any nodes share), and placed.
 fn gathered(
-    footprint: &Footprint,
+    footprint: &Arc<Footprint>,
     use_: ClaimUse,
     source: Source,
     state: ClaimState,
@@ -375,7 +370,7 @@ fn gathered(
 
 /// A StatefulSet's replicas' own claims that other workloads mount too (a CronJob backing up
 /// `data-postgres-0`): each is shared by that replica's pod and theirs.
-fn replica_claims(footprint: &Footprint, lookup: &dyn Lookup) -> Vec<ResolvedClaim> {
+fn replica_claims(footprint: &Arc<Footprint>, lookup: &dyn Lookup) -> Vec<ResolvedClaim> {
     let mut out = Vec::new();
     if footprint.kind != WorkloadKind::StatefulSet {
         return out;
