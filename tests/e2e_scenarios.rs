@@ -333,6 +333,24 @@ fn updates(kc: &Path, s: &Scenario, run: &str) {
     }
 }
 
+/// A `volguard serve` registered, as production registers it, for the namespaces labelled with `run`.
+fn registered(kc: &Path, run: &str) -> Served {
+    let name = format!("volguard-{run}");
+    let served = serve(
+        kc,
+        name.clone(),
+        &["validatingwebhookconfiguration", "mutatingwebhookconfiguration"],
+    );
+    let ca_bundle = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(std::fs::read(&served.ca).expect("the dev CA"))
+    };
+    let configurations = webhook_configurations(&name, served.port, &ca_bundle, run);
+    let out = kubectl(kc, &["apply", "-f", "-"], Some(&configurations));
+    assert!(out.status.success(), "registering: {:?}", text(&out));
+    served
+}
+
 #[test]
 fn scenarios_through_the_real_api_server() {
     let Some(kubeconfig) = cluster("scenarios_through_the_real_api_server") else {
@@ -340,28 +358,7 @@ fn scenarios_through_the_real_api_server() {
     };
     let kc = kubeconfig.as_path();
     let run = fresh_name("run");
-    let name = format!("volguard-{run}");
-    let Served {
-        port,
-        ca,
-        mut cleanup,
-        dir: _dir,
-        ..
-    } = serve(
-        kc,
-        name.clone(),
-        &["validatingwebhookconfiguration", "mutatingwebhookconfiguration"],
-    );
-    let ca_bundle = {
-        use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD.encode(std::fs::read(&ca).expect("the dev CA"))
-    };
-    let out = kubectl(
-        kc,
-        &["apply", "-f", "-"],
-        Some(&webhook_configurations(&name, port, &ca_bundle, &run)),
-    );
-    assert!(out.status.success(), "registering: {:?}", text(&out));
+    let mut served = registered(kc, &run);
     // The registration takes effect asynchronously: wait for volguard to answer in a probe namespace.
     let probe = fresh_name("vg-sc-probe");
     let out = kubectl(kc, &["create", "namespace", &probe], None);
@@ -392,7 +389,7 @@ fn scenarios_through_the_real_api_server() {
         in_every_order(kc, s, &run);
         updates(kc, s, &run);
     }
-    cleanup.server.kill().ok();
+    served.cleanup.server.kill().ok();
 }
 
 /// The deployment controller's own writes are never the ones denied: a ReplicaSet (and its pods) whose
@@ -405,18 +402,7 @@ fn controller_writes_are_judged_through_their_controller() {
     };
     let kc = kubeconfig.as_path();
     let run = fresh_name("run");
-    let name = format!("volguard-{run}");
-    let Served {
-        port,
-        ca,
-        mut cleanup,
-        dir: _dir,
-        ..
-    } = serve(
-        kc,
-        name.clone(),
-        &["validatingwebhookconfiguration", "mutatingwebhookconfiguration"],
-    );
+    let mut served = registered(kc, &run);
     let ns = fresh_name("vg-sc-ctl");
     let out = kubectl(kc, &["create", "namespace", &ns], None);
     assert!(out.status.success(), "{:?}", text(&out));
@@ -453,16 +439,6 @@ fn controller_writes_are_judged_through_their_controller() {
     );
     let uid = text(&out).0;
     assert!(!uid.is_empty(), "{:?}", text(&out));
-    let ca_bundle = {
-        use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD.encode(std::fs::read(&ca).expect("the dev CA"))
-    };
-    let out = kubectl(
-        kc,
-        &["apply", "-f", "-"],
-        Some(&webhook_configurations(&name, port, &ca_bundle, &run)),
-    );
-    assert!(out.status.success(), "registering: {:?}", text(&out));
     label(kc, &ns, &run);
     let replica_set = |name: &str, owner_uid: &str| {
         format!(
@@ -521,5 +497,5 @@ fn controller_writes_are_judged_through_their_controller() {
         "{}",
         answer.output
     );
-    cleanup.server.kill().ok();
+    served.cleanup.server.kill().ok();
 }

@@ -31,26 +31,7 @@ impl Lookup for NotSynced {
     fn workload(&self, kind: WorkloadKind, namespace: &str, name: &str) -> Answer<Arc<Workload>> {
         self.0.workload(kind, namespace, name)
     }
-    fn users(&self, volume: &volguard::lookup::VolumeKey) -> Answer<Vec<Arc<Workload>>> {
-        self.0.users(volume)
-    }
-    fn workloads_in(&self, namespace: &str) -> Answer<Vec<Arc<Workload>>> {
-        self.0.workloads_in(namespace)
-    }
-    fn mounted_claims(&self, namespace: &str, prefix: &str) -> Answer<Vec<String>> {
-        self.0.mounted_claims(namespace, prefix)
-    }
-    fn autoscalers(
-        &self,
-        kind: WorkloadKind,
-        namespace: &str,
-        name: &str,
-    ) -> Answer<Vec<Arc<volguard::workload::Autoscaler>>> {
-        self.0.autoscalers(kind, namespace, name)
-    }
-    fn is_controlled(&self, workload: &Workload) -> Answer<bool> {
-        self.0.is_controlled(workload)
-    }
+    crate::delegate_lookup!();
     fn scope(&self) -> &'static str {
         "a cache that is not synced"
     }

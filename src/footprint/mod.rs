@@ -179,26 +179,13 @@ impl ClaimFootprint {
         let Some(me) = User::of(subject, volume) else {
             return Answer::Missing;
         };
-        let others = match lookup.users(volume) {
-            Answer::Found(o) => o,
-            Answer::Missing => Vec::new(),
-            Answer::Unknown(why) => return Answer::Unknown(why),
-        };
         let mut users = vec![me];
-        for w in others {
-            // The subject itself (its older version), and what it controls: its own pods, counted in it.
-            if is_same(&w, &subject.workload) || is_controlled_by(&w, &subject.workload) {
-                continue;
-            }
-            let Ok(fp) = Footprint::of(&w) else {
-                continue;
-            };
-            let fp = match autoscaled(fp, &w, lookup) {
-                Answer::Found(fp) => Arc::new(fp),
-                Answer::Missing => continue,
-                Answer::Unknown(why) => return Answer::Unknown(why),
-            };
-            users.extend(User::of(&fp, volume));
+        // The subject itself (its older version), and what it controls: its own pods, counted in it.
+        let others = |w: &Workload| !is_same(w, &subject.workload) && !is_controlled_by(w, &subject.workload);
+        match users_of(volume, lookup, others) {
+            Answer::Found(more) => users.extend(more),
+            Answer::Missing => {}
+            Answer::Unknown(why) => return Answer::Unknown(why),
         }
         Answer::Found(Self {
             volume: volume.clone(),
@@ -209,24 +196,7 @@ impl ClaimFootprint {
 
     /// Every user of a claim, for judging the claim itself (a claim created under running workloads).
     pub fn of_claim(volume: &VolumeKey, lookup: &dyn Lookup) -> Answer<Self> {
-        let workloads = match lookup.users(volume) {
-            Answer::Found(o) => o,
-            Answer::Missing => Vec::new(),
-            Answer::Unknown(why) => return Answer::Unknown(why),
-        };
-        let mut users = Vec::new();
-        for w in workloads {
-            let Ok(fp) = Footprint::of(&w) else {
-                continue;
-            };
-            let fp = match autoscaled(fp, &w, lookup) {
-                Answer::Found(fp) => Arc::new(fp),
-                Answer::Missing => continue,
-                Answer::Unknown(why) => return Answer::Unknown(why),
-            };
-            users.extend(User::of(&fp, volume));
-        }
-        Answer::Found(Self {
+        users_of(volume, lookup, |_| true).map(|users| Self {
             volume: volume.clone(),
             users,
             anchors: Vec::new(),
@@ -290,6 +260,29 @@ impl ClaimFootprint {
     pub fn list_users(&self) -> String {
         join(self.active().map(|(u, _)| u.describe()).collect())
     }
+}
+
+/// The users of `volume` the lookup knows of, each at the most pods its autoscalers allow, but those
+/// `keep` leaves out.
+fn users_of(volume: &VolumeKey, lookup: &dyn Lookup, keep: impl Fn(&Workload) -> bool) -> Answer<Vec<User>> {
+    let workloads = match lookup.users(volume) {
+        Answer::Found(o) => o,
+        Answer::Missing => Vec::new(),
+        Answer::Unknown(why) => return Answer::Unknown(why),
+    };
+    let mut users = Vec::new();
+    for w in workloads.iter().filter(|w| keep(w)) {
+        let Ok(fp) = Footprint::of(w) else {
+            continue;
+        };
+        let fp = match autoscaled(fp, w, lookup) {
+            Answer::Found(fp) => Arc::new(fp),
+            Answer::Missing => continue,
+            Answer::Unknown(why) => return Answer::Unknown(why),
+        };
+        users.extend(User::of(&fp, volume));
+    }
+    Answer::Found(users)
 }
 
 /// "a", "a and b", "a, b and c".

@@ -142,108 +142,88 @@ pub(super) fn shared_rwo_claim(subject: &Subject<'_>, out: &mut Vec<Finding>) {
         let what = c.what();
         let alone = cf.others().next().is_none();
         let who = subject_runs(subject, me);
-        match c.sharing() {
-            Some(Sharing::OnePod) => {
+        // Alone: the workload's own pods; else every user's, named.
+        let (mode, advisory, msg) = match (c.sharing(), cf.spread()) {
+            (Some(Sharing::OnePod), _) if alone => (
+                RWOP,
+                false,
+                format!(
+                    "{who} that all mount {what} (volume \"{volume}\"), whose access mode is ReadWriteOncePod: only \
+                     one pod in the whole cluster may use it, so every other pod stays Pending or ContainerCreating, \
+                     even on the same node."
+                ),
+            ),
+            (Some(Sharing::OnePod), _) => (
+                RWOP,
+                false,
+                format!(
+                    "{who} on {what} (volume \"{volume}\"), whose access mode is ReadWriteOncePod, which {}: {} in \
+                     all, but only one pod in the whole cluster may use it, so every other pod stays Pending or \
+                     ContainerCreating, even on the same node.",
+                    also_mount(cf),
+                    total_text(cf)
+                ),
+            ),
+            (Some(Sharing::OneNode), Spread::OneNode(anchor)) if alone => (
+                RWO,
+                true,
+                format!(
+                    "{who} that all mount {what} (volume \"{volume}\", {RWO}). This works only while the pods are \
+                     {anchor}: {RWO} allows pods on one node to share the volume. Drop the pin, or drain the node, \
+                     and pods on another node hang with {MULTI_ATTACH}."
+                ),
+            ),
+            (Some(Sharing::OneNode), Spread::OneNode(anchor)) => (
+                RWO,
+                true,
+                format!(
+                    "{who} on {what} (volume \"{volume}\", {RWO}), which {}: {} in all. This works only while they \
+                     are {anchor}: {RWO} allows pods on one node to share the volume. Drop the pin, or drain the \
+                     node, and pods on another node hang with {MULTI_ATTACH}.",
+                    also_mount(cf),
+                    total_text(cf)
+                ),
+            ),
+            (Some(Sharing::OneNode), Spread::Nodes) => {
+                let read_only = if c.use_.is_read_only() {
+                    " Mounting it read-only does not help: the limit is per node, not per writer."
+                } else {
+                    ""
+                };
+                let attach = match &c.source {
+                    Source::Disk(_) => "an inline disk of this kind".to_owned(),
+                    _ => format!("whose access mode is {RWO}"),
+                };
+                let why = why_spread(cf);
                 let msg = if alone {
                     format!(
-                        "{who} that all mount {what} (volume \"{volume}\"), whose access mode is ReadWriteOncePod: \
-                         only one pod in the whole cluster may use it, so every other pod stays Pending or \
-                         ContainerCreating, even on the same node."
+                        "{who} that all mount {what} (volume \"{volume}\"), {attach}: the volume attaches to one node \
+                         at a time, so a pod scheduled on a second node hangs in ContainerCreating with \
+                         {MULTI_ATTACH}.{read_only}{why}"
                     )
                 } else {
                     format!(
-                        "{who} on {what} (volume \"{volume}\"), whose access mode is ReadWriteOncePod, which {}: \
-                         {} in all, but only one pod in the whole cluster may use it, so every other pod stays \
-                         Pending or ContainerCreating, even on the same node.",
+                        "{who} on {what} (volume \"{volume}\"), {attach}, which {}: {} in all, not held on one node. \
+                         The volume attaches to one node at a time, so a pod scheduled on a second node hangs in \
+                         ContainerCreating with {MULTI_ATTACH}.{read_only}{why}",
                         also_mount(cf),
                         total_text(cf)
                     )
                 };
-                let fix = if alone {
-                    unshare_fix(subject, c)
-                } else {
-                    shared_between_fix(&fp.workload, cf, RWOP, c)
-                };
-                out.push(
-                    Finding::new(RuleId::SharedRwoClaim, &fp.subject, msg)
-                        .on(c)
-                        .mode(Sharing::OnePod.mode())
-                        .fix(fix),
-                );
+                (RWO, false, msg)
             }
-            Some(Sharing::OneNode) => match cf.spread() {
-                Spread::OnePod => {}
-                Spread::OneNode(anchor) => {
-                    let msg = if alone {
-                        format!(
-                            "{who} that all mount {what} (volume \"{volume}\", {RWO}). This works only while the pods \
-                             are {anchor}: {RWO} allows pods on one node to share the volume. Drop the pin, or drain \
-                             the node, and pods on another node hang with {MULTI_ATTACH}."
-                        )
-                    } else {
-                        format!(
-                            "{who} on {what} (volume \"{volume}\", {RWO}), which {}: {} in all. This \
-                             works only while they are {anchor}: {RWO} allows pods on one node to share the volume. \
-                             Drop the pin, or drain the node, and pods on another node hang with {MULTI_ATTACH}.",
-                            also_mount(cf),
-                            total_text(cf)
-                        )
-                    };
-                    let fix = if alone {
-                        unshare_fix(subject, c)
-                    } else {
-                        shared_between_fix(&fp.workload, cf, RWO, c)
-                    };
-                    out.push(
-                        Finding::new(RuleId::SharedRwoClaim, &fp.subject, msg)
-                            .on(c)
-                            .mode(RWO)
-                            .fix(fix)
-                            .advisory(),
-                    );
-                }
-                Spread::Nodes => {
-                    let read_only = if c.use_.is_read_only() {
-                        " Mounting it read-only does not help: the limit is per node, not per writer."
-                    } else {
-                        ""
-                    };
-                    let attach = match &c.source {
-                        Source::Disk(_) => "an inline disk of this kind".to_owned(),
-                        _ => format!("whose access mode is {RWO}"),
-                    };
-                    let msg = if alone {
-                        format!(
-                            "{who} that all mount {what} (volume \"{volume}\"), {attach}: the volume attaches to one \
-                             node at a time, so a pod scheduled on a second node hangs in ContainerCreating with \
-                             {MULTI_ATTACH}.{read_only}{}",
-                            why_spread(cf)
-                        )
-                    } else {
-                        format!(
-                            "{who} on {what} (volume \"{volume}\"), {attach}, which {}: {} in all, not \
-                             held on one node. The volume attaches to one node at a time, so a pod scheduled on a \
-                             second node hangs in ContainerCreating with {MULTI_ATTACH}.{read_only}{}",
-                            also_mount(cf),
-                            total_text(cf),
-                            why_spread(cf)
-                        )
-                    };
-                    let fix = if alone {
-                        unshare_fix(subject, c)
-                    } else {
-                        shared_between_fix(&fp.workload, cf, RWO, c)
-                    };
-                    out.push(
-                        Finding::new(RuleId::SharedRwoClaim, &fp.subject, msg)
-                            .on(c)
-                            .mode(RWO)
-                            .fix(fix),
-                    );
-                }
-            },
-            _ => {}
-        }
+            _ => continue,
+        };
+        let fix = if alone {
+            unshare_fix(subject, c)
+        } else {
+            shared_between_fix(&fp.workload, cf, mode, c)
+        };
+        let f = Finding::new(RuleId::SharedRwoClaim, &fp.subject, msg)
+            .on(c)
+            .mode(mode)
+            .fix(fix);
+        out.push(if advisory { f.advisory() } else { f });
     }
 }
 

@@ -106,3 +106,37 @@ pub fn compare_golden(file: &str, actual: &Value) {
     let golden: Value = serde_json::from_slice(&golden).expect("goldens are JSON");
     assert_json_diff::assert_json_eq!(actual.clone(), golden);
 }
+
+/// The `Lookup` methods a test's wrapper around another lookup (`self.0`) does not change: each asks the
+/// wrapped one.
+#[macro_export]
+macro_rules! delegate_lookup {
+    () => {
+        fn users(
+            &self,
+            volume: &volguard::lookup::VolumeKey,
+        ) -> volguard::lookup::Answer<Vec<std::sync::Arc<volguard::workload::Workload>>> {
+            self.0.users(volume)
+        }
+        fn workloads_in(
+            &self,
+            namespace: &str,
+        ) -> volguard::lookup::Answer<Vec<std::sync::Arc<volguard::workload::Workload>>> {
+            self.0.workloads_in(namespace)
+        }
+        fn mounted_claims(&self, namespace: &str, prefix: &str) -> volguard::lookup::Answer<Vec<String>> {
+            self.0.mounted_claims(namespace, prefix)
+        }
+        fn autoscalers(
+            &self,
+            kind: volguard::workload::WorkloadKind,
+            namespace: &str,
+            name: &str,
+        ) -> volguard::lookup::Answer<Vec<std::sync::Arc<volguard::workload::Autoscaler>>> {
+            self.0.autoscalers(kind, namespace, name)
+        }
+        fn is_controlled(&self, workload: &volguard::workload::Workload) -> volguard::lookup::Answer<bool> {
+            self.0.is_controlled(workload)
+        }
+    };
+}
