@@ -119,6 +119,17 @@ pub struct Written {
     pub key: PathBuf,
 }
 
+impl Written {
+    /// Where [`write`] puts the files in `dir`.
+    pub fn in_dir(dir: &Path) -> Self {
+        Self {
+            ca: dir.join("ca.crt"),
+            cert: dir.join("tls.crt"),
+            key: dir.join("tls.key"),
+        }
+    }
+}
+
 /// Writes `ca.crt`, `tls.crt` and `tls.key` (0600) into `dir`, creating it.
 pub fn write(dir: &Path, issued: &Issued) -> Result<Written, CertError> {
     let err = |path: &Path| {
@@ -126,11 +137,7 @@ pub fn write(dir: &Path, issued: &Issued) -> Result<Written, CertError> {
         move |source| CertError::Write { path, source }
     };
     std::fs::create_dir_all(dir).map_err(err(dir))?;
-    let written = Written {
-        ca: dir.join("ca.crt"),
-        cert: dir.join("tls.crt"),
-        key: dir.join("tls.key"),
-    };
+    let written = Written::in_dir(dir);
     std::fs::write(&written.ca, &issued.ca_pem).map_err(err(&written.ca))?;
     std::fs::write(&written.cert, &issued.cert_pem).map_err(err(&written.cert))?;
     write_private(&written.key, issued.key_pem.as_bytes()).map_err(err(&written.key))?;

@@ -110,7 +110,7 @@ fn padded_review(len: usize) -> Vec<u8> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_body_of_exactly_3_mib_is_read_and_one_byte_more_is_a_413() {
+async fn a_body_of_exactly_the_limit_is_read_and_one_byte_more_is_refused_before_it_is_read() {
     let server = TestServer::start(Setup::default()).await;
     for protocol in [Protocol::Http1, Protocol::Http2] {
         let client = server.client(protocol);
@@ -119,13 +119,32 @@ async fn a_body_of_exactly_3_mib_is_read_and_one_byte_more_is_a_413() {
             .await
             .response();
         assert_eq!(response["allowed"], false, "{protocol:?}: {response:#}");
-
-        let error = server
-            .post(&client, "/validate", padded_review(MAX_BODY_BYTES + 1))
-            .await
-            .error(StatusCode::PAYLOAD_TOO_LARGE);
-        assert!(error.contains(&MAX_BODY_BYTES.to_string()), "{error}");
     }
+    // Declared too long: refused from its Content-Length, unread. HTTP/2 gets the 413; an HTTP/1.1
+    // client still writing may see the connection closed first.
+    let before = server
+        .metric("volguard_refused_total", &[("reason", "body_too_large")])
+        .await;
+    let client = server.client(Protocol::Http2);
+    let error = server
+        .post(&client, "/validate", padded_review(MAX_BODY_BYTES + 1))
+        .await
+        .error(StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(error.contains(&MAX_BODY_BYTES.to_string()), "{error}");
+    let http1 = server.client(Protocol::Http1);
+    let sent = http1
+        .post(server.url("/validate"))
+        .header("content-type", "application/json")
+        .body(padded_review(MAX_BODY_BYTES + 1))
+        .send()
+        .await;
+    if let Ok(response) = sent {
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
+    let after = server
+        .metric("volguard_refused_total", &[("reason", "body_too_large")])
+        .await;
+    assert_eq!(after - before, 2.0, "both refusals counted");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

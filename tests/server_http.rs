@@ -135,7 +135,10 @@ async fn h2_answers_concurrent_reviews_on_one_connection() {
 fn short_header_timeout() -> Setup {
     Setup {
         options: ServeOptions {
-            header_timeout: Duration::from_secs(1),
+            connections: volguard::server::ConnectionLimits {
+                header_timeout: Duration::from_secs(1),
+                ..volguard::server::ConnectionLimits::webhook()
+            },
             ..ServeOptions::default()
         },
         ..Setup::default()

@@ -31,6 +31,7 @@ async fn one_slot_is_shared_by_validate_and_mutate_but_not_by_probes() {
         Limits {
             request_timeout: Duration::from_secs(30),
             concurrency: 1,
+            ..Limits::default()
         },
     );
     let review = common::review_bytes("create-pvc");

@@ -9,7 +9,7 @@ use super::{Outcome, Review, ReviewError, response};
 use crate::lookup::Lookup;
 use crate::mutate::{self as repair, Stage};
 use crate::policy::{PolicySet, Verdict};
-use crate::workload::Resource;
+use crate::workload::{ObjectLimits, Resource};
 
 #[derive(Deserialize)]
 struct Received {
@@ -33,6 +33,22 @@ pub fn received_object(body: &[u8]) -> Result<Option<Value>, ReviewError> {
 /// Answers a mutating review: allowed, with a patch when a selecting policy's repairs change the object.
 /// `body` is the review as received (see [`received_object`]).
 pub fn mutate(review: &Review, body: &[u8], lookup: &dyn Lookup, policies: &PolicySet) -> Outcome {
+    mutate_within(review, body, lookup, policies, &ObjectLimits::default())
+}
+
+/// [`mutate`], leaving objects over `limits` to the failure mode (the validating webhook says which).
+pub fn mutate_within(
+    review: &Review,
+    body: &[u8],
+    lookup: &dyn Lookup,
+    policies: &PolicySet,
+    limits: &ObjectLimits,
+) -> Outcome {
+    if let Some(object) = &review.object
+        && let Some(outcome) = super::over_limits(review, object, policies, limits)
+    {
+        return outcome;
+    }
     let stage = match review.operation {
         Operation::Create => Stage::Create,
         Operation::Update => Stage::Update,

@@ -22,6 +22,16 @@ pub const MUTATIONS_ANNOTATION: &str = "mutations";
 
 /// The API server truncates longer warnings; keep each under this many bytes.
 pub const MAX_WARNING_LEN: usize = 256;
+/// At most this many warnings: the API server drops warnings past 4 KiB in all, so more would be lost
+/// anyway, and kubectl prints each on its own line.
+pub const MAX_WARNINGS: usize = 12;
+/// At most this many findings spelled out in a denial; the rest are counted ("and 37 more").
+pub const MAX_DENIAL_FINDINGS: usize = 12;
+/// A denial message is cut to this many bytes: the API server returns it to the client and writes it to
+/// the audit log, which must not grow with the object.
+pub const MAX_DENIAL_LEN: usize = 16 * 1024;
+/// Each audit annotation value is cut to this many bytes.
+pub const MAX_ANNOTATION_LEN: usize = 2 * 1024;
 
 /// The AdmissionReview volguard sends back, from kube's `AdmissionResponse`.
 ///
@@ -85,12 +95,26 @@ pub fn for_validate(start: AdmissionResponse, eval: &Evaluation) -> AdmissionRes
         response.result.code = 403;
         response.result.reason = "Forbidden".to_owned();
     }
-    let warnings: Vec<String> = eval.with_action(Action::Warn).map(warning).collect();
+    let warnings: Vec<&Judged> = eval.with_action(Action::Warn).collect();
     if !warnings.is_empty() {
-        response.warnings = Some(warnings);
+        response.warnings = Some(capped_warnings(&warnings));
     }
     response.audit_annotations = audit_annotations(eval);
     response
+}
+
+/// One warning per finding, at most [`MAX_WARNINGS`]; the last one counts the rest.
+fn capped_warnings(warnings: &[&Judged]) -> Vec<String> {
+    if warnings.len() <= MAX_WARNINGS {
+        return warnings.iter().map(|j| warning(j)).collect();
+    }
+    let shown = MAX_WARNINGS - 1;
+    let mut out: Vec<String> = warnings[..shown].iter().map(|j| warning(j)).collect();
+    out.push(warning_text(&format!(
+        "[volguard] and {} more warnings (volguard check, or the webhook's log at debug, lists them all)",
+        warnings.len() - shown
+    )));
+    out
 }
 
 /// The answer to a mutating review: allowed, with the mutation's patch (`patchType: JSONPatch`), each
@@ -123,14 +147,33 @@ pub fn for_mutate(
     Ok(response)
 }
 
+/// Every denying finding with its fix, up to [`MAX_DENIAL_FINDINGS`] and [`MAX_DENIAL_LEN`] bytes; the
+/// findings left out are counted.
 fn deny_message(eval: &Evaluation, denied: &[&Judged]) -> String {
     let mut msg = format!("volguard denied {}:", eval.object);
-    for j in denied {
-        msg.push_str(&format!("\n[{}] {}", j.finding.rule, j.finding.message));
+    let mut shown = 0;
+    for j in denied.iter().take(MAX_DENIAL_FINDINGS) {
+        let mut one = format!("\n[{}] {}", j.finding.rule, j.finding.message);
         if let Some(fix) = &j.finding.fix {
-            msg.push_str("\nFix: ");
-            msg.push_str(fix.trim_end());
+            one.push_str("\nFix: ");
+            one.push_str(fix.trim_end());
         }
+        // Room is kept for the count of what is left out.
+        if msg.len() + one.len() > MAX_DENIAL_LEN - 200 {
+            if shown == 0 {
+                msg.push_str(&truncate(one, MAX_DENIAL_LEN - 200 - msg.len()));
+                shown = 1;
+            }
+            break;
+        }
+        msg.push_str(&one);
+        shown += 1;
+    }
+    if shown < denied.len() {
+        msg.push_str(&format!(
+            "\n... and {} more denying findings (volguard check lists them all)",
+            denied.len() - shown
+        ));
     }
     msg
 }
@@ -159,15 +202,22 @@ fn truncate(mut s: String, max: usize) -> String {
     s
 }
 
+/// One annotation per rule with audit findings, keyed by rule id (a closed set), each value cut to
+/// [`MAX_ANNOTATION_LEN`].
 fn audit_annotations(eval: &Evaluation) -> HashMap<String, String> {
     let mut out: HashMap<String, String> = HashMap::new();
     for j in eval.with_action(Action::Audit) {
-        out.entry(j.finding.rule.to_string())
-            .and_modify(|v| {
-                v.push_str(" | ");
-                v.push_str(&j.finding.message);
-            })
-            .or_insert_with(|| j.finding.message.clone());
+        let value = out.entry(j.finding.rule.to_string()).or_default();
+        if value.len() >= MAX_ANNOTATION_LEN {
+            continue;
+        }
+        if !value.is_empty() {
+            value.push_str(" | ");
+        }
+        value.push_str(&j.finding.message);
+    }
+    for v in out.values_mut() {
+        *v = truncate(std::mem::take(v), MAX_ANNOTATION_LEN);
     }
     out
 }

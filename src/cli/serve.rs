@@ -14,8 +14,9 @@ use crate::kube_lookup::{self, ClusterLookup};
 use crate::lookup::{Bundle, Lookup, Prefetch};
 use crate::server::start::{Config, TlsSource, start};
 use crate::server::tls::PairPaths;
-use crate::server::{Limits, ServeOptions, shutdown_signal};
+use crate::server::{ConnectionLimits, Limits, ServeOptions, shutdown_signal};
 use crate::workload::DEFAULT_NAMESPACE;
+use crate::workload::ObjectLimits;
 
 /// `volguard serve` flags.
 #[derive(Clone, Debug, Args)]
@@ -23,8 +24,9 @@ pub struct ServeArgs {
     /// HTTPS address for /validate, /mutate, /healthz and /readyz.
     #[arg(long, env = "VOLGUARD_ADDR", default_value = "0.0.0.0:8443")]
     pub addr: SocketAddr,
-    /// Plain-HTTP address for GET /metrics (Prometheus text format).
-    #[arg(long, env = "VOLGUARD_METRICS_ADDR", default_value = "0.0.0.0:9090")]
+    /// Plain-HTTP address for GET /metrics (Prometheus text format): loopback unless told otherwise (the
+    /// chart binds the pod's IP).
+    #[arg(long, env = "VOLGUARD_METRICS_ADDR", default_value = "127.0.0.1:9090")]
     pub metrics_addr: SocketAddr,
     /// Serving certificate chain (PEM), reloaded when it changes; with --tls-key.
     #[arg(long, env = "VOLGUARD_TLS_CERT", requires = "tls_key")]
@@ -62,9 +64,48 @@ pub struct ServeArgs {
     /// How often the policy and certificate files are re-hashed, besides file events.
     #[arg(long, env = "VOLGUARD_RELOAD_POLL", default_value = "10s", value_parser = parse_duration)]
     pub reload_poll: Duration,
+    /// Require every client to present a certificate signed by a CA in this PEM file: the API server's,
+    /// given to it by an AdmissionConfiguration (see README, "Limits and hardening").
+    #[arg(long, value_name = "PATH", env = "VOLGUARD_CLIENT_CA")]
+    pub client_ca: Option<PathBuf>,
+    /// The largest review body accepted (an UPDATE carries two copies of the object).
+    #[arg(long, value_name = "BYTES", env = "VOLGUARD_MAX_BODY_BYTES", default_value_t = Limits::default().max_body_bytes)]
+    pub max_body_bytes: usize,
+    /// Review bodies held at once, all requests together; over it a review is refused at once (503).
+    #[arg(long, value_name = "BYTES", env = "VOLGUARD_MAX_INFLIGHT_BYTES",
+        default_value_t = Limits::default().max_inflight_bytes)]
+    pub max_inflight_bytes: usize,
+    /// Reviews larger than 128 KiB decoded and judged at once, off the request threads.
+    #[arg(long, value_name = "N", env = "VOLGUARD_HEAVY_REVIEWS", default_value_t = Limits::default().heavy_reviews)]
+    pub heavy_reviews: usize,
+    /// Containers (init and ephemeral ones included) in one object's pod spec.
+    #[arg(long, value_name = "N", env = "VOLGUARD_MAX_CONTAINERS", default_value_t = ObjectLimits::default().containers)]
+    pub max_containers: usize,
+    /// Volumes (and volumeClaimTemplates) in one object.
+    #[arg(long, value_name = "N", env = "VOLGUARD_MAX_VOLUMES", default_value_t = ObjectLimits::default().volumes)]
+    pub max_volumes: usize,
+    /// Volume mounts of all containers of one object together.
+    #[arg(long, value_name = "N", env = "VOLGUARD_MAX_VOLUME_MOUNTS", default_value_t = ObjectLimits::default().mounts)]
+    pub max_volume_mounts: usize,
+    /// JSON values in one object (managedFields aside), counted in bodies over 128 KiB before decoding.
+    #[arg(long, value_name = "N", env = "VOLGUARD_MAX_OBJECT_VALUES", default_value_t = ObjectLimits::default().values)]
+    pub max_object_values: usize,
+    /// Connections open at once on the webhook listener; more are closed as soon as accepted.
+    #[arg(long, value_name = "N", env = "VOLGUARD_MAX_CONNECTIONS",
+        default_value_t = ConnectionLimits::webhook().max_connections)]
+    pub max_connections: usize,
+    /// Connections open at once on the metrics listener.
+    #[arg(long, value_name = "N", env = "VOLGUARD_METRICS_MAX_CONNECTIONS",
+        default_value_t = ConnectionLimits::metrics().max_connections)]
+    pub metrics_max_connections: usize,
+    /// How long a connection may stay open with no request in flight (HTTP/1.1 keep-alive and HTTP/2).
+    #[arg(long, value_name = "DURATION", env = "VOLGUARD_IDLE_TIMEOUT", default_value = "90s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
     /// Benchmark baseline (`cargo bench --bench load`): allow every review after reading only its uid,
-    /// without decoding the object or evaluating a policy. Never in production: it allows everything.
-    #[arg(long, env = "VOLGUARD_BASELINE_ALLOW_ALL", hide = true)]
+    /// without decoding the object or evaluating a policy. Only in builds with the `bench-baseline`
+    /// feature: it allows everything.
+    #[cfg(feature = "bench-baseline")]
+    #[arg(long, hide = true)]
     pub baseline_allow_all: bool,
 }
 
@@ -110,8 +151,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
         request_timeout,
         grace_period,
         reload_poll,
+        client_ca,
+        max_body_bytes,
+        max_inflight_bytes,
+        heavy_reviews,
+        max_containers,
+        max_volumes,
+        max_volume_mounts,
+        max_object_values,
+        max_connections,
+        metrics_max_connections,
+        idle_timeout,
+        #[cfg(feature = "bench-baseline")]
         baseline_allow_all,
     } = args;
+    #[cfg(not(feature = "bench-baseline"))]
+    let baseline_allow_all = false;
     let tls = match (tls_cert, tls_key) {
         (Some(cert), Some(key)) => TlsSource::Files(PairPaths { cert, key }),
         _ => TlsSource::Generate(dev_cert_dir),
@@ -132,15 +187,34 @@ async fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
         options: ServeOptions {
             limits: Limits {
                 request_timeout,
+                max_body_bytes,
+                max_inflight_bytes,
+                heavy_reviews,
+                objects: ObjectLimits {
+                    containers: max_containers,
+                    volumes: max_volumes,
+                    mounts: max_volume_mounts,
+                    values: max_object_values,
+                },
                 ..Limits::default()
             },
+            connections: ConnectionLimits {
+                max_connections,
+                idle_timeout,
+                ..ConnectionLimits::webhook()
+            },
+            metrics_connections: ConnectionLimits {
+                max_connections: metrics_max_connections,
+                idle_timeout,
+                ..ConnectionLimits::metrics()
+            },
             grace: grace_period,
-            ..ServeOptions::default()
         },
         reload_poll,
         lookup,
         prefetch,
         baseline_allow_all,
+        client_ca,
     };
     let running = start(config, shutdown_signal())
         .await
@@ -227,7 +301,7 @@ mod tests {
     }
 
     #[test]
-    fn objects_need_no_cluster_and_the_baseline_flag_is_hidden() {
+    fn objects_need_no_cluster() {
         use crate::cli::{Cli, Command};
         use clap::{CommandFactory as _, Parser as _};
         let err = Cli::try_parse_from(["volguard", "serve", "--objects", "claims.yaml"]).unwrap_err();
@@ -240,14 +314,12 @@ mod tests {
             "a.yaml",
             "--objects",
             "b/",
-            "--baseline-allow-all",
         ])
         .unwrap();
         let Command::Serve(args) = cli.command else {
             panic!("serve parses as Serve");
         };
         assert_eq!(args.objects, [PathBuf::from("a.yaml"), PathBuf::from("b/")]);
-        assert!(args.baseline_allow_all);
         let help = Cli::command()
             .find_subcommand_mut("serve")
             .expect("serve")
@@ -255,5 +327,17 @@ mod tests {
             .to_string();
         assert!(help.contains("--objects"), "{help}");
         assert!(!help.contains("baseline"), "{help}");
+    }
+}
+
+#[cfg(all(test, not(feature = "bench-baseline")))]
+mod release {
+    use crate::cli::Cli;
+    use clap::Parser as _;
+
+    #[test]
+    fn the_released_binary_has_no_switch_that_allows_everything() {
+        let err = Cli::try_parse_from(["volguard", "serve", "--baseline-allow-all"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::UnknownArgument);
     }
 }

@@ -22,12 +22,51 @@ use prometheus_client::registry::Registry;
 
 use crate::kube_lookup::CacheStats;
 
+// Every label value comes from a closed set (the table of kinds, the operations, the rule ids): a caller
+// cannot grow the number of series.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReviewLabels {
     path: &'static str,
-    operation: String,
-    kind: String,
+    operation: &'static str,
+    kind: &'static str,
     decision: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ListenerLabels {
+    listener: &'static str,
+}
+
+/// Why a review (or a connection) was turned away without a decision of the policy's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The body was larger than `--max-body-bytes` (413).
+    BodyTooLarge,
+    /// Taking it would have gone over `--max-inflight-bytes` (503).
+    Busy,
+    /// An object went over a limit (`--max-volumes`, ...): the failure mode answered.
+    ObjectLimit,
+    /// Not decided within the request deadline: the failure mode answered.
+    Deadline,
+    /// A connection over `--max-connections`, closed at once.
+    Connections,
+}
+
+impl Refusal {
+    fn as_str(self) -> &'static str {
+        match self {
+            Refusal::BodyTooLarge => "body_too_large",
+            Refusal::Busy => "inflight_bytes",
+            Refusal::ObjectLimit => "object_limit",
+            Refusal::Deadline => "deadline",
+            Refusal::Connections => "connections",
+        }
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -120,6 +159,9 @@ pub struct Metrics {
     policy_reloads: Family<ResultLabels, Counter>,
     cert_reloads: Family<ResultLabels, Counter>,
     policies_loaded: Gauge,
+    refusals: Family<ReasonLabels, Counter>,
+    connections: Family<ListenerLabels, Gauge>,
+    certificate_expiry: Gauge<f64, std::sync::atomic::AtomicU64>,
     caches: CacheCollector,
 }
 
@@ -174,6 +216,24 @@ impl Metrics {
             "Policies in the policy set now serving",
             policies_loaded.clone(),
         );
+        let refusals = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "refused",
+            "Reviews and connections turned away without the policy's decision, by reason",
+            refusals.clone(),
+        );
+        let connections = Family::<ListenerLabels, Gauge>::default();
+        registry.register(
+            "open_connections",
+            "Connections open now, by listener",
+            connections.clone(),
+        );
+        let certificate_expiry = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "serving_certificate_expiry_timestamp_seconds",
+            "When the serving certificate now in use expires (Unix time)",
+            certificate_expiry.clone(),
+        );
         let caches = CacheCollector::default();
         registry.register_collector(Box::new(caches.clone()));
         Self {
@@ -184,6 +244,9 @@ impl Metrics {
             policy_reloads,
             cert_reloads,
             policies_loaded,
+            refusals,
+            connections,
+            certificate_expiry,
             caches,
         }
     }
@@ -194,7 +257,13 @@ impl Metrics {
     }
 
     /// Counts one answered review.
-    pub fn review(&self, path: &'static str, operation: String, kind: String, decision: &'static str) {
+    pub fn review(
+        &self,
+        path: &'static str,
+        operation: &'static str,
+        kind: &'static str,
+        decision: &'static str,
+    ) {
         self.reviews
             .get_or_create(&ReviewLabels {
                 path,
@@ -203,6 +272,32 @@ impl Metrics {
                 decision,
             })
             .inc();
+    }
+
+    /// Counts a review or connection turned away.
+    pub fn refused(&self, why: Refusal) {
+        self.refusals
+            .get_or_create(&ReasonLabels { reason: why.as_str() })
+            .inc();
+    }
+
+    /// How many refusals of one kind so far (tests).
+    pub fn refusals(&self, why: Refusal) -> u64 {
+        self.refusals
+            .get_or_create(&ReasonLabels { reason: why.as_str() })
+            .get()
+    }
+
+    /// A connection opened (`+1`) or closed (`-1`) on `listener` (`webhook`, `metrics`).
+    pub fn connection(&self, listener: &'static str, delta: i64) {
+        self.connections
+            .get_or_create(&ListenerLabels { listener })
+            .inc_by(delta);
+    }
+
+    /// Records when the serving certificate in use expires.
+    pub fn certificate_expires(&self, unix_seconds: f64) {
+        self.certificate_expiry.set(unix_seconds);
     }
 
     /// Counts one finding.
@@ -270,15 +365,26 @@ async fn scrape(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
     }
 }
 
-/// Serves the metrics router on `addr` until `shutdown` resolves.
+/// Serves the metrics router on `listener` until `shutdown` resolves, with the same connection cap and
+/// timeouts as the webhook (a scraper that leaves connections open cannot use up the process's files).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     metrics: Arc<Metrics>,
+    limits: super::ConnectionLimits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(metrics))
-        .with_graceful_shutdown(shutdown)
-        .await
+) {
+    let app = router(Arc::clone(&metrics));
+    super::connections::serve(
+        listener,
+        None,
+        app,
+        limits,
+        metrics,
+        "metrics",
+        std::time::Duration::from_secs(1),
+        shutdown,
+    )
+    .await;
 }
 
 /// Binds the metrics port.

@@ -1,42 +1,63 @@
 //! The HTTP routes: `POST /validate`, `POST /mutate`, `GET /healthz`, `GET /readyz`.
 //!
-//! Handlers read the body (bounded), decode the review, call [`admission`](crate::admission), and answer.
-//! A body that is not an AdmissionReview gets a 4xx with a short JSON error; a review that could be read
-//! always gets a 200 with a real AdmissionResponse.
+//! Handlers read the body (bounded, per request and in total), decode the review, call
+//! [`admission`](crate::admission), and answer. A body that is not an AdmissionReview gets a 4xx with a
+//! short JSON error; a review that could be read always gets a 200 with a real AdmissionResponse, the
+//! policy's failure mode answering when it cannot be judged (too large, or not in time). Large bodies are
+//! decoded and judged in the blocking pool, a few at a time, so they never hold up the reactor (the accept
+//! loop, health probes and other reviews).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use kube::core::admission::Operation;
 use serde_json::json;
+use tokio::sync::Semaphore;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
-use tracing::{Span, field::Empty, info, instrument, warn};
+use tracing::{Span, debug, field::Empty, instrument, warn};
 
 use super::baseline;
+use super::metrics::Refusal;
 use super::state::AppState;
-use crate::admission::{self, Outcome};
+use crate::admission::{self, Outcome, Review, ScanError};
 use crate::lookup::{Overlay, Prefetched};
-use crate::policy::Verdict;
-use kube::core::admission::Operation;
+use crate::policy::{PolicySet, Verdict};
+use crate::workload::{Kind, ObjectLimits};
 
-/// The largest body accepted (the API server's own request limit is 3 MiB).
-pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+/// The largest body accepted by default: an UPDATE carries the object and the object before it, each up
+/// to the API server's 3 MiB request limit as JSON (controller-runtime accepts 7 MiB too).
+pub const MAX_BODY_BYTES: usize = 7 * 1024 * 1024;
+
+/// Bodies up to this size are decoded and judged on the request's own task (microseconds); larger ones in
+/// the blocking pool, after counting what their objects hold.
+pub const INLINE_BODY_BYTES: usize = 128 * 1024;
 
 /// Limits the router applies.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
-    /// How long one request may take, body included: below the webhook's `timeoutSeconds`.
+    /// How long one request may take, body included: below the webhook's `timeoutSeconds`. Past 90% of
+    /// it the policy's failure mode answers.
     pub request_timeout: Duration,
     /// How many requests are handled at once; the rest wait.
     pub concurrency: usize,
+    /// The largest body accepted (413 beyond).
+    pub max_body_bytes: usize,
+    /// Review bodies held at once, all requests together; a request that would go over is refused at
+    /// once with 503 (the API server then applies the webhook's failurePolicy).
+    pub max_inflight_bytes: usize,
+    /// Large reviews decoded and judged at once, in the blocking pool.
+    pub heavy_reviews: usize,
+    /// What one object may ask of a decision.
+    pub objects: ObjectLimits,
 }
 
 impl Default for Limits {
@@ -44,18 +65,53 @@ impl Default for Limits {
         Self {
             request_timeout: Duration::from_secs(8),
             concurrency: 1024,
+            max_body_bytes: MAX_BODY_BYTES,
+            max_inflight_bytes: 24 * 1024 * 1024,
+            heavy_reviews: 2,
+            objects: ObjectLimits::default(),
         }
     }
 }
 
+/// The budgets every review draws on.
+struct Gate {
+    limits: Limits,
+    /// One permit per body byte held.
+    bytes: Semaphore,
+    /// One permit per large review being decoded or judged.
+    heavy: Arc<Semaphore>,
+}
+
 /// The webhook's router, over shared state. A plain function so tests can drive it without a socket.
 pub fn router(state: Arc<AppState>, limits: Limits) -> Router {
+    let gate = Arc::new(Gate {
+        limits,
+        bytes: Semaphore::new(limits.max_inflight_bytes.min(Semaphore::MAX_PERMITS)),
+        heavy: Arc::new(Semaphore::new(limits.heavy_reviews.max(1))),
+    });
+    let (validate_gate, mutate_gate) = (Arc::clone(&gate), gate);
     // One limit shared by both review routes (Router::layer would clone a plain ConcurrencyLimit per
     // route); probes stay outside it so a busy server still answers /healthz. The timeout below wraps it,
     // so time spent waiting for a slot counts.
     let reviews = Router::new()
-        .route("/validate", post(validate))
-        .route("/mutate", post(mutate))
+        .route(
+            "/validate",
+            post(
+                move |State(s): State<Arc<AppState>>, headers: HeaderMap, body: Body| {
+                    let gate = Arc::clone(&validate_gate);
+                    async move { answer(s, gate, headers, body, Path::Validate).await }
+                },
+            ),
+        )
+        .route(
+            "/mutate",
+            post(
+                move |State(s): State<Arc<AppState>>, headers: HeaderMap, body: Body| {
+                    let gate = Arc::clone(&mutate_gate);
+                    async move { answer(s, gate, headers, body, Path::Mutate).await }
+                },
+            ),
+        )
         .route_layer(tower::limit::GlobalConcurrencyLimitLayer::new(limits.concurrency));
     Router::new()
         .merge(reviews)
@@ -123,14 +179,6 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-async fn validate(State(state): State<Arc<AppState>>, body: Body) -> Response {
-    answer(&state, body, Path::Validate).await
-}
-
-async fn mutate(State(state): State<Arc<AppState>>, body: Body) -> Response {
-    answer(&state, body, Path::Mutate).await
-}
-
 #[derive(Clone, Copy)]
 enum Path {
     Validate,
@@ -146,14 +194,23 @@ impl Path {
     }
 }
 
-/// Reads at most [`MAX_BODY_BYTES`]; a longer body is a 413.
-async fn read_body(body: Body) -> Result<axum::body::Bytes, Response> {
-    match Limited::new(body, MAX_BODY_BYTES).collect().await {
+/// The declared `Content-Length`, if any.
+fn content_length(headers: &HeaderMap) -> Option<usize> {
+    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+fn too_large(max: usize) -> Response {
+    error_response(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &format!("the body is larger than {max} bytes"),
+    )
+}
+
+/// Reads at most `max` bytes; a longer body is a 413.
+async fn read_body(body: Body, max: usize) -> Result<Bytes, Response> {
+    match Limited::new(body, max).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(error_response(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &format!("the body is larger than {MAX_BODY_BYTES} bytes"),
-        )),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large(max)),
         Err(e) => Err(error_response(
             StatusCode::BAD_REQUEST,
             &format!("could not read the body: {e}"),
@@ -161,42 +218,182 @@ async fn read_body(body: Body) -> Result<axum::body::Bytes, Response> {
     }
 }
 
+/// The `kind` metric label: a kind of the table, or `other` (a label set a caller cannot grow).
+fn kind_label(kind: &str) -> &'static str {
+    Kind::from_name(kind).map_or("other", Kind::as_str)
+}
+
+fn operation_label(operation: &Operation) -> &'static str {
+    match operation {
+        Operation::Create => "CREATE",
+        Operation::Update => "UPDATE",
+        Operation::Delete => "DELETE",
+        Operation::Connect => "CONNECT",
+    }
+}
+
 #[instrument(name = "review", skip_all, fields(path = path.as_str(), uid = Empty, kind = Empty, namespace = Empty,
     name = Empty, operation = Empty, dry_run = Empty, decision = Empty, duration_us = Empty))]
-async fn answer(state: &AppState, body: Body, path: Path) -> Response {
+async fn answer(
+    state: Arc<AppState>,
+    gate: Arc<Gate>,
+    headers: HeaderMap,
+    body: Body,
+    path: Path,
+) -> Response {
     let started = Instant::now();
-    let bytes = match read_body(body).await {
+    let limits = gate.limits;
+    // Past this the failure mode answers, leaving time to write the answer before the outer timeout.
+    let deadline = tokio::time::Instant::from_std(started) + limits.request_timeout.mul_f32(0.9);
+    let declared = content_length(&headers);
+    if declared.is_some_and(|n| n > limits.max_body_bytes) {
+        state.metrics.refused(Refusal::BodyTooLarge);
+        return too_large(limits.max_body_bytes);
+    }
+    // A body of unknown length may be as long as the limit: reserve that much.
+    let reserved = declared.unwrap_or(limits.max_body_bytes).max(1);
+    let Ok(_bytes_held) = gate
+        .bytes
+        .try_acquire_many(u32::try_from(reserved).unwrap_or(u32::MAX))
+    else {
+        state.metrics.refused(Refusal::Busy);
+        let mut response = error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!(
+                "volguard is busy: {} bytes of reviews are already being read (--max-inflight-bytes); retry",
+                limits.max_inflight_bytes
+            ),
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        return response;
+    };
+    let bytes = match read_body(body, limits.max_body_bytes).await {
         Ok(b) => b,
-        Err(response) => return response,
+        Err(response) => {
+            state.metrics.refused(Refusal::BodyTooLarge);
+            return response;
+        }
     };
     if state.baseline_allow_all {
-        return allow_all(state, &bytes, path, started);
+        return allow_all(&state, &bytes, path, started);
     }
-    let review = match admission::parse(&bytes) {
-        Ok(r) => r,
-        Err(e) => return unreadable(state, path, &e),
-    };
-    let span = Span::current();
-    span.record("uid", review.uid.as_str());
-    span.record("kind", review.kind.kind.as_str());
-    span.record("namespace", review.namespace.as_deref().unwrap_or(""));
-    span.record("name", review.name.as_str());
-    let operation = format!("{:?}", review.operation).to_uppercase();
-    span.record("operation", operation.as_str());
-    span.record("dry_run", review.dry_run);
-
     let policies = state.policies();
+    let heavy = bytes.len() > INLINE_BODY_BYTES;
+    let _heavy_held = if heavy {
+        match tokio::time::timeout_at(deadline, Arc::clone(&gate.heavy).acquire_owned()).await {
+            Ok(Ok(permit)) => Some(permit),
+            _ => return late(&state, &bytes, &policies, path, started, None),
+        }
+    } else {
+        None
+    };
+    let parsed = if heavy {
+        let (b, object_limits) = (bytes.clone(), limits.objects);
+        let work = tokio::task::spawn_blocking(move || read_review(&b, &object_limits));
+        match tokio::time::timeout_at(deadline, work).await {
+            Ok(Ok(parsed)) => parsed,
+            _ => return late(&state, &bytes, &policies, path, started, None),
+        }
+    } else {
+        read_review(&bytes, &limits.objects)
+    };
+    let review = match parsed {
+        Ok(review) => review,
+        Err(Unread::Review(e)) => return unreadable(&state, path, &e),
+        Err(Unread::TooLarge(e)) => return over_limit(&state, &bytes, &policies, path, started, &e),
+    };
+    record(&review);
+    let (operation, kind) = (operation_label(&review.operation), kind_label(&review.kind.kind));
     // Only CREATE and UPDATE are judged; fetching for the others would be wasted round trips.
     let judged = matches!(review.operation, Operation::Create | Operation::Update);
     let extra = match (&state.prefetch, &review.object) {
-        (Some(p), Some(object)) if judged => p.prefetch(object).await,
+        (Some(p), Some(object)) if judged => {
+            match tokio::time::timeout_at(deadline, p.prefetch(object)).await {
+                Ok(extra) => extra,
+                Err(_) => return late(&state, &bytes, &policies, path, started, Some(&review)),
+            }
+        }
         _ => Prefetched::default(),
     };
-    let lookup = Overlay::new(state.lookup.as_ref(), extra);
-    let outcome: Outcome = match path {
-        Path::Validate => admission::validate(&review, &lookup, &policies),
-        Path::Mutate => admission::mutate(&review, &bytes, &lookup, &policies),
+    let outcome = if heavy {
+        let (s, p, b, object_limits) = (
+            Arc::clone(&state),
+            Arc::clone(&policies),
+            bytes.clone(),
+            limits.objects,
+        );
+        let work = tokio::task::spawn_blocking(move || {
+            let outcome = decide(&s, &p, &review, &b, extra, path, &object_limits);
+            (review, outcome)
+        });
+        match tokio::time::timeout_at(deadline, work).await {
+            Ok(Ok((_, outcome))) => outcome,
+            _ => return late(&state, &bytes, &policies, path, started, None),
+        }
+    } else {
+        decide(&state, &policies, &review, &bytes, extra, path, &limits.objects)
     };
+    respond(&state, path, (operation, kind), &outcome, started)
+}
+
+/// Why a body was not read into a review.
+enum Unread {
+    Review(admission::ReviewError),
+    TooLarge(ScanError),
+}
+
+/// Decodes a review; a large body's objects are counted first and refused over the limits.
+fn read_review(bytes: &[u8], limits: &ObjectLimits) -> Result<Review, Unread> {
+    if bytes.len() > INLINE_BODY_BYTES {
+        match admission::scan(bytes, limits) {
+            Ok(()) | Err(ScanError::Malformed) => {}
+            Err(e) => return Err(Unread::TooLarge(e)),
+        }
+    }
+    admission::parse(bytes).map_err(Unread::Review)
+}
+
+fn decide(
+    state: &AppState,
+    policies: &PolicySet,
+    review: &Review,
+    bytes: &[u8],
+    extra: Prefetched,
+    path: Path,
+    limits: &ObjectLimits,
+) -> Outcome {
+    let lookup = Overlay::new(state.lookup.as_ref(), extra);
+    match path {
+        Path::Validate => admission::validate_within(review, &lookup, policies, limits),
+        Path::Mutate => admission::mutate_within(review, bytes, &lookup, policies, limits),
+    }
+}
+
+/// Puts the review's identity on the span. Request fields are the caller's: their control characters
+/// are escaped so a crafted name cannot forge log lines.
+fn record(review: &Review) {
+    let span = Span::current();
+    span.record("uid", super::log::escaped(&review.uid).as_ref());
+    span.record("kind", kind_label(&review.kind.kind));
+    span.record(
+        "namespace",
+        super::log::escaped(review.namespace.as_deref().unwrap_or("")).as_ref(),
+    );
+    span.record("name", super::log::escaped(&review.name).as_ref());
+    span.record("operation", operation_label(&review.operation));
+    span.record("dry_run", review.dry_run);
+}
+
+/// Sends the answer, counted by `(operation, kind)`.
+fn respond(
+    state: &AppState,
+    path: Path,
+    (operation, kind): (&'static str, &'static str),
+    outcome: &Outcome,
+    started: Instant,
+) -> Response {
     let decision = match outcome.verdict {
         Verdict::Allow if outcome.patched => "patched",
         Verdict::Allow => "allowed",
@@ -204,28 +401,88 @@ async fn answer(state: &AppState, body: Body, path: Path) -> Response {
         Verdict::Deny => "denied",
     };
     let elapsed = started.elapsed();
+    let span = Span::current();
     span.record("decision", decision);
     span.record(
         "duration_us",
         u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
     );
-    state
-        .metrics
-        .review(path.as_str(), operation, review.kind.kind.clone(), decision);
+    state.metrics.review(path.as_str(), operation, kind, decision);
     for rule in &outcome.rules {
         state.metrics.finding(rule.as_str());
     }
     state.metrics.observe(path.as_str(), elapsed.as_secs_f64());
-    info!(rules = ?outcome.rules, "Reviewed");
+    debug!(rules = ?outcome.rules, "Reviewed");
     axum::Json(admission::response::answer(&outcome.response)).into_response()
+}
+
+/// The answer when the decision did not come in time: the failure mode, saying so.
+fn late(
+    state: &AppState,
+    bytes: &[u8],
+    policies: &PolicySet,
+    path: Path,
+    started: Instant,
+    review: Option<&Review>,
+) -> Response {
+    state.metrics.refused(Refusal::Deadline);
+    let why = format!(
+        "volguard could not decide within {} ms (the review waited for the server or a lookup)",
+        started.elapsed().as_millis()
+    );
+    warn!(why, "Review not decided in time");
+    undecided(state, bytes, policies, path, started, review, &why)
+}
+
+/// The answer for a review whose object goes over a limit, known before it was decoded.
+fn over_limit(
+    state: &AppState,
+    bytes: &[u8],
+    policies: &PolicySet,
+    path: Path,
+    started: Instant,
+    e: &ScanError,
+) -> Response {
+    state.metrics.refused(Refusal::ObjectLimit);
+    let why = match e {
+        ScanError::Exceeded { field, exceeded } => {
+            format!("volguard could not judge the request's {field}: {exceeded}")
+        }
+        ScanError::Malformed => "volguard could not read the request".to_owned(),
+    };
+    undecided(state, bytes, policies, path, started, None, &why)
+}
+
+fn undecided(
+    state: &AppState,
+    bytes: &[u8],
+    policies: &PolicySet,
+    path: Path,
+    started: Instant,
+    review: Option<&Review>,
+    why: &str,
+) -> Response {
+    let (outcome, labels) = match review {
+        Some(r) => {
+            let mode = r.object.as_ref().and_then(|o| policies.failure_mode_for(o));
+            let labels = (operation_label(&r.operation), kind_label(&r.kind.kind));
+            (admission::undecided(r, mode, why.to_owned()), labels)
+        }
+        None => match admission::uid_of(bytes) {
+            Ok(uid) => (
+                Outcome::from_response(admission::undecided_uid(&uid, policies, why)),
+                ("unknown", "other"),
+            ),
+            Err(e) => return unreadable(state, path, &e),
+        },
+    };
+    respond(state, path, labels, &outcome, started)
 }
 
 /// A body that is not a review volguard can read: logged, counted as `invalid`, answered 400 saying why.
 fn unreadable(state: &AppState, path: Path, e: &admission::ReviewError) -> Response {
-    warn!(error = %e, "Unreadable review");
-    state
-        .metrics
-        .review(path.as_str(), "unknown".into(), "unknown".into(), "invalid");
+    warn!(error = %super::log::escaped(&e.to_string()), "Unreadable review");
+    state.metrics.review(path.as_str(), "unknown", "other", "invalid");
     error_response(StatusCode::BAD_REQUEST, &e.to_string())
 }
 
@@ -244,10 +501,8 @@ fn allow_all(state: &AppState, bytes: &[u8], path: Path, started: Instant) -> Re
         "duration_us",
         u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
     );
-    state
-        .metrics
-        .review(path.as_str(), "unknown".into(), "unknown".into(), "allowed");
+    state.metrics.review(path.as_str(), "unknown", "other", "allowed");
     state.metrics.observe(path.as_str(), elapsed.as_secs_f64());
-    info!(rules = %"[]", "Reviewed");
+    debug!(rules = %"[]", "Reviewed");
     axum::Json(answer).into_response()
 }

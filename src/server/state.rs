@@ -42,7 +42,7 @@ impl AppState {
     pub fn new(policies: PolicySet, lookup: Arc<dyn Lookup>, certs: Option<Arc<CertStore>>) -> Self {
         let metrics = Arc::new(Metrics::new());
         metrics.set_policies(policies.policies().len());
-        Self {
+        let state = Self {
             policies: ArcSwap::from_pointee(policies),
             lookup,
             prefetch: None,
@@ -51,7 +51,9 @@ impl AppState {
             baseline_allow_all: false,
             policy_generation: AtomicU64::new(0),
             cert_generation: AtomicU64::new(0),
-        }
+        };
+        state.record_certificate_expiry();
+        state
     }
 
     /// The policy set now serving.
@@ -74,7 +76,16 @@ impl AppState {
     /// Counts a certificate swap.
     pub fn certs_swapped(&self) {
         self.metrics.cert_reload(true);
+        self.record_certificate_expiry();
         self.cert_generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Exports when the serving certificate now in use expires.
+    pub fn record_certificate_expiry(&self) {
+        if let Some((_, not_after)) = self.certs.as_ref().and_then(|c| c.validity()) {
+            #[allow(clippy::cast_precision_loss)]
+            self.metrics.certificate_expires(not_after as f64);
+        }
     }
 
     /// How many certificate reloads succeeded.

@@ -116,6 +116,18 @@ impl CertStore {
     pub fn current(&self) -> Arc<CertifiedKey> {
         self.current.load_full()
     }
+
+    /// When the leaf certificate now served was issued and when it expires (Unix seconds).
+    pub fn validity(&self) -> Option<(i64, i64)> {
+        validity(self.current.load().cert.first()?)
+    }
+}
+
+/// The `notBefore` and `notAfter` of a DER certificate, as Unix seconds.
+pub fn validity(cert: &CertificateDer<'_>) -> Option<(i64, i64)> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
+    let v = parsed.validity();
+    Some((v.not_before.timestamp(), v.not_after.timestamp()))
 }
 
 impl ResolvesServerCert for CertStore {
@@ -125,12 +137,45 @@ impl ResolvesServerCert for CertStore {
 }
 
 /// A rustls server config over the store: TLS 1.2 and 1.3, ALPN h2 and http/1.1.
-pub fn server_config(store: Arc<CertStore>) -> Result<Arc<ServerConfig>, rustls::Error> {
+pub fn server_config(
+    store: Arc<CertStore>,
+    client_ca: Option<Arc<rustls::RootCertStore>>,
+) -> Result<Arc<ServerConfig>, rustls::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-        .with_no_client_auth()
-        .with_cert_resolver(store);
+    let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
+    let builder = match client_ca {
+        // Only a client with a certificate this CA signed gets a connection (the API server's, when its
+        // AdmissionConfiguration gives it one for volguard).
+        Some(roots) => {
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider)
+                .build()
+                .map_err(|e| rustls::Error::General(format!("client CA: {e}")))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_cert_resolver(store);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// The CA certificates a client certificate must chain to, from a PEM file (`--client-ca`).
+pub fn client_roots(path: &Path) -> Result<Arc<rustls::RootCertStore>, TlsError> {
+    let pem = std::fs::read(path).map_err(|e| TlsError::Read {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(|_| TlsError::NoCertificate(path.to_path_buf()))?;
+        roots.add(cert).map_err(|e| TlsError::Key {
+            path: path.to_path_buf(),
+            message: format!("not a usable CA certificate: {e}"),
+        })?;
+    }
+    if roots.is_empty() {
+        return Err(TlsError::NoCertificate(path.to_path_buf()));
+    }
+    Ok(Arc::new(roots))
 }

@@ -8,6 +8,7 @@ mod autoscaler;
 mod decode;
 mod footprint;
 mod kinds;
+mod limits;
 mod managed_fields;
 mod placement;
 mod rollout;
@@ -31,6 +32,7 @@ pub use footprint::{
     PodCount, pod_labels,
 };
 pub use kinds::{KINDS, Kind, KindInfo, Webhook, WorkloadKind, api_version};
+pub use limits::{Exceeded, Limited, ObjectLimits};
 pub use managed_fields::WithoutManagedFields;
 pub use placement::{
     HOSTNAME_LABEL, HostAffinity, NAMESPACE_NAME_LABEL, POD_TEMPLATE_HASH, Placement, TermNamespaces,

@@ -25,6 +25,8 @@ pub struct Setup {
     pub policy: Option<PathBuf>,
     /// Edge behaviour (timeouts, grace).
     pub options: ServeOptions,
+    /// A CA whose certificates clients must present (`--client-ca`).
+    pub client_ca: Option<PathBuf>,
 }
 
 impl Default for Setup {
@@ -33,6 +35,7 @@ impl Default for Setup {
             lookup: captured_bundle(),
             policy: None,
             options: ServeOptions::default(),
+            client_ca: None,
         }
     }
 }
@@ -148,5 +151,6 @@ pub fn config(setup: &Setup, pki: &Pki) -> Config {
         lookup: Arc::clone(&setup.lookup),
         prefetch: None,
         baseline_allow_all: false,
+        client_ca: setup.client_ca.clone(),
     }
 }

@@ -12,6 +12,9 @@
 //! See <https://kubernetes.io/docs/reference/access-authn-authz/extensible-admission-controllers/#request>.
 
 mod one_pass;
+mod scan;
+
+pub use scan::{ScanError, scan};
 
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
 use kube::core::{GroupVersionKind, GroupVersionResource, TypeMeta};
