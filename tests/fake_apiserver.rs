@@ -25,11 +25,15 @@ enum ClaimGet {
     Slow,
     /// 500 with a Status.
     Fails,
+    /// 404, after 100 ms.
+    NotFound,
 }
 
 struct Fake {
     get: ClaimGet,
     claim_watches: AtomicU32,
+    /// GETs of one object received.
+    gets: AtomicU32,
     /// Set when the API server goes away: open watches are cut.
     gone: tokio::sync::watch::Sender<bool>,
 }
@@ -92,7 +96,17 @@ async fn api(State(fake): State<Arc<Fake>>, req: Request) -> Response {
         Some((_, k, v)) => (*k, *v),
         None => {
             // A GET of one claim.
+            fake.gets.fetch_add(1, Ordering::SeqCst);
             return match fake.get {
+                ClaimGet::NotFound => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    (
+                        StatusCode::NOT_FOUND,
+                        [("content-type", "application/json")],
+                        r#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}"#,
+                    )
+                        .into_response()
+                }
                 ClaimGet::Slow => {
                     tokio::time::sleep(Duration::from_secs(5)).await;
                     StatusCode::NOT_FOUND.into_response()
@@ -129,6 +143,7 @@ async fn start_fake(get: ClaimGet) -> (u16, Arc<Fake>, tokio::task::JoinHandle<(
     let fake = Arc::new(Fake {
         get,
         claim_watches: AtomicU32::new(0),
+        gets: AtomicU32::new(0),
         gone: tokio::sync::watch::channel(false).0,
     });
     let app = Router::new().fallback(api).with_state(Arc::clone(&fake));
@@ -170,13 +185,18 @@ fn ignore_policy() -> PolicySet {
     volguard::policy::load_path(&path).expect("policy loads")
 }
 
-/// Sends the recorded Deployment review (3 replicas on claim shop/web-data) through the router.
-async fn review(lookup: ClusterLookup, policies: PolicySet) -> serde_json::Value {
+/// The router over the cluster lookup, fetching what its caches have not seen.
+fn app(lookup: ClusterLookup, policies: PolicySet) -> axum::Router {
     let lookup = Arc::new(lookup);
     let mut state = AppState::new(policies, lookup.clone(), None);
     let prefetch: Arc<dyn Prefetch> = lookup;
     state.prefetch = Some(prefetch);
-    let app = router(Arc::new(state), Limits::default());
+    router(Arc::new(state), Limits::default())
+}
+
+/// Sends the recorded Deployment review (3 replicas on claim shop/web-data) through the router.
+async fn review(lookup: ClusterLookup, policies: PolicySet) -> serde_json::Value {
+    let app = app(lookup, policies);
     let body = std::fs::read("tests/fixtures/reviews/create-deployment.json").expect("fixture");
     let req = axum::http::Request::post("/validate")
         .header("content-type", "application/json")
@@ -272,4 +292,38 @@ async fn an_api_server_vanishing_mid_watch_shows_in_errors_and_cache_age() {
     assert!(deployments.since_last_event.is_some(), "{stats:?}");
     // The cache still answers (stale, not empty), and the metrics say how stale.
     assert!(lookup.is_synced());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_reviews_of_one_missing_claim_cost_one_get() {
+    let (port, fake, _task) = start_fake(ClaimGet::NotFound).await;
+    let lookup = synced(port, Duration::from_secs(2)).await;
+    let app = app(lookup, PolicySet::builtin().expect("policy"));
+    let body = std::fs::read("tests/fixtures/reviews/create-deployment.json").expect("fixture");
+    // Fifty reviews at once, then fifty more: one GET, its 404 shared and then remembered.
+    for _ in 0..2 {
+        let reviews = (0..50).map(|_| {
+            let req = axum::http::Request::post("/validate")
+                .header("content-type", "application/json")
+                .body(Body::from(body.clone()))
+                .expect("request");
+            app.clone().oneshot(req)
+        });
+        for resp in futures_util::future::join_all(reviews).await {
+            let resp = resp.expect("answer");
+            assert_eq!(resp.status(), StatusCode::OK);
+            let bytes = http_body_util::BodyExt::collect(resp.into_body())
+                .await
+                .expect("body")
+                .to_bytes();
+            let answer: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+            let warnings = answer["response"]["warnings"].to_string();
+            assert!(warnings.contains("[missing-claim]"), "{answer:#}");
+        }
+    }
+    assert_eq!(
+        fake.gets.load(Ordering::SeqCst),
+        1,
+        "one GET for a hundred reviews"
+    );
 }

@@ -22,6 +22,7 @@ use tracing::info;
 use crate::lookup::{Answer, Index, Lookup, VolumeKey};
 use crate::workload::{Autoscaler, KINDS, Kind, Resource, Workload, WorkloadKind};
 
+mod fetches;
 mod prefetch;
 mod trim;
 mod watch;
@@ -38,7 +39,12 @@ pub struct ClusterLookup {
     health: Arc<Vec<Arc<WatchHealth>>>,
     /// Set once every watch has listed (or its kind is not served).
     synced: tokio::sync::watch::Receiver<bool>,
+    /// Direct GETs of what the caches have not seen yet.
+    fetches: Arc<fetches::Fetches>,
 }
+
+/// GETs to the API server in flight at once, over every review.
+const CONCURRENT_GETS: usize = 8;
 
 impl std::fmt::Debug for ClusterLookup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -106,6 +112,7 @@ impl ClusterLookup {
             index: Arc::clone(&index),
             health: Arc::new(health),
             synced: rx,
+            fetches: Arc::new(fetches::Fetches::new(CONCURRENT_GETS)),
         };
         let health = Arc::clone(&this.health);
         tokio::spawn(async move {
@@ -159,6 +166,7 @@ impl ClusterLookup {
             index: Arc::new(RwLock::new(index)),
             health: Arc::new(health),
             synced: tokio::sync::watch::channel(true).1,
+            fetches: Arc::new(fetches::Fetches::new(CONCURRENT_GETS)),
         }
     }
 
@@ -171,6 +179,11 @@ impl ClusterLookup {
     /// Whether every cache has had its first full list.
     pub fn is_synced(&self) -> bool {
         *self.synced.borrow()
+    }
+
+    /// Direct GETs sent to the API server so far (each for an object the caches had not seen).
+    pub fn gets_sent(&self) -> u64 {
+        self.fetches.sent()
     }
 
     /// Watch errors seen so far, over every cache (each one backed off and resumed).

@@ -11,11 +11,16 @@ use kube::{Api, Client, Resource as KubeResource};
 use serde::de::DeserializeOwned;
 
 use super::ClusterLookup;
+use super::fetches::Fetched;
 use crate::lookup::{Answer, Lookup, Prefetch, Prefetched};
-use crate::workload::{Footprint, Resource, ScaleRequest, Workload, WorkloadKind};
+use crate::workload::{Footprint, Kind, Resource, ScaleRequest, Workload, WorkloadKind};
+
+/// At most this many claims are fetched for one review: the others the caches have not seen count as
+/// missing (a crafted object naming a thousand claims costs the API server sixteen GETs, once).
+const MAX_GETS_PER_REVIEW: usize = 16;
 
 /// One direct GET, bounded by `timeout`: Found, Missing (404), or Unknown with the reason.
-async fn fetch<K>(client: Option<&Client>, namespace: &str, name: &str, timeout: Duration) -> Answer<K>
+async fn fetch<K>(client: Option<Client>, namespace: String, name: String, timeout: Duration) -> Answer<K>
 where
     K: KubeResource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
         + Clone
@@ -25,7 +30,8 @@ where
     let Some(client) = client else {
         return Answer::Missing;
     };
-    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let (namespace, name) = (namespace.as_str(), name.as_str());
+    let api: Api<K> = Api::namespaced(client, namespace);
     match tokio::time::timeout(timeout, api.get_opt(name)).await {
         Ok(Ok(Some(o))) => Answer::Found(o),
         Ok(Ok(None)) => Answer::Missing,
@@ -40,34 +46,54 @@ where
 
 impl ClusterLookup {
     async fn fetch_workload(&self, kind: WorkloadKind, namespace: &str, name: &str) -> Answer<Arc<Workload>> {
-        let (c, t) = (self.client.as_ref(), self.get_timeout);
-        let found = match kind {
-            WorkloadKind::Deployment => fetch::<Deployment>(c, namespace, name, t)
-                .await
-                .map(Workload::Deployment),
-            WorkloadKind::StatefulSet => fetch::<StatefulSet>(c, namespace, name, t)
-                .await
-                .map(Workload::StatefulSet),
-            WorkloadKind::DaemonSet => fetch::<DaemonSet>(c, namespace, name, t)
-                .await
-                .map(Workload::DaemonSet),
-            WorkloadKind::ReplicaSet => fetch::<ReplicaSet>(c, namespace, name, t)
-                .await
-                .map(Workload::ReplicaSet),
-            WorkloadKind::ReplicationController => fetch::<ReplicationController>(c, namespace, name, t)
-                .await
-                .map(Workload::ReplicationController),
-            WorkloadKind::Job => fetch::<Job>(c, namespace, name, t).await.map(Workload::Job),
-            WorkloadKind::CronJob => fetch::<CronJob>(c, namespace, name, t)
-                .await
-                .map(Workload::CronJob),
-            // A pod owns nothing and is never a scale target.
-            WorkloadKind::Pod => Answer::Missing,
+        let (c, t) = (self.client.clone(), self.get_timeout);
+        let (ns, n) = (namespace.to_owned(), name.to_owned());
+        let get = move || async move {
+            let found = match kind {
+                WorkloadKind::Deployment => fetch::<Deployment>(c, ns, n, t).await.map(Workload::Deployment),
+                WorkloadKind::StatefulSet => {
+                    fetch::<StatefulSet>(c, ns, n, t).await.map(Workload::StatefulSet)
+                }
+                WorkloadKind::DaemonSet => fetch::<DaemonSet>(c, ns, n, t).await.map(Workload::DaemonSet),
+                WorkloadKind::ReplicaSet => fetch::<ReplicaSet>(c, ns, n, t).await.map(Workload::ReplicaSet),
+                WorkloadKind::ReplicationController => fetch::<ReplicationController>(c, ns, n, t)
+                    .await
+                    .map(Workload::ReplicationController),
+                WorkloadKind::Job => fetch::<Job>(c, ns, n, t).await.map(Workload::Job),
+                WorkloadKind::CronJob => fetch::<CronJob>(c, ns, n, t).await.map(Workload::CronJob),
+                // A pod owns nothing and is never a scale target.
+                WorkloadKind::Pod => Answer::Missing,
+            };
+            found.map(|mut w| {
+                super::trim::workload(&mut w);
+                Fetched::Workload(Arc::new(w))
+            })
         };
-        found.map(|mut w| {
-            super::trim::workload(&mut w);
-            Arc::new(w)
-        })
+        let key = (Kind::from(kind).as_str(), namespace.to_owned(), name.to_owned());
+        match self.fetches.get(key, self.get_timeout, get).await {
+            Answer::Found(Fetched::Workload(w)) => Answer::Found(w),
+            Answer::Found(Fetched::Claim(_)) | Answer::Missing => Answer::Missing,
+            Answer::Unknown(why) => Answer::Unknown(why),
+        }
+    }
+
+    async fn fetch_claim(&self, namespace: &str, name: &str) -> Answer<Arc<PersistentVolumeClaim>> {
+        let (c, t) = (self.client.clone(), self.get_timeout);
+        let (ns, n) = (namespace.to_owned(), name.to_owned());
+        let get = move || async move {
+            fetch::<PersistentVolumeClaim>(c, ns, n, t)
+                .await
+                .map(|mut claim| {
+                    super::trim::claim(&mut claim);
+                    Fetched::Claim(Arc::new(claim))
+                })
+        };
+        let key = ("PersistentVolumeClaim", namespace.to_owned(), name.to_owned());
+        match self.fetches.get(key, self.get_timeout, get).await {
+            Answer::Found(Fetched::Claim(c)) => Answer::Found(c),
+            Answer::Found(Fetched::Workload(_)) | Answer::Missing => Answer::Missing,
+            Answer::Unknown(why) => Answer::Unknown(why),
+        }
     }
 
     /// A workload from the cache or, when the cache has not seen it, fetched and recorded in `out`.
@@ -159,21 +185,18 @@ impl Prefetch for ClusterLookup {
             let Ok(footprint) = Footprint::of(workload) else {
                 return out;
             };
-            for use_ in &footprint.claims {
-                if matches!(self.claim(&namespace, &use_.claim), Answer::Missing) {
-                    let answer = fetch::<PersistentVolumeClaim>(
-                        self.client.as_ref(),
-                        &namespace,
-                        &use_.claim,
-                        self.get_timeout,
-                    )
-                    .await
-                    .map(|mut c| {
-                        super::trim::claim(&mut c);
-                        Arc::new(c)
-                    });
-                    out.claim(&namespace, &use_.claim, answer);
-                }
+            // The claims the caches have not seen, a bounded number of them, fetched together.
+            let unseen: Vec<&str> = footprint
+                .claims
+                .iter()
+                .map(|u| u.claim.as_str())
+                .filter(|c| matches!(self.claim(&namespace, c), Answer::Missing))
+                .take(MAX_GETS_PER_REVIEW)
+                .collect();
+            let answers =
+                futures_util::future::join_all(unseen.iter().map(|c| self.fetch_claim(&namespace, c))).await;
+            for (claim, answer) in unseen.into_iter().zip(answers) {
+                out.claim(&namespace, claim, answer);
             }
             out
         })

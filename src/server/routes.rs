@@ -17,7 +17,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use kube::core::admission::Operation;
 use serde_json::json;
 use tokio::sync::Semaphore;
@@ -206,16 +206,46 @@ fn too_large(max: usize) -> Response {
     )
 }
 
-/// Reads at most `max` bytes; a longer body is a 413.
-async fn read_body(body: Body, max: usize) -> Result<Bytes, Response> {
-    match Limited::new(body, max).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large(max)),
-        Err(e) => Err(error_response(
-            StatusCode::BAD_REQUEST,
-            &format!("could not read the body: {e}"),
-        )),
+/// Why a body was not read.
+enum Unreadable {
+    TooLarge,
+    Busy,
+    Broken(String),
+}
+
+/// Reads a body of at most the limit, holding one permit of the bytes-in-flight budget per byte: all of a
+/// declared length up front (refused before it is read), else frame by frame as it arrives.
+async fn read_budgeted(
+    body: Body,
+    declared: Option<usize>,
+    gate: &Gate,
+) -> Result<(Bytes, Option<tokio::sync::SemaphorePermit<'_>>), Unreadable> {
+    let max = gate.limits.max_body_bytes;
+    let take = |n: usize| gate.bytes.try_acquire_many(u32::try_from(n).unwrap_or(u32::MAX));
+    let mut held = match declared {
+        Some(n) => Some(take(n).map_err(|_| Unreadable::Busy)?),
+        None => None,
+    };
+    let mut body = body;
+    let mut data: Vec<u8> = Vec::with_capacity(declared.unwrap_or(0).min(max));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| Unreadable::Broken(e.to_string()))?;
+        let Ok(chunk) = frame.into_data() else {
+            continue;
+        };
+        if data.len() + chunk.len() > max {
+            return Err(Unreadable::TooLarge);
+        }
+        if declared.is_none() && !chunk.is_empty() {
+            let more = take(chunk.len()).map_err(|_| Unreadable::Busy)?;
+            match held.as_mut() {
+                Some(h) => h.merge(more),
+                None => held = Some(more),
+            }
+        }
+        data.extend_from_slice(&chunk);
     }
+    Ok((Bytes::from(data), held))
 }
 
 /// The `kind` metric label: a kind of the table, or `other` (a label set a caller cannot grow).
@@ -250,30 +280,28 @@ async fn answer(
         state.metrics.refused(Refusal::BodyTooLarge);
         return too_large(limits.max_body_bytes);
     }
-    // A body of unknown length may be as long as the limit: reserve that much.
-    let reserved = declared.unwrap_or(limits.max_body_bytes).max(1);
-    let Ok(_bytes_held) = gate
-        .bytes
-        .try_acquire_many(u32::try_from(reserved).unwrap_or(u32::MAX))
-    else {
-        state.metrics.refused(Refusal::Busy);
-        let mut response = error_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &format!(
-                "volguard is busy: {} bytes of reviews are already being read (--max-inflight-bytes); retry",
-                limits.max_inflight_bytes
-            ),
-        );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-        return response;
-    };
-    let bytes = match read_body(body, limits.max_body_bytes).await {
-        Ok(b) => b,
-        Err(response) => {
+    let (bytes, _bytes_held) = match read_budgeted(body, declared, &gate).await {
+        Ok(read) => read,
+        Err(Unreadable::TooLarge) => {
             state.metrics.refused(Refusal::BodyTooLarge);
+            return too_large(limits.max_body_bytes);
+        }
+        Err(Unreadable::Busy) => {
+            state.metrics.refused(Refusal::Busy);
+            let mut response = error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!(
+                    "volguard is busy: {} bytes of reviews are already being read (--max-inflight-bytes); retry",
+                    limits.max_inflight_bytes
+                ),
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
             return response;
+        }
+        Err(Unreadable::Broken(e)) => {
+            return error_response(StatusCode::BAD_REQUEST, &format!("could not read the body: {e}"));
         }
     };
     if state.baseline_allow_all {
