@@ -189,7 +189,9 @@ pub fn parse(text: Arc<str>, source: &str) -> Manifest {
         item: None,
     };
     let trimmed = text.trim_start();
-    if trimmed.starts_with('{') || trimmed.starts_with('[') {
+    // A `---` line cannot occur in JSON: with one, the file is a YAML stream whose documents may be JSON.
+    let json = (trimmed.starts_with('{') || trimmed.starts_with('[')) && !text.lines().any(split::is_start);
+    if json {
         // JSON: serde_json is faster and its errors are JSON errors. kubectl reads several objects written
         // one after the other (`{...}{...}`, or one per line) as several documents.
         let mut stream = serde_json::Deserializer::from_str(&text).into_iter::<serde_json::Value>();
@@ -268,6 +270,19 @@ fn line_of(text: &str, at: usize) -> u64 {
 mod tests {
     use super::*;
     use crate::workload::Decoded;
+
+    #[test]
+    fn json_documents_between_yaml_markers_are_a_yaml_stream() {
+        let text =
+            "{\"apiVersion\": \"v1\", \"kind\": \"A\"}\n---\n{\"apiVersion\": \"v1\", \"kind\": \"B\"}\n";
+        let docs = parse_str(text, "s.yaml").unwrap();
+        let origins: Vec<String> = docs.iter().map(|d| d.origin.to_string()).collect();
+        assert_eq!(
+            origins,
+            ["s.yaml document 1 (line 1)", "s.yaml document 2 (line 3)"]
+        );
+        assert_eq!(docs[1].value().unwrap()["kind"], "B");
+    }
 
     #[test]
     fn several_json_objects_in_one_file_are_several_documents() {
