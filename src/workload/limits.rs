@@ -34,11 +34,11 @@ impl Default for ObjectLimits {
 
 /// A limit an object goes over.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("it has {count} {what}; volguard judges objects with at most {limit} ({flag})")]
+#[error("it has more than {limit} {what}, the most volguard judges in one object (raise it with {flag})")]
 pub struct Exceeded {
     /// What was counted ("volumes").
     pub what: &'static str,
-    /// How many (at least).
+    /// How many were counted: more than the limit, perhaps not all (counting stops past the limit).
     pub count: usize,
     /// The limit.
     pub limit: usize,
@@ -189,7 +189,7 @@ mod tests {
         let e = limits.check_resource(&deployment(4, 1)).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "it has 4 volumes; volguard judges objects with at most 3 (--max-volumes)"
+            "it has more than 3 volumes, the most volguard judges in one object (raise it with --max-volumes)"
         );
         let e = limits.check_resource(&deployment(1, 3)).unwrap_err();
         assert_eq!((e.what, e.count, e.flag), ("containers", 3, "--max-containers"));
