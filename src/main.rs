@@ -16,9 +16,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Keeps the process's resident memory close to what it uses. mimalloc keeps freed memory in its arenas
 /// for reuse, and on Linux lets transparent huge pages back them: after a burst of large review bodies the
 /// resident size stayed at about twice what was in use (300 connections of 3 MiB: 142 to 166 MiB peak,
-/// against 66 to 83 MiB tuned; `cargo bench --bench abuse -- --only 300`). Objects over 1 MiB (request bodies, their
-/// largest strings) are therefore mapped on their own and returned to the OS when freed, and huge pages
-/// are off for the process. Small allocations, where mimalloc's speed is, are untouched.
+/// against 66 to 83 MiB tuned; `cargo bench --bench abuse -- --only 300`). Objects over 1 MiB (request
+/// bodies, their largest strings) are therefore mapped on their own and returned to the OS when freed,
+/// and huge pages are off for the process. Small allocations, where mimalloc's speed is, are untouched.
 fn tune_allocator() {
     use std::ffi::c_int;
     // mimalloc v3's `mi_option_e` values, which libmimalloc-sys does not export: pinned to its numbering,
