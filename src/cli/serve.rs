@@ -21,12 +21,13 @@ use crate::workload::ObjectLimits;
 /// `volguard serve` flags.
 #[derive(Clone, Debug, Args)]
 pub struct ServeArgs {
-    /// HTTPS address for /validate, /mutate, /healthz and /readyz.
-    #[arg(long, env = "VOLGUARD_ADDR", default_value = "0.0.0.0:8443")]
+    /// HTTPS address for /validate, /mutate, /healthz and /readyz: loopback unless told otherwise (the
+    /// chart binds the pod's IP). IP:PORT; an IPv6 address may be bracketed or not (`$(POD_IP):8443`).
+    #[arg(long, env = "VOLGUARD_ADDR", default_value = "127.0.0.1:8443", value_parser = parse_listen_addr)]
     pub addr: SocketAddr,
     /// Plain-HTTP address for GET /metrics (Prometheus text format): loopback unless told otherwise (the
     /// chart binds the pod's IP).
-    #[arg(long, env = "VOLGUARD_METRICS_ADDR", default_value = "127.0.0.1:9090")]
+    #[arg(long, env = "VOLGUARD_METRICS_ADDR", default_value = "127.0.0.1:9090", value_parser = parse_listen_addr)]
     pub metrics_addr: SocketAddr,
     /// Serving certificate chain (PEM), reloaded when it changes; with --tls-key.
     #[arg(long, env = "VOLGUARD_TLS_CERT", requires = "tls_key")]
@@ -107,6 +108,19 @@ pub struct ServeArgs {
     #[cfg(feature = "bench-baseline")]
     #[arg(long, hide = true)]
     pub baseline_allow_all: bool,
+}
+
+/// `IP:PORT`, where an IPv6 address may also come unbracketed (`fd00::1:8443`: the port is what follows
+/// the last colon), so a manifest can write `--addr=$(POD_IP):8443` on IPv4 and IPv6 clusters alike.
+pub fn parse_listen_addr(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = s.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let expected = || format!("invalid address {s:?}: expected IP:PORT, e.g. 127.0.0.1:8443 or [::1]:8443");
+    let (ip, port) = s.rsplit_once(':').ok_or_else(expected)?;
+    let ip: std::net::IpAddr = ip.parse().map_err(|_| expected())?;
+    let port: u16 = port.parse().map_err(|_| expected())?;
+    Ok(SocketAddr::new(ip, port))
 }
 
 /// `30s`, `500ms`, `2m`, or plain seconds.
@@ -298,6 +312,30 @@ mod tests {
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
         assert!(parse_duration("3h").is_err());
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn listen_addresses_take_pod_ips_of_either_family() {
+        let parsed = |s: &str| parse_listen_addr(s).map(|a| a.to_string());
+        assert_eq!(parsed("10.1.2.3:8443"), Ok("10.1.2.3:8443".to_owned()));
+        assert_eq!(parsed("[fd00::1]:8443"), Ok("[fd00::1]:8443".to_owned()));
+        // `$(POD_IP):8443` on an IPv6 cluster.
+        assert_eq!(parsed("fd00::1:8443"), Ok("[fd00::1]:8443".to_owned()));
+        assert_eq!(parsed("::1:9090"), Ok("[::1]:9090".to_owned()));
+        for bad in [
+            "localhost:8443",
+            "10.1.2.3",
+            "10.1.2.3:http",
+            ":8443",
+            "fd00::1:99999",
+        ] {
+            assert_eq!(
+                parse_listen_addr(bad),
+                Err(format!(
+                    "invalid address {bad:?}: expected IP:PORT, e.g. 127.0.0.1:8443 or [::1]:8443"
+                )),
+            );
+        }
     }
 
     #[test]

@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    Affinity, Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, HTTPGetAction,
-    PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    ResourceRequirements, SeccompProfile, SecretVolumeSource, SecurityContext, Service, ServiceAccount,
-    ServicePort, ServiceSpec, Volume, VolumeMount, WeightedPodAffinityTerm,
+    Affinity, Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
+    HTTPGetAction, ObjectFieldSelector, PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec,
+    PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecretVolumeSource, SecurityContext,
+    Service, ServiceAccount, ServicePort, ServiceSpec, Volume, VolumeMount, WeightedPodAffinityTerm,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
@@ -162,10 +162,23 @@ pub(super) fn deployment(o: &Options) -> Deployment {
         name: "volguard".to_owned(),
         image: Some(o.image.clone()),
         image_pull_policy: Some("IfNotPresent".to_owned()),
+        // Both listeners on the pod's own IP (from the downward API): what the Service, the kubelet's
+        // probes and Prometheus reach, and nothing else.
+        env: Some(vec![EnvVar {
+            name: "POD_IP".to_owned(),
+            value_from: Some(EnvVarSource {
+                field_ref: Some(ObjectFieldSelector {
+                    field_path: "status.podIP".to_owned(),
+                    ..ObjectFieldSelector::default()
+                }),
+                ..EnvVarSource::default()
+            }),
+            ..EnvVar::default()
+        }]),
         args: Some(vec![
             "serve".to_owned(),
-            "--addr=0.0.0.0:8443".to_owned(),
-            "--metrics-addr=0.0.0.0:9090".to_owned(),
+            "--addr=$(POD_IP):8443".to_owned(),
+            "--metrics-addr=$(POD_IP):9090".to_owned(),
             format!("--tls-cert={TLS_MOUNT}/tls.crt"),
             format!("--tls-key={TLS_MOUNT}/tls.key"),
             format!("--policy={POLICY_MOUNT}"),
