@@ -1,7 +1,8 @@
 //! charts/volguard agrees with `volguard manifests`, checked without Helm (not installable here): the
 //! blocks that matter (webhook rules and namespace selector, RBAC rules, probes, security context) are
-//! `define`s in templates/_helpers.tpl kept free of templating except `.Release.Namespace`, so they are
-//! rendered here by substitution, parsed, and compared with the typed objects `manifests` prints.
+//! `define`s in templates/_helpers.tpl kept free of templating except a few expressions whose default
+//! rendering is known, so they are rendered here by substitution, parsed, and compared with the typed
+//! objects `manifests` prints. tests/chart_render.rs renders the chart with Helm where it can.
 
 mod install_common;
 
@@ -18,7 +19,20 @@ fn chart(path: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// The body of `{{- define "NAME" -}} ... {{- end }}` in _helpers.tpl, rendered for [`NAMESPACE`].
+/// What the compared blocks may template, and how the defaults render it for [`NAMESPACE`]: anything else
+/// fails the comparison (tests/chart_render.rs renders the other values with Helm).
+const DEFAULT_RENDERINGS: [(&str, &str); 2] = [
+    ("{{ .Release.Namespace }}", NAMESPACE),
+    (
+        "{{ include \"volguard.exemptNamespaces\" . }}",
+        "[\"kube-system\", \"vg-chart\"]",
+    ),
+];
+
+/// `if` blocks of the compared blocks whose condition is false by default, and so are left out.
+const OFF_BY_DEFAULT: [&str; 1] = ["{{- if .Values.webhook.labelExemption }}"];
+
+/// The body of `{{- define "NAME" -}} ... {{- end }}` in _helpers.tpl, rendered with the chart's defaults.
 fn block(name: &str) -> Value {
     let helpers = chart("templates/_helpers.tpl");
     let open = format!("{{{{- define \"{name}\" -}}}}\n");
@@ -26,11 +40,36 @@ fn block(name: &str) -> Value {
         .find(&open)
         .unwrap_or_else(|| panic!("_helpers.tpl defines {name}"))
         + open.len();
-    let end = start + helpers[start..].find("{{- end }}").expect("the define ends");
-    let body = helpers[start..end].replace("{{ .Release.Namespace }}", NAMESPACE);
+    // The define's own end: the first `end` that closes no `if` opened inside it.
+    let mut depth = 0;
+    let mut end = None;
+    let mut at = start;
+    for line in helpers[start..].split_inclusive('\n') {
+        let trimmed = line.trim();
+        if trimmed.starts_with("{{- if ") || trimmed.starts_with("{{- range ") {
+            depth += 1;
+        } else if trimmed == "{{- end }}" {
+            if depth == 0 {
+                end = Some(at);
+                break;
+            }
+            depth -= 1;
+        }
+        at += line.len();
+    }
+    let mut body = helpers[start..end.expect("the define ends")].to_owned();
+    for condition in OFF_BY_DEFAULT {
+        while let Some(from) = body.find(condition) {
+            let to = from + body[from..].find("{{- end }}").expect("the if ends") + "{{- end }}".len();
+            body.replace_range(from..to, "");
+        }
+    }
+    for (template, rendered) in DEFAULT_RENDERINGS {
+        body = body.replace(template, rendered);
+    }
     assert!(
         !body.contains("{{"),
-        "{name} must stay free of templating to be compared:\n{body}"
+        "{name} must stay free of other templating to be compared:\n{body}"
     );
     serde_saphyr::from_str(&body).unwrap_or_else(|e| panic!("{name} is not YAML: {e}\n{body}"))
 }

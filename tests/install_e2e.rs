@@ -121,7 +121,13 @@ fn a_full_install_refuses_three_replicas_on_a_rwo_claim() {
         return;
     };
     let name = fresh_name("vg-inst");
-    let (app, exempt) = (format!("{name}-app"), format!("{name}-exempt"));
+    // `exempt` is exempt by name; `labelled` carries volguard.io/ignore=true, which exempts nothing unless
+    // the install opts in (`--label-exemption`): anyone who may label a namespace could otherwise.
+    let (app, exempt, labelled) = (
+        format!("{name}-app"),
+        format!("{name}-exempt"),
+        format!("{name}-labelled"),
+    );
     let kinds = &[
         "validatingwebhookconfiguration",
         "mutatingwebhookconfiguration",
@@ -148,13 +154,15 @@ fn a_full_install_refuses_three_replicas_on_a_rwo_claim() {
         &url,
         "--kube-version",
         "1.20",
+        "--exempt-namespace",
+        &exempt,
     ]));
     // The cluster is shared: narrow the webhooks to this test's namespaces, on top of the install's own
-    // selector (which still has to let `app` through and keep `exempt` out by its label).
+    // selector (which still has to let `app` and `labelled` through and keep `exempt` out by its name).
     let ours = LabelSelectorRequirement {
         key: "kubernetes.io/metadata.name".to_owned(),
         operator: "In".to_owned(),
-        values: Some(vec![app.clone(), exempt.clone()]),
+        values: Some(vec![app.clone(), exempt.clone(), labelled.clone()]),
     };
     for validate in decoded.validating.webhooks.as_mut().unwrap() {
         assert_eq!(
@@ -188,7 +196,7 @@ fn a_full_install_refuses_three_replicas_on_a_rwo_claim() {
         text(&out)
     );
 
-    for ns in [&app, &exempt] {
+    for ns in [&app, &exempt, &labelled] {
         let out = kubectl(&kubeconfig, &["create", "namespace", ns], None);
         assert!(out.status.success(), "{:?}", text(&out));
         // v1.20 does not set this label itself (v1.21 does); the install's selector keys on it.
@@ -200,7 +208,7 @@ fn a_full_install_refuses_three_replicas_on_a_rwo_claim() {
     }
     let out = kubectl(
         &kubeconfig,
-        &["label", "namespace", &exempt, "volguard.io/ignore=true"],
+        &["label", "namespace", &labelled, "volguard.io/ignore=true"],
         None,
     );
     assert!(out.status.success(), "{:?}", text(&out));
@@ -255,12 +263,35 @@ fn a_full_install_refuses_three_replicas_on_a_rwo_claim() {
         "{last:?}"
     );
 
-    // The same Deployment in a namespace labelled volguard.io/ignore=true never reaches volguard.
+    // The same Deployment in the namespace exempt by name never reaches volguard...
     let out = kubectl(&kubeconfig, &["apply", "-f", "-"], Some(&deployment(&exempt)));
     assert!(
         out.status.success(),
         "the exempt namespace is not checked: {:?}",
         text(&out)
     );
+    // ...while a namespace that labelled itself volguard.io/ignore=true is checked all the same (refused
+    // once its claim has reached the cache; until then it would be admitted with a missing-claim warning,
+    // so it is deleted again before the next try).
+    let expected = format!(
+        "admission webhook \"validate.volguard.io\" denied the request: volguard denied Deployment {labelled}/web:"
+    );
+    let mut last = (String::new(), String::new());
+    wait_until("the labelled namespace checked", Duration::from_secs(30), || {
+        let out = kubectl(&kubeconfig, &["apply", "-f", "-"], Some(&deployment(&labelled)));
+        last = text(&out);
+        if out.status.success() {
+            kubectl(
+                &kubeconfig,
+                &["-n", &labelled, "delete", "deployment", "web"],
+                None,
+            );
+            assert!(
+                last.1.contains("volguard"),
+                "the label alone exempts nothing: {last:?}"
+            );
+        }
+        last.1.contains(&expected)
+    });
     cleanup.server.kill().ok();
 }

@@ -10,7 +10,9 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject as _;
 
 use super::Exit;
-use crate::install::{DEFAULT_IMAGE, Endpoint, FailurePolicy, Install, Options, PodWebhook, Trust};
+use crate::install::{
+    DEFAULT_IMAGE, Endpoint, Exemptions, FailurePolicy, Install, Options, PodWebhook, Trust,
+};
 
 /// `volguard manifests` flags.
 #[derive(Clone, Debug, Args)]
@@ -48,6 +50,20 @@ pub struct ManifestsArgs {
     /// as users of the claims they mount).
     #[arg(long, env = "VOLGUARD_NO_POD_WEBHOOK")]
     pub no_pod_webhook: bool,
+    /// A namespace the webhooks never see, by name (its `kubernetes.io/metadata.name` label, which the API
+    /// server sets and namespace owners cannot change); repeat or separate with commas. kube-system and
+    /// volguard's own namespace are always exempt.
+    #[arg(
+        long = "exempt-namespace",
+        value_name = "NAME",
+        env = "VOLGUARD_EXEMPT_NAMESPACES",
+        value_delimiter = ','
+    )]
+    pub exempt_namespaces: Vec<String>,
+    /// Also exempt namespaces labelled `volguard.io/ignore: "true"`. Anyone who may label a namespace can
+    /// then exempt it: only for clusters where namespace labels are the cluster admin's alone.
+    #[arg(long, env = "VOLGUARD_LABEL_EXEMPTION")]
+    pub label_exemption: bool,
     /// The Kubernetes version the manifests are for (MAJOR.MINOR): from 1.28 the pods webhook sends only
     /// bare pods, through a matchCondition.
     #[arg(long, env = "VOLGUARD_KUBE_VERSION", default_value = "1.30", value_parser = parse_kube_version)]
@@ -91,6 +107,8 @@ pub fn run(args: ManifestsArgs) -> anyhow::Result<Exit> {
         failure_policy,
         pod_failure_policy,
         no_pod_webhook,
+        exempt_namespaces,
+        label_exemption,
         kube_version,
     } = args;
     let trust = match (ca_bundle, cert_manager) {
@@ -112,6 +130,10 @@ pub fn run(args: ManifestsArgs) -> anyhow::Result<Exit> {
         match_conditions: kube_version >= (1, 28),
     });
     options.endpoint = webhook_url.map_or(Endpoint::Service, Endpoint::Url);
+    options.exemptions = Exemptions {
+        namespaces: exempt_namespaces,
+        label: label_exemption,
+    };
     let yaml = Install::new(&options).to_yaml()?;
     use std::io::Write as _;
     std::io::stdout()

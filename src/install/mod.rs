@@ -115,6 +115,18 @@ pub struct Options {
     pub pods: Option<PodWebhook>,
     /// Pod replicas.
     pub replicas: i32,
+    /// Namespaces the webhooks never see.
+    pub exemptions: Exemptions,
+}
+
+/// Which namespaces the webhooks leave alone, besides kube-system and volguard's own (always).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Exemptions {
+    /// By name: the `kubernetes.io/metadata.name` label, which the API server sets and keeps.
+    pub namespaces: Vec<String>,
+    /// Also namespaces labelled `volguard.io/ignore: "true"` (opt-in: whoever may label a namespace can
+    /// then exempt it).
+    pub label: bool,
 }
 
 impl Options {
@@ -130,6 +142,7 @@ impl Options {
             timeout_seconds: 10,
             pods: Some(PodWebhook::default()),
             replicas: 2,
+            exemptions: Exemptions::default(),
         }
     }
 

@@ -15,7 +15,8 @@ use crate::workload::{KINDS, KindInfo, Webhook};
 /// The label a namespace carries with its own name (set by the API server from v1.21; by `manifests`
 /// on volguard's namespace; by hand on older servers).
 pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
-/// A namespace labelled `volguard.io/ignore: "true"` is never sent to volguard.
+/// With label exemption on (opt-in), a namespace labelled `volguard.io/ignore: "true"` is never sent to
+/// volguard.
 pub const IGNORE_LABEL: &str = "volguard.io/ignore";
 
 fn strings(items: &[&str]) -> Vec<String> {
@@ -107,21 +108,29 @@ pub fn bare_pod_condition() -> String {
 }
 
 /// Every namespace except kube-system, volguard's own (its pods must start even when no volguard
-/// answers) and those labelled `volguard.io/ignore: "true"`.
-pub fn namespace_selector(own_namespace: &str) -> LabelSelector {
+/// answers) and those exempt by name; with label exemption, also those labelled `volguard.io/ignore:
+/// "true"`.
+pub fn namespace_selector(o: &Options) -> LabelSelector {
+    let mut names = strings(&["kube-system", &o.namespace]);
+    for name in &o.exemptions.namespaces {
+        if !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
+    let mut expressions = vec![LabelSelectorRequirement {
+        key: NAMESPACE_NAME_LABEL.to_owned(),
+        operator: "NotIn".to_owned(),
+        values: Some(names),
+    }];
+    if o.exemptions.label {
+        expressions.push(LabelSelectorRequirement {
+            key: IGNORE_LABEL.to_owned(),
+            operator: "NotIn".to_owned(),
+            values: Some(strings(&["true"])),
+        });
+    }
     LabelSelector {
-        match_expressions: Some(vec![
-            LabelSelectorRequirement {
-                key: NAMESPACE_NAME_LABEL.to_owned(),
-                operator: "NotIn".to_owned(),
-                values: Some(strings(&["kube-system", own_namespace])),
-            },
-            LabelSelectorRequirement {
-                key: IGNORE_LABEL.to_owned(),
-                operator: "NotIn".to_owned(),
-                values: Some(strings(&["true"])),
-            },
-        ]),
+        match_expressions: Some(expressions),
         ..LabelSelector::default()
     }
 }
@@ -168,7 +177,7 @@ pub(super) fn validating(o: &Options) -> ValidatingWebhookConfiguration {
         client_config: client_config(o, "/validate"),
         failure_policy: Some(o.failure_policy.as_str().to_owned()),
         match_policy: Some("Equivalent".to_owned()),
-        namespace_selector: Some(namespace_selector(&o.namespace)),
+        namespace_selector: Some(namespace_selector(o)),
         rules: Some(webhook_rules()),
         side_effects: "None".to_owned(),
         timeout_seconds: Some(o.timeout_seconds),
@@ -181,7 +190,7 @@ pub(super) fn validating(o: &Options) -> ValidatingWebhookConfiguration {
             client_config: client_config(o, "/validate"),
             failure_policy: Some(pods.failure_policy.as_str().to_owned()),
             match_policy: Some("Equivalent".to_owned()),
-            namespace_selector: Some(namespace_selector(&o.namespace)),
+            namespace_selector: Some(namespace_selector(o)),
             match_conditions: pods.match_conditions.then(|| {
                 vec![MatchCondition {
                     name: "bare-pods-only".to_owned(),
@@ -211,7 +220,7 @@ pub(super) fn mutating(o: &Options) -> MutatingWebhookConfiguration {
             client_config: client_config(o, "/mutate"),
             failure_policy: Some(o.failure_policy.as_str().to_owned()),
             match_policy: Some("Equivalent".to_owned()),
-            namespace_selector: Some(namespace_selector(&o.namespace)),
+            namespace_selector: Some(namespace_selector(o)),
             // Another mutating webhook may change the object after volguard: look at it again.
             reinvocation_policy: Some("IfNeeded".to_owned()),
             rules: Some(mutating_rules()),

@@ -86,16 +86,30 @@ Bare pods: the pods webhook (`volguard manifests` builds the same from the table
 {{- end }}
 
 
-{{/* compared: every namespace but kube-system, volguard's own, and those labelled volguard.io/ignore=true
-(src/install/webhook.rs namespace_selector). */}}
+{{/* compared: every namespace but kube-system, volguard's own, those exempt by name and, with
+webhook.labelExemption, those labelled volguard.io/ignore=true (src/install/webhook.rs namespace_selector).
+tests/chart.rs compares the default rendering; tests/chart_render.rs renders the others with Helm. */}}
 {{- define "volguard.namespaceSelector" -}}
 matchExpressions:
   - key: kubernetes.io/metadata.name
     operator: NotIn
-    values: ["kube-system", "{{ .Release.Namespace }}"]
+    values: {{ include "volguard.exemptNamespaces" . }}
+{{- if .Values.webhook.labelExemption }}
   - key: volguard.io/ignore
     operator: NotIn
     values: ["true"]
+{{- end }}
+{{- end }}
+
+{{/* kube-system, the release namespace, then webhook.exemptNamespaces not already listed, as a flow list. */}}
+{{- define "volguard.exemptNamespaces" -}}
+{{- $names := list "kube-system" .Release.Namespace }}
+{{- range .Values.webhook.exemptNamespaces }}
+{{- if not (has . $names) }}
+{{- $names = append $names . }}
+{{- end }}
+{{- end }}
+{{- $names | toJson }}
 {{- end }}
 
 {{/* compared: read-only access to what the rules look up (src/install/workload.rs cluster_role_rules). */}}
