@@ -376,6 +376,47 @@ fn input_errors_in_json_carry_stage_document_and_position() {
 }
 
 #[test]
+fn an_object_over_a_limit_is_an_input_error_naming_the_limit_and_the_rest_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("many-containers.yaml");
+    let containers: String = (0..5)
+        .map(|i| format!("      - name: c{i}\n        image: busybox\n"))
+        .collect();
+    let manifest = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: crowded\n  namespace: shop\nspec:\n  \
+         selector:\n    matchLabels: {{app: crowded}}\n  template:\n    metadata:\n      labels: {{app: crowded}}\n    \
+         spec:\n      containers:\n{containers}"
+    );
+    std::fs::write(&path, manifest).unwrap();
+    let file = path.to_str().unwrap();
+    let out = run(volguard([
+        "check",
+        "--max-containers",
+        "4",
+        "-f",
+        file,
+        "examples/web-shared-rwo.yaml",
+    ]));
+    assert_eq!(out.code, 2, "input errors win over denials: {}", out.stdout);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "error: {file} document 1, line 1: Deployment shop/crowded: not judged: it has more than 4 \
+             containers, the most volguard judges in one object (raise it with --max-containers)\n"
+        )
+    );
+    assert!(
+        out.stdout
+            .starts_with("DENY  Deployment shop/web  (examples/web-shared-rwo.yaml document 2, line 19)\n"),
+        "{}",
+        out.stdout
+    );
+    // Within the limit (the default is 256), the same object is judged.
+    let out = run(volguard(["check", "-f", file]));
+    assert_eq!((out.code, out.stderr.as_str()), (0, ""), "{}", out.stdout);
+}
+
+#[test]
 fn a_bad_policy_file_is_a_usage_error_with_file_line_and_column() {
     let out = run(volguard([
         "check",

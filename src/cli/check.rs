@@ -11,13 +11,13 @@ use clap::{Args, ValueEnum};
 use rayon::prelude::*;
 
 use super::report::{ClaimReport, InputError, ObjectReport, Report, SkippedObject, Stage};
-use super::{Exit, input, render};
+use super::{Exit, ObjectLimitArgs, input, render};
 use crate::kube_lookup::{self, ClusterLookup};
 use crate::lookup::{Answer, Bundle, FilesThenCluster, Lookup};
 use crate::manifest::{Document, WrittenName};
 use crate::mutate::{self, Mutation, Stage as MutateStage};
 use crate::policy::{self, PolicySet};
-use crate::workload::{DEFAULT_NAMESPACE, DecodeError, Decoded, Resource};
+use crate::workload::{DEFAULT_NAMESPACE, DecodeError, Decoded, ObjectLimits, Resource};
 
 /// `volguard check` flags.
 #[derive(Clone, Debug, Args)]
@@ -75,6 +75,10 @@ pub struct CheckArgs {
     #[arg(short = 'n', long, value_name = "NAME", env = "VOLGUARD_DEFAULT_NAMESPACE",
         default_value = DEFAULT_NAMESPACE)]
     pub namespace: String,
+    /// What one object may ask of a decision: as `serve` has it, so a manifest check passes for what the
+    /// webhook will judge.
+    #[command(flatten)]
+    pub object_limits: ObjectLimitArgs,
 }
 
 /// `-o`: how the report is written.
@@ -125,6 +129,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
         mutate,
         diff,
         namespace,
+        object_limits,
     } = args;
     let mutate = mutate || diff;
     let policies = match load_policies(policy.as_deref()) {
@@ -139,6 +144,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
         strict,
         mutate,
         namespace,
+        limits: object_limits.into(),
     };
     let (report, documents) = if cluster {
         let connected = connect(kubeconfig.as_deref(), context.as_deref(), cluster_timeout);
@@ -251,6 +257,8 @@ pub struct Options {
     pub mutate: bool,
     /// The namespace of objects that name none.
     pub namespace: String,
+    /// What one object may ask of a decision; an object over a limit is an input error, not judged.
+    pub limits: ObjectLimits,
 }
 
 impl Default for Options {
@@ -259,6 +267,7 @@ impl Default for Options {
             strict: false,
             mutate: false,
             namespace: DEFAULT_NAMESPACE.to_owned(),
+            limits: ObjectLimits::default(),
         }
     }
 }
@@ -317,6 +326,16 @@ pub fn run_check(
         match d {
             Decode::Resource(origin, mut r) => {
                 r.default_namespace(&options.namespace);
+                if let Err(exceeded) = options.limits.check_resource(&r) {
+                    errors.push(InputError {
+                        origin: (&origin).into(),
+                        stage: Stage::Evaluate,
+                        at: None,
+                        object: Some(r.object_ref().to_string()),
+                        message: format!("not judged: {exceeded}"),
+                    });
+                    continue;
+                }
                 resources.push((index, origin, r));
             }
             Decode::Skipped(s) => skipped.push(s),

@@ -26,6 +26,38 @@ pub use report::{
 pub use review::ReviewArgs;
 pub use serve::ServeArgs;
 
+use crate::workload::ObjectLimits;
+
+/// What one object may ask of a decision (`serve` and `check` alike): over a limit the object is not
+/// judged, and the answer names the limit and its flag.
+#[derive(Clone, Copy, Debug, Args)]
+pub struct ObjectLimitArgs {
+    /// Containers (init and ephemeral ones included) in one object's pod spec.
+    #[arg(long, value_name = "N", env = "VOLGUARD_MAX_CONTAINERS", default_value_t = ObjectLimits::default().containers)]
+    pub max_containers: usize,
+    /// Volumes (and volumeClaimTemplates) in one object.
+    #[arg(long, value_name = "N", env = "VOLGUARD_MAX_VOLUMES", default_value_t = ObjectLimits::default().volumes)]
+    pub max_volumes: usize,
+    /// Volume mounts of all containers of one object together.
+    #[arg(long, value_name = "N", env = "VOLGUARD_MAX_VOLUME_MOUNTS", default_value_t = ObjectLimits::default().mounts)]
+    pub max_volume_mounts: usize,
+    /// JSON values in one object (managedFields aside), counted in review bodies over 128 KiB before
+    /// decoding (`serve` only).
+    #[arg(long, value_name = "N", env = "VOLGUARD_MAX_OBJECT_VALUES", default_value_t = ObjectLimits::default().values)]
+    pub max_object_values: usize,
+}
+
+impl From<ObjectLimitArgs> for ObjectLimits {
+    fn from(a: ObjectLimitArgs) -> Self {
+        Self {
+            containers: a.max_containers,
+            volumes: a.max_volumes,
+            mounts: a.max_volume_mounts,
+            values: a.max_object_values,
+        }
+    }
+}
+
 /// volguard: volume and workload policy for Kubernetes.
 #[derive(Debug, Parser)]
 #[command(name = "volguard", version, about, propagate_version = true)]

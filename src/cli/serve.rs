@@ -9,14 +9,13 @@ use anyhow::Context as _;
 use clap::Args;
 use tracing::{info, warn};
 
-use super::Exit;
+use super::{Exit, ObjectLimitArgs};
 use crate::kube_lookup::{self, ClusterLookup};
 use crate::lookup::{Bundle, Lookup, Prefetch};
 use crate::server::start::{Config, TlsSource, start};
 use crate::server::tls::PairPaths;
 use crate::server::{ConnectionLimits, Limits, ServeOptions, shutdown_signal};
 use crate::workload::DEFAULT_NAMESPACE;
-use crate::workload::ObjectLimits;
 
 /// `volguard serve` flags.
 #[derive(Clone, Debug, Args)]
@@ -79,18 +78,9 @@ pub struct ServeArgs {
     /// Reviews larger than 128 KiB decoded and judged at once, off the request threads.
     #[arg(long, value_name = "N", env = "VOLGUARD_HEAVY_REVIEWS", default_value_t = Limits::default().heavy_reviews)]
     pub heavy_reviews: usize,
-    /// Containers (init and ephemeral ones included) in one object's pod spec.
-    #[arg(long, value_name = "N", env = "VOLGUARD_MAX_CONTAINERS", default_value_t = ObjectLimits::default().containers)]
-    pub max_containers: usize,
-    /// Volumes (and volumeClaimTemplates) in one object.
-    #[arg(long, value_name = "N", env = "VOLGUARD_MAX_VOLUMES", default_value_t = ObjectLimits::default().volumes)]
-    pub max_volumes: usize,
-    /// Volume mounts of all containers of one object together.
-    #[arg(long, value_name = "N", env = "VOLGUARD_MAX_VOLUME_MOUNTS", default_value_t = ObjectLimits::default().mounts)]
-    pub max_volume_mounts: usize,
-    /// JSON values in one object (managedFields aside), counted in bodies over 128 KiB before decoding.
-    #[arg(long, value_name = "N", env = "VOLGUARD_MAX_OBJECT_VALUES", default_value_t = ObjectLimits::default().values)]
-    pub max_object_values: usize,
+    /// What one object may ask of a decision.
+    #[command(flatten)]
+    pub object_limits: ObjectLimitArgs,
     /// Connections open at once on the webhook listener; more are closed as soon as accepted.
     #[arg(long, value_name = "N", env = "VOLGUARD_MAX_CONNECTIONS",
         default_value_t = ConnectionLimits::webhook().max_connections)]
@@ -169,10 +159,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
         max_body_bytes,
         max_inflight_bytes,
         heavy_reviews,
-        max_containers,
-        max_volumes,
-        max_volume_mounts,
-        max_object_values,
+        object_limits,
         max_connections,
         metrics_max_connections,
         idle_timeout,
@@ -204,12 +191,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
                 max_body_bytes,
                 max_inflight_bytes,
                 heavy_reviews,
-                objects: ObjectLimits {
-                    containers: max_containers,
-                    volumes: max_volumes,
-                    mounts: max_volume_mounts,
-                    values: max_object_values,
-                },
+                objects: object_limits.into(),
                 ..Limits::default()
             },
             connections: ConnectionLimits {
