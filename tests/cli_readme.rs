@@ -137,3 +137,73 @@ fn the_readme_table_of_kinds_is_the_codes() {
         .collect();
     assert_eq!(readme_kinds(), table);
 }
+
+/// The rows of README's "Limits and hardening" table: (flag, default) for rows that name a flag.
+fn readme_limits() -> Vec<(String, String)> {
+    let text = readme();
+    let start = text
+        .find("## Limits and hardening")
+        .expect("README.md has a Limits and hardening section");
+    let table = &text[start..];
+    let table = &table[table.find("| Limit |").expect("the limits table")..];
+    table
+        .lines()
+        .take_while(|l| l.starts_with('|'))
+        .skip(2)
+        .filter_map(|row| {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let flag = cells.get(3)?.trim_matches('`');
+            (!flag.is_empty()).then(|| (flag.to_owned(), cells[2].to_owned()))
+        })
+        .collect()
+}
+
+#[test]
+fn every_serve_limit_is_in_the_readme_table_and_every_flag_there_exists() {
+    let help = run(volguard(["serve", "--help"])).stdout;
+    let documented = readme_limits();
+    let flags: Vec<&str> = documented.iter().map(|(f, _)| f.as_str()).collect();
+    for flag in &flags {
+        assert!(
+            help.contains(&format!("{flag} <")),
+            "serve has no {flag}:\n{help}"
+        );
+    }
+    // Every bounding flag of serve is documented there.
+    for line in help.lines() {
+        let Some(flag) = line.trim().split([' ', ',']).find(|w| w.starts_with("--")) else {
+            continue;
+        };
+        let bounding = [
+            "--max-",
+            "--metrics-max-",
+            "--heavy-",
+            "--idle-",
+            "--request-timeout",
+        ]
+        .iter()
+        .any(|p| flag.starts_with(p));
+        assert!(
+            !bounding || flags.contains(&flag),
+            "{flag} is missing from README's limits table"
+        );
+    }
+    // The numeric defaults written there are serve's.
+    for (flag, default) in &documented {
+        let shown = help
+            .split(&format!("{flag} <"))
+            .nth(1)
+            .and_then(|rest| rest.split("[default: ").nth(1))
+            .and_then(|rest| rest.split(']').next())
+            .unwrap_or_else(|| panic!("{flag} has a default in serve --help"));
+        let readme_number: String = default.split([' ', '(']).next().unwrap_or("").replace(',', "");
+        let expected = match shown.parse::<u64>() {
+            Ok(bytes) if flag.ends_with("-bytes") => format!("{}", bytes >> 20),
+            _ => shown.trim_end_matches('s').to_owned(),
+        };
+        assert_eq!(
+            readme_number, expected,
+            "{flag}: README says {default:?}, serve {shown}"
+        );
+    }
+}

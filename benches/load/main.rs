@@ -1,13 +1,13 @@
 //! Load benchmark of `volguard serve`, with its baseline measured in the same run.
 //!
-//! `cargo bench --bench load` builds the release binary (cargo builds a package's binaries for its
-//! benches), then, for each mode, starts `volguard serve --no-cluster --objects <claim web-data>` on
+//! `cargo bench --bench load --features bench-baseline` builds the release binary (cargo builds a
+//! package's binaries for its benches), then, for each mode, starts `volguard serve --no-cluster --objects <claim web-data>` on
 //! 127.0.0.1 with a generated certificate and drives `POST /validate` over HTTPS/1.1 keep-alive with the
 //! captured 3-replica Deployment review (a new uid each time):
 //!
 //! - `volguard`: the server as shipped; every answer must be a denial (shared ReadWriteOnce claim);
 //! - `baseline`: the same server with `--baseline-allow-all`: TLS, hyper-util, the router's layers, the
-//!   3 MiB body limit, the span, the log line and the metrics, but no decoding and no policy; every
+//!   body limits, the span, the log line and the metrics, but no decoding and no policy; every
 //!   answer must be `allowed: true`.
 //!
 //! Each gets a closed-loop phase (throughput, p50/p99, and the CPU server and client spent per review in
