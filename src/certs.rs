@@ -94,6 +94,43 @@ impl Ca {
     }
 }
 
+impl Ca {
+    /// A client certificate named `common_name` (`clientAuth` only), valid for `days`, signed by this CA:
+    /// what the API server presents to a `serve --client-ca` trusting this CA.
+    pub fn issue_client(&self, common_name: &str, days: u32) -> Result<Issued, CertError> {
+        let now = time_now();
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, common_name);
+        params.distinguished_name = dn;
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.not_before = now.into();
+        params.not_after = (now + days_of(days)).into();
+        let key = KeyPair::generate()?;
+        let cert = params.signed_by(&key, &self.issuer)?;
+        Ok(Issued {
+            ca_pem: self.pem.clone(),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
+}
+
+/// Writes a client pair as `apiserver-client.crt` and `apiserver-client.key` (0600) into `dir`, returning
+/// their paths.
+pub fn write_client(dir: &Path, issued: &Issued) -> Result<(PathBuf, PathBuf), CertError> {
+    let err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| CertError::Write { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(err(dir))?;
+    let (cert, key) = (dir.join("apiserver-client.crt"), dir.join("apiserver-client.key"));
+    std::fs::write(&cert, &issued.cert_pem).map_err(err(&cert))?;
+    write_private(&key, issued.key_pem.as_bytes()).map_err(err(&key))?;
+    Ok((cert, key))
+}
+
 /// Makes a CA and a serving certificate for `sans` (DNS names or IP addresses), valid for `days`.
 pub fn issue(common_name: &str, sans: &[String], days: u32) -> Result<Issued, CertError> {
     Ca::generate(&format!("{common_name} CA"), days)?.issue(common_name, sans, days)

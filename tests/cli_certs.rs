@@ -182,3 +182,54 @@ fn certs_usage_errors_exit_2() {
         assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
     }
 }
+
+#[test]
+fn api_server_client_pair_is_what_serve_client_ca_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("certs");
+    let run = run(volguard([
+        "certs".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--service".as_ref(),
+        "volguard".as_ref(),
+        "--namespace".as_ref(),
+        "guard".as_ref(),
+        "--api-server-client".as_ref(),
+    ]));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "apiserver-client.key (client pair for the API server; serve with --client-ca {})",
+            out.join("ca.crt").display()
+        )),
+        "{}",
+        run.stderr
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(out.join("apiserver-client.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // The verifier `serve --client-ca ca.crt` builds (rustls' WebPKI client verifier over ca.crt).
+    let roots = volguard::server::tls::client_roots(&out.join("ca.crt")).unwrap();
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider())
+        .build()
+        .unwrap();
+    let leaf = |file: &str| CertificateDer::from_pem_file(out.join(file)).unwrap();
+    let now = rustls::pki_types::UnixTime::now();
+    assert!(
+        verifier
+            .verify_client_cert(&leaf("apiserver-client.crt"), &[], now)
+            .is_ok()
+    );
+    // The serving certificate is for serving only: not a client certificate.
+    let err = verifier
+        .verify_client_cert(&leaf("tls.crt"), &[], now)
+        .unwrap_err();
+    assert!(format!("{err:?}").contains("InvalidPurpose"), "{err:?}");
+}

@@ -29,6 +29,11 @@ pub struct CertsArgs {
     #[arg(long, env = "VOLGUARD_CERT_DAYS", default_value_t = 365,
           value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub days: u32,
+    /// Also issue, from the same CA, a client certificate for the API server to present
+    /// (`apiserver-client.crt`, `apiserver-client.key`): serve with `--client-ca ca.crt` and give the pair
+    /// to the API server through an AdmissionConfiguration (README, "Limits and hardening").
+    #[arg(long, env = "VOLGUARD_API_SERVER_CLIENT")]
+    pub api_server_client: bool,
 }
 
 /// Writes the files, prints the base64 CA bundle on standard output and the file list on standard error.
@@ -38,6 +43,7 @@ pub fn run(args: CertsArgs) -> anyhow::Result<Exit> {
         service,
         namespace,
         days,
+        api_server_client,
     } = args;
     let sans = service_dns_names(&service, &namespace);
     let ca = Ca::generate(&format!("volguard CA for {service}.{namespace}"), days)?;
@@ -55,6 +61,16 @@ pub fn run(args: CertsArgs) -> anyhow::Result<Exit> {
         sans.join(", "),
         b64_path.display()
     );
+    if api_server_client {
+        let client = ca.issue_client("kube-apiserver", days)?;
+        let (cert, key) = certs::write_client(&out, &client)?;
+        eprintln!(
+            "volguard: wrote {} and {} (client pair for the API server; serve with --client-ca {})",
+            cert.display(),
+            key.display(),
+            written.ca.display()
+        );
+    }
     println!("{b64}");
     Ok(Exit::Clean)
 }

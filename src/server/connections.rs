@@ -148,14 +148,27 @@ pub async fn serve(
             metrics.connection(name, 1);
             let _slot = slot;
             match tls {
-                Some(acceptor) => match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp))
-                    .await
-                {
-                    Ok(Ok(stream)) => connection(stream, app, &builder, watcher, limits, name, peer).await,
-                    Ok(Err(e)) => debug!(listener = name, %peer, error = %e, "TLS handshake failed"),
-                    Err(_) => debug!(listener = name, %peer, "TLS handshake timed out"),
-                },
-                None => connection(tcp, app, &builder, watcher, limits, name, peer).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
+                        Ok(Ok(stream)) => {
+                            // rustls has verified any certificate the client presented against --client-ca.
+                            let identity = ClientIdentity {
+                                verified: stream
+                                    .get_ref()
+                                    .1
+                                    .peer_certificates()
+                                    .is_some_and(|c| !c.is_empty()),
+                            };
+                            connection(stream, app, &builder, watcher, limits, name, peer, identity).await;
+                        }
+                        Ok(Err(e)) => debug!(listener = name, %peer, error = %e, "TLS handshake failed"),
+                        Err(_) => debug!(listener = name, %peer, "TLS handshake timed out"),
+                    }
+                }
+                None => {
+                    let identity = ClientIdentity { verified: false };
+                    connection(tcp, app, &builder, watcher, limits, name, peer, identity).await;
+                }
             }
             metrics.connection(name, -1);
         });
@@ -180,8 +193,16 @@ pub async fn serve(
     while connections.join_next().await.is_some() {}
 }
 
+/// Who is at the other end of a connection, as far as TLS says: on every request as an extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientIdentity {
+    /// The client presented a certificate and rustls verified it against `--client-ca`.
+    pub verified: bool,
+}
+
 /// Serves one connection: its first request must come within the header timeout, and it is closed once
 /// it has had no request in flight for the idle timeout.
+#[allow(clippy::too_many_arguments)]
 async fn connection<I>(
     io: I,
     app: Router,
@@ -190,6 +211,7 @@ async fn connection<I>(
     limits: ConnectionLimits,
     name: &'static str,
     peer: std::net::SocketAddr,
+    identity: ClientIdentity,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -202,7 +224,8 @@ async fn connection<I>(
         Arc::clone(&activity),
     );
     let service = app
-        .map_request(move |request| {
+        .map_request(move |mut request: axum::http::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(identity);
             started.in_flight.fetch_add(1, Ordering::Relaxed);
             started.touch();
             signal.notify_one();

@@ -55,6 +55,8 @@ pub enum Refusal {
     Deadline,
     /// A connection over `--max-connections`, closed at once.
     Connections,
+    /// A review from a client without a certificate `--client-ca` trusts (403).
+    ClientCertificate,
 }
 
 impl Refusal {
@@ -65,6 +67,7 @@ impl Refusal {
             Refusal::ObjectLimit => "object_limit",
             Refusal::Deadline => "deadline",
             Refusal::Connections => "connections",
+            Refusal::ClientCertificate => "client_certificate",
         }
     }
 }

@@ -23,7 +23,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn};
 
-pub use connections::ConnectionLimits;
+pub use connections::{ClientIdentity, ConnectionLimits};
 pub use routes::{Limits, router};
 pub use state::AppState;
 
@@ -77,8 +77,9 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds `addr` with TLS from the state's certificate store; with `client_ca`, every client must
-    /// present a certificate that CA signed (the API server's, see `--client-ca`).
+    /// Binds `addr` with TLS from the state's certificate store; with `client_ca`, reviews come only from
+    /// clients presenting a certificate that CA signed (the API server's, see `--client-ca`), while the
+    /// probes stay open to the kubelet.
     pub async fn bind(
         addr: SocketAddr,
         state: Arc<AppState>,
@@ -92,6 +93,8 @@ impl Server {
             .certs
             .clone()
             .ok_or_else(|| rustls::Error::General("no certificate store".into()))?;
+        let mut options = options;
+        options.limits.require_client_cert = client_ca.is_some();
         let acceptor = TlsAcceptor::from(tls::server_config(store, client_ca)?);
         Ok(Self {
             listener,

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::error_handling::HandleErrorLayer;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -26,6 +26,7 @@ use tower_http::trace::TraceLayer;
 use tracing::{Span, debug, field::Empty, instrument, warn};
 
 use super::baseline;
+use super::connections::ClientIdentity;
 use super::metrics::Refusal;
 use super::state::AppState;
 use crate::admission::{self, Outcome, Review, ScanError};
@@ -58,6 +59,9 @@ pub struct Limits {
     pub heavy_reviews: usize,
     /// What one object may ask of a decision.
     pub objects: ObjectLimits,
+    /// Reviews only from clients whose certificate `--client-ca` verified (403 otherwise); the probes stay
+    /// open, as the kubelet presents no certificate. Set by the server when it has a client CA.
+    pub require_client_cert: bool,
 }
 
 impl Default for Limits {
@@ -69,6 +73,7 @@ impl Default for Limits {
             max_inflight_bytes: 24 * 1024 * 1024,
             heavy_reviews: 2,
             objects: ObjectLimits::default(),
+            require_client_cert: false,
         }
     }
 }
@@ -97,18 +102,26 @@ pub fn router(state: Arc<AppState>, limits: Limits) -> Router {
         .route(
             "/validate",
             post(
-                move |State(s): State<Arc<AppState>>, headers: HeaderMap, body: Body| {
+                move |State(s): State<Arc<AppState>>,
+                      identity: Option<Extension<ClientIdentity>>,
+                      headers: HeaderMap,
+                      body: Body| {
                     let gate = Arc::clone(&validate_gate);
-                    async move { answer(s, gate, headers, body, Path::Validate).await }
+                    let verified = identity.is_some_and(|Extension(i)| i.verified);
+                    async move { answer(s, gate, verified, headers, body, Path::Validate).await }
                 },
             ),
         )
         .route(
             "/mutate",
             post(
-                move |State(s): State<Arc<AppState>>, headers: HeaderMap, body: Body| {
+                move |State(s): State<Arc<AppState>>,
+                      identity: Option<Extension<ClientIdentity>>,
+                      headers: HeaderMap,
+                      body: Body| {
                     let gate = Arc::clone(&mutate_gate);
-                    async move { answer(s, gate, headers, body, Path::Mutate).await }
+                    let verified = identity.is_some_and(|Extension(i)| i.verified);
+                    async move { answer(s, gate, verified, headers, body, Path::Mutate).await }
                 },
             ),
         )
@@ -267,12 +280,20 @@ fn operation_label(operation: &Operation) -> &'static str {
 async fn answer(
     state: Arc<AppState>,
     gate: Arc<Gate>,
+    verified: bool,
     headers: HeaderMap,
     body: Body,
     path: Path,
 ) -> Response {
     let started = Instant::now();
     let limits = gate.limits;
+    if limits.require_client_cert && !verified {
+        state.metrics.refused(Refusal::ClientCertificate);
+        return error_response(
+            StatusCode::FORBIDDEN,
+            "volguard answers reviews only from clients presenting a certificate signed by its --client-ca",
+        );
+    }
     // Past this the failure mode answers, leaving time to write the answer before the outer timeout.
     let deadline = tokio::time::Instant::from_std(started) + limits.request_timeout.mul_f32(0.9);
     let declared = content_length(&headers);

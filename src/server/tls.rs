@@ -145,10 +145,13 @@ pub fn server_config(
     let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
     let builder = match client_ca {
-        // Only a client with a certificate this CA signed gets a connection (the API server's, when its
-        // AdmissionConfiguration gives it one for volguard).
+        // A client certificate, when presented, must chain to this CA, or the handshake fails. A client
+        // may present none (the kubelet's probes do not): the router then refuses it reviews, which only
+        // a client whose certificate was verified gets (the API server's, when its AdmissionConfiguration
+        // gives it one for volguard).
         Some(roots) => {
             let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider)
+                .allow_unauthenticated()
                 .build()
                 .map_err(|e| rustls::Error::General(format!("client CA: {e}")))?;
             builder.with_client_cert_verifier(verifier)
