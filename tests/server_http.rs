@@ -226,6 +226,91 @@ async fn an_idle_keep_alive_connection_is_closed() {
     assert!(sender.is_closed(), "the connection is closed");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_h2_connection_is_closed_after_the_idle_timeout() {
+    let server = TestServer::start(Setup {
+        options: ServeOptions {
+            connections: volguard::server::ConnectionLimits {
+                idle_timeout: Duration::from_millis(500),
+                ..volguard::server::ConnectionLimits::webhook()
+            },
+            ..ServeOptions::default()
+        },
+        ..Setup::default()
+    })
+    .await;
+    let tls = handshake(server.addr, &server.pki.ca_pem, "localhost", &[b"h2"])
+        .await
+        .expect("the handshake succeeds");
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .expect("an h2 connection");
+    let connection = tokio::spawn(connection);
+    let response = sender
+        .send_request(review_request("/validate", review_bytes("create-pvc")))
+        .await
+        .expect("an answer");
+    assert_eq!(response.status(), 200);
+    response.into_body().collect().await.expect("the body");
+    // h2 keeps a connection open for ever unless the server closes it (GOAWAY) once idle.
+    within("the server to close the idle h2 connection", connection)
+        .await
+        .expect("the connection task ends")
+        .ok();
+    assert!(sender.is_closed(), "the connection is closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_cap_are_closed_at_once_and_counted() {
+    let server = TestServer::start(Setup {
+        options: ServeOptions {
+            connections: volguard::server::ConnectionLimits {
+                max_connections: 3,
+                ..volguard::server::ConnectionLimits::webhook()
+            },
+            ..ServeOptions::default()
+        },
+        ..Setup::default()
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(
+            handshake(server.addr, &server.pki.ca_pem, "localhost", &[b"http/1.1"])
+                .await
+                .expect("a connection within the cap"),
+        );
+    }
+    // The fourth is accepted and closed before its handshake completes.
+    let over = handshake(server.addr, &server.pki.ca_pem, "localhost", &[b"http/1.1"]).await;
+    assert!(over.is_err(), "a fourth connection is refused");
+    common::wait_for("the refusal to be counted", || async {
+        server
+            .metric("volguard_refused_total", &[("reason", "connections")])
+            .await
+            >= 1.0
+    })
+    .await;
+    // Once one closes, its slot is free again: a review is answered on a new connection.
+    drop(held.pop());
+    let client = server.client(Protocol::Http1);
+    let mut answered = false;
+    for _ in 0..50 {
+        if let Ok(r) = client
+            .post(server.url("/validate"))
+            .body(review_bytes("create-pvc"))
+            .send()
+            .await
+        {
+            answered = r.status() == StatusCode::OK;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(answered, "a connection is accepted again once one has closed");
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Request timeout
 
