@@ -45,7 +45,7 @@ fn free_addr() -> SocketAddr {
 }
 
 impl Served {
-    /// Starts `bin serve ...` and waits until /healthz answers over TLS.
+    /// Starts `bin serve ...` and waits until /readyz answers 200 over TLS.
     pub async fn start(bin: &Path, launch: &Launch) -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let (addr, metrics_addr) = (free_addr(), free_addr());
@@ -118,7 +118,8 @@ impl Served {
             {
                 self.ca_pem = pem;
                 let client = super::client::https(&self.ca_pem);
-                if let Ok(r) = client.get(self.url("/healthz")).send().await
+                // Ready: policy and certificate loaded and, watching a cluster, its caches synced.
+                if let Ok(r) = client.get(self.url("/readyz")).send().await
                     && r.status().is_success()
                 {
                     return;
@@ -126,7 +127,7 @@ impl Served {
             }
             assert!(
                 Instant::now() < until,
-                "volguard serve did not answer /healthz within {START_DEADLINE:?}:\n{}",
+                "volguard serve was not ready within {START_DEADLINE:?}:\n{}",
                 self.log_tail()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
