@@ -1,5 +1,5 @@
 //! The install: every object `volguard manifests` prints, built from k8s-openapi types, mirroring
-//! `charts/volguard` (the chart's compared blocks are checked against these in `tests/chart.rs`).
+//! `charts/volguard` (the chart's compared blocks are checked against these in `tests/install/chart.rs`).
 //!
 //! See <https://kubernetes.io/docs/reference/access-authn-authz/extensible-admission-controllers/>.
 

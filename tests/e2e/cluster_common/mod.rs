@@ -1,0 +1,266 @@
+//! The real kube-apiserver of `../shared/e2e/cluster.sh`, for the tests that need one: finding it (a
+//! failure when absent: the default nextest profile never runs this binary), kubectl, namespaces.
+
+#![allow(dead_code)]
+
+use std::io::Write as _;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The kubeconfig `cluster.sh` writes, unless VOLGUARD_E2E_KUBECONFIG points elsewhere.
+fn kubeconfig() -> Option<PathBuf> {
+    let path = std::env::var_os("VOLGUARD_E2E_KUBECONFIG")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let cache = std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+            Some(cache.join("volguard-e2e/kubeconfig"))
+        })?;
+    path.exists().then_some(path)
+}
+
+/// The cluster's kubeconfig. These tests run only under `cargo nextest run --profile e2e` (the default
+/// profile reports them as skipped), so a missing API server is a failure that says how to start one.
+pub fn cluster() -> PathBuf {
+    let found = kubeconfig().filter(|k| {
+        kubectl(k, &["get", "--raw", "/readyz", "--request-timeout=5s"], None)
+            .status
+            .success()
+    });
+    match found {
+        Some(kubeconfig) => kubeconfig,
+        None => panic!(
+            "no kube-apiserver answers: start one with `../shared/e2e/cluster.sh up` (or run the \
+             suite without `--profile e2e`, which skips the end-to-end tests)"
+        ),
+    }
+}
+
+/// `kubectl --kubeconfig K args...`, with `stdin` piped in.
+pub fn kubectl(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl runs");
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(text.as_bytes())
+            .expect("write stdin");
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("kubectl finishes")
+}
+
+/// Standard output and standard error.
+pub fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// Polls `done` until it holds, failing after `limit`.
+pub fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A name no earlier run used: namespaces never finish deleting on this control plane.
+pub fn fresh_name(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!("{prefix}-{}-{}", std::process::id(), nanos % 100_000)
+}
+
+/// The webhook registrations a test makes, by kind.
+pub const WEBHOOK_KINDS: &[&str] = &["validatingwebhookconfiguration", "mutatingwebhookconfiguration"];
+
+/// Kills `volguard serve` and deletes the named cluster-wide objects of `kinds` however the test ends;
+/// prints the server's log when the test failed.
+pub struct Cleanup {
+    /// The `volguard serve` process.
+    pub server: std::process::Child,
+    /// The cluster.
+    pub kubeconfig: PathBuf,
+    /// The name of every cluster-wide object to delete.
+    pub name: String,
+    /// Their kinds.
+    pub kinds: &'static [&'static str],
+    /// The server's log file.
+    pub log: PathBuf,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for kind in self.kinds {
+            let _ = kubectl(
+                &self.kubeconfig,
+                &["delete", kind, &self.name, "--ignore-not-found"],
+                None,
+            );
+        }
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+        if std::thread::panicking()
+            && let Ok(log) = std::fs::read_to_string(&self.log)
+        {
+            eprintln!("--- volguard serve log ---\n{log}");
+        }
+    }
+}
+
+/// `volguard serve` started against the cluster, ready: policy and certificate loaded, caches synced.
+pub struct Served {
+    /// The HTTPS port on 127.0.0.1.
+    pub port: u16,
+    /// The plain-HTTP metrics port on 127.0.0.1.
+    pub metrics_port: u16,
+    /// The generated dev CA: the webhooks' caBundle.
+    pub ca: PathBuf,
+    /// Stops the server and deletes `name` of `kinds` when dropped.
+    pub cleanup: Cleanup,
+    /// Holds the certificates and the log; removed when dropped.
+    pub dir: tempfile::TempDir,
+}
+
+/// Starts the `volguard` binary on free 127.0.0.1 ports with a generated dev CA and the cluster's claim
+/// lookups, and waits (bounded) until `/readyz` answers. `name` of `kinds` is deleted when it is dropped.
+pub fn serve(kubeconfig: &Path, name: String, kinds: &'static [&'static str]) -> Served {
+    serve_with(kubeconfig, name, kinds, &[])
+}
+
+/// [`serve`] with more arguments for `volguard serve` (`--policy DIR`, ...).
+pub fn serve_with(
+    kubeconfig: &Path,
+    name: String,
+    kinds: &'static [&'static str],
+    extra: &[&std::ffi::OsStr],
+) -> Served {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (port, metrics_port) = (free_port(), free_port());
+    let log = dir.path().join("serve.log");
+    let cert_dir = dir.path().join("certs");
+    let server = Command::new(env!("CARGO_BIN_EXE_volguard"))
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+        .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+        .arg("--dev-cert-dir")
+        .arg(&cert_dir)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(["--grace-period", "2s", "--log-level", "info"])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("volguard serve starts");
+    let mut cleanup = Cleanup {
+        server,
+        kubeconfig: kubeconfig.to_path_buf(),
+        name,
+        kinds,
+        log,
+    };
+    let ca = cert_dir.join("ca.crt");
+    wait_until("volguard /readyz", Duration::from_secs(60), || {
+        assert!(
+            cleanup.server.try_wait().expect("status").is_none(),
+            "volguard serve exited early"
+        );
+        Command::new("curl")
+            .args(["-sf", "--max-time", "2", "--cacert"])
+            .arg(&ca)
+            .arg(format!("https://127.0.0.1:{port}/readyz"))
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    Served {
+        port,
+        metrics_port,
+        ca,
+        cleanup,
+        dir,
+    }
+}
+
+/// A ValidatingWebhookConfiguration and a MutatingWebhookConfiguration, both `name`, sending the
+/// workload kinds volguard judges in `namespace` to `https://127.0.0.1:port/{validate,mutate}`.
+pub fn webhooks(name: &str, port: u16, ca_bundle: &str, namespace: &str) -> String {
+    let rules = r#"
+  - apiGroups: ["apps"]
+    apiVersions: ["v1"]
+    operations: ["CREATE", "UPDATE"]
+    resources: ["deployments", "statefulsets", "daemonsets", "replicasets", "deployments/scale", "statefulsets/scale", "replicasets/scale"]
+  - apiGroups: ["batch"]
+    apiVersions: ["v1"]
+    operations: ["CREATE", "UPDATE"]
+    resources: ["jobs", "cronjobs"]
+  - apiGroups: ["autoscaling"]
+    apiVersions: ["v1", "v2"]
+    operations: ["CREATE", "UPDATE"]
+    resources: ["horizontalpodautoscalers"]"#;
+    let common = |path: &str| {
+        format!(
+            "  clientConfig:\n    url: https://127.0.0.1:{port}/{path}\n    caBundle: {ca_bundle}\n  rules:{rules}\n  \
+             admissionReviewVersions: [\"v1\"]\n  sideEffects: None\n  matchPolicy: Equivalent\n  timeoutSeconds: 5\n  \
+             failurePolicy: Fail\n  namespaceSelector:\n    matchLabels:\n      kubernetes.io/metadata.name: {namespace}\n"
+        )
+    };
+    format!(
+        "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingWebhookConfiguration\nmetadata:\n  name: {name}\n\
+         webhooks:\n- name: validate.volguard.io\n{}---\napiVersion: admissionregistration.k8s.io/v1\n\
+         kind: MutatingWebhookConfiguration\nmetadata:\n  name: {name}\nwebhooks:\n- name: mutate.volguard.io\n  \
+         reinvocationPolicy: IfNeeded\n{}",
+        common("validate"),
+        common("mutate")
+    )
+}
+
+/// Creates namespace `ns` (labelled with its name, as servers newer than v1.20 do by themselves) and
+/// registers [`webhooks`] named `name` for it, trusting the CA at `ca`.
+pub fn namespace_with_webhooks(kubeconfig: &Path, ns: &str, name: &str, port: u16, ca: &Path) {
+    let out = kubectl(kubeconfig, &["create", "namespace", ns], None);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let label = format!("kubernetes.io/metadata.name={ns}");
+    let out = kubectl(kubeconfig, &["label", "namespace", ns, &label], None);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let pem = std::fs::read(ca).expect("the dev CA");
+    let ca_bundle = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(pem)
+    };
+    let out = kubectl(
+        kubeconfig,
+        &["apply", "-f", "-"],
+        Some(&webhooks(name, port, &ca_bundle, ns)),
+    );
+    assert!(out.status.success(), "registering the webhooks: {:?}", text(&out));
+}

@@ -1,0 +1,175 @@
+//! charts/volguard rendered by the real Helm engine (`../shared/tools/helm-check`, which also lints it
+//! and validates every object against the strict Kubernetes schemas) and compared with `volguard
+//! manifests` given the same choices: the webhooks' namespace selectors (exemptions by name, the opt-in
+//! label), and the server's listen addresses. Skipped, saying so, where helm-check is not installed;
+//! tests/install/chart.rs compares the defaults without Helm.
+
+use crate::install_common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use install_common::{decode, manifests, root};
+use pretty_assertions::assert_eq;
+use rustls_pki_types::pem::PemObject as _;
+use serde_json::Value;
+
+const NAMESPACE: &str = "vg-render";
+
+fn helm_check() -> Option<PathBuf> {
+    let tool = root().join("../shared/tools/helm-check");
+    if tool.exists() {
+        return Some(tool);
+    }
+    eprintln!("SKIPPED: no ../shared/tools/helm-check to render the chart with");
+    None
+}
+
+/// The chart rendered with `--set` values: every document, as JSON values.
+fn render(tool: &PathBuf, sets: &[&str]) -> Vec<Value> {
+    let mut cmd = Command::new("bash");
+    cmd.arg(tool).arg(root().join("charts/volguard")).args([
+        "--release-name",
+        "volguard",
+        "-n",
+        NAMESPACE,
+        "-q",
+    ]);
+    for set in sets {
+        cmd.args(["--set", set]);
+    }
+    let out = cmd.output().expect("helm-check runs");
+    assert!(
+        out.status.success(),
+        "helm-check {sets:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("the rendering is UTF-8");
+    serde_saphyr::from_multiple(&text).expect("the rendering is a YAML stream")
+}
+
+fn of_kind<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
+    docs.iter()
+        .find(|d| d["kind"] == kind)
+        .unwrap_or_else(|| panic!("the rendering has a {kind}"))
+}
+
+/// Each webhook's name and namespaceSelector, validating then mutating.
+fn selectors(validating: &Value, mutating: &Value) -> Vec<(String, Value)> {
+    [validating, mutating]
+        .iter()
+        .flat_map(|c| c["webhooks"].as_array().cloned().unwrap_or_default())
+        .map(|w| {
+            (
+                w["name"].as_str().unwrap_or("").to_owned(),
+                w["namespaceSelector"].clone(),
+            )
+        })
+        .collect()
+}
+
+fn manifests_selectors(args: &[&str]) -> Vec<(String, Value)> {
+    let mut all = vec!["--namespace", NAMESPACE, "--name", "volguard", "--cert-manager"];
+    all.extend_from_slice(args);
+    let d = decode(&manifests(&all));
+    selectors(
+        &serde_json::to_value(&d.validating).expect("serializes"),
+        &serde_json::to_value(&d.mutating).expect("serializes"),
+    )
+}
+
+#[test]
+fn exemptions_render_as_manifests_prints_them() {
+    let Some(tool) = helm_check() else { return };
+    for (sets, args) in [
+        (vec![], vec![]),
+        (
+            vec!["webhook.exemptNamespaces={legacy,kube-system,batch}"],
+            vec![
+                "--exempt-namespace",
+                "legacy,kube-system",
+                "--exempt-namespace",
+                "batch",
+            ],
+        ),
+        (
+            vec!["webhook.exemptNamespaces={legacy}", "webhook.labelExemption=true"],
+            vec!["--exempt-namespace", "legacy", "--label-exemption"],
+        ),
+    ] {
+        let docs = render(&tool, &sets);
+        let chart = selectors(
+            of_kind(&docs, "ValidatingWebhookConfiguration"),
+            of_kind(&docs, "MutatingWebhookConfiguration"),
+        );
+        assert_eq!(chart, manifests_selectors(&args), "{sets:?} against {args:?}");
+        assert_eq!(chart.len(), 3, "validate, pods and mutate");
+    }
+    // Spelled out once: what the API server is told with both exemptions on.
+    let docs = render(
+        &tool,
+        &["webhook.exemptNamespaces={legacy}", "webhook.labelExemption=true"],
+    );
+    let chart = selectors(
+        of_kind(&docs, "ValidatingWebhookConfiguration"),
+        of_kind(&docs, "MutatingWebhookConfiguration"),
+    );
+    assert_eq!(
+        chart[0].1,
+        serde_json::json!({"matchExpressions": [
+            {"key": "kubernetes.io/metadata.name", "operator": "NotIn",
+             "values": ["kube-system", NAMESPACE, "legacy"]},
+            {"key": "volguard.io/ignore", "operator": "NotIn", "values": ["true"]},
+        ]})
+    );
+}
+
+#[test]
+fn the_server_listens_on_the_pod_ip_as_in_the_manifests() {
+    let Some(tool) = helm_check() else { return };
+    let docs = render(&tool, &[]);
+    let chart = &of_kind(&docs, "Deployment")["spec"]["template"]["spec"]["containers"][0];
+    let d = decode(&manifests(&["--namespace", NAMESPACE, "--cert-manager"]));
+    let printed = serde_json::to_value(d.container()).expect("serializes");
+    assert_eq!(chart["env"], printed["env"]);
+    assert_eq!(
+        chart["env"],
+        serde_json::json!([{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}])
+    );
+    for flag in ["--addr=$(POD_IP):8443", "--metrics-addr=$(POD_IP):9090"] {
+        for (what, container) in [("chart", chart), ("manifests", &printed)] {
+            let args = container["args"].as_array().expect("args");
+            assert!(args.iter().any(|a| a == flag), "{what} passes {flag}: {args:?}");
+        }
+    }
+}
+
+#[test]
+fn a_generated_certificate_lasts_a_year_and_says_when_it_is_renewed() {
+    let Some(tool) = helm_check() else { return };
+    let docs = render(&tool, &[]);
+    let secret = of_kind(&docs, "Secret");
+    let renew_after: i64 = secret["metadata"]["annotations"]["volguard.io/renew-after"]
+        .as_str()
+        .expect("the Secret says when to renew")
+        .parse()
+        .expect("unix seconds");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs() as i64;
+    // Two thirds of 365 days from the rendering (a minute's slack for a slow machine).
+    let expected = now + 365 * 86_400 * 2 / 3;
+    assert!(
+        (expected - 60..=expected + 60).contains(&renew_after),
+        "renew-after {renew_after}, expected about {expected}"
+    );
+    use base64::Engine as _;
+    let pem = base64::engine::general_purpose::STANDARD
+        .decode(secret["data"]["tls.crt"].as_str().expect("tls.crt"))
+        .expect("base64");
+    let der = rustls_pki_types::CertificateDer::from_pem_slice(&pem).expect("tls.crt is a PEM certificate");
+    let (not_before, not_after) = volguard::server::tls::validity(&der).expect("the certificate parses");
+    let days = (not_after - not_before) / 86_400;
+    assert_eq!(days, 365, "the generated certificate's validity in days");
+}
