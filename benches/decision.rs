@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use k8s_openapi::api::apps::v1::Deployment;
-use volguard::admission;
-use volguard::kube_lookup::ClusterLookup;
-use volguard::lookup::Bundle;
-use volguard::policy::{PolicySet, evaluate};
-use volguard::workload::{Decoded, Resource, Workload, decode};
+use volguard::adapters::admission;
+use volguard::adapters::kube_lookup::ClusterLookup;
+use volguard::decision::evaluate;
+use volguard::domain::lookup::Bundle;
+use volguard::domain::policy::PolicySet;
+use volguard::domain::workload::{Decoded, Resource, Workload, decode};
 
 // The same allocator as the `volguard` binary, so the numbers are the server's.
 #[global_allocator]
@@ -81,7 +82,7 @@ fn router(c: &mut Criterion) {
     use axum::body::Body;
     use axum::http::Request;
     use tower::ServiceExt as _;
-    use volguard::server::{AppState, Limits};
+    use volguard::adapters::server::{AppState, Limits};
 
     // Compact, as the API server sends it.
     let review: serde_json::Value =
@@ -107,7 +108,7 @@ fn router(c: &mut Criterion) {
             None,
         );
         state.baseline_allow_all = baseline;
-        let app = volguard::server::router(std::sync::Arc::new(state), Limits::default());
+        let app = volguard::adapters::server::router(std::sync::Arc::new(state), Limits::default());
         g.bench_function(name, |b| {
             b.iter(|| {
                 runtime.block_on(async {
@@ -195,7 +196,7 @@ fn check_directory(c: &mut Criterion) {
     generate(dir, 10_000);
     let paths: Vec<PathBuf> = vec![dir.to_path_buf()];
     let policies = PolicySet::builtin().expect("built-in policy");
-    let report = volguard::cli::check::check(&paths, &policies, false);
+    let report = volguard::adapters::cli::check::check(&paths, &policies, false);
     assert_eq!(report.summary.objects, 10_000, "every workload judged");
 
     let mut g = c.benchmark_group("check-10k");
@@ -203,7 +204,7 @@ fn check_directory(c: &mut Criterion) {
     // Baseline: reading the same files, nothing else.
     g.bench_function("baseline: read every file", |b| {
         b.iter(|| {
-            let files = volguard::manifest::expand_paths(&paths);
+            let files = volguard::adapters::manifest::expand_paths(&paths);
             let bytes: usize = files
                 .iter()
                 .flatten()
@@ -213,7 +214,7 @@ fn check_directory(c: &mut Criterion) {
         })
     });
     g.bench_function("check: 10,000 manifests", |b| {
-        b.iter(|| black_box(volguard::cli::check::check(&paths, &policies, false)))
+        b.iter(|| black_box(volguard::adapters::cli::check::check(&paths, &policies, false)))
     });
     g.finish();
 }
@@ -226,7 +227,8 @@ fn mutate(c: &mut Criterion) {
     let claim = request_object(CLAIM_REVIEW);
     let lookup: Bundle = [&claim].into_iter().collect();
     let repairing =
-        volguard::policy::load_path(Path::new("tests/fixtures/mutate/webhook-policy.yaml")).expect("policy");
+        volguard::domain::policy::load_path(Path::new("tests/fixtures/mutate/webhook-policy.yaml"))
+            .expect("policy");
     let builtin = PolicySet::builtin().expect("built-in policy");
     let review = admission::parse(&body).expect("fixture parses");
     assert!(admission::mutate(&review, &body, &lookup, &repairing).patched);

@@ -1,36 +1,24 @@
 //! volguard: admission policy for Kubernetes volumes and workloads.
 //!
-//! The crate is split by concept:
+//! Three rooms, each using only the ones above it (a test in `tests/cli/architecture.rs` keeps it so):
 //!
 //! ```text
-//!  manifest / admission ──decode──▶ workload::Resource ──▶ workload::Footprint
-//!                                                              │
-//!  lookup::Lookup (claims, every user of a claim) ──▶ footprint::ClaimFootprint ──▶ rules ──▶ policy::evaluate
-//!                                                                   │
-//!                                      policy `spec.mutate` ──▶ mutate ──▶ JSON patch (repairs)
+//!  domain     what a workload, a claim and a policy are; pure, no I/O
+//!             access, labels, workload ─▶ lookup (trait) ─▶ footprint ─▶ rules ─▶ policy
+//!  decision   the one decision every caller goes through: evaluate (CREATE and UPDATE, the ratchet),
+//!             mutate (the repair plan as a JSON patch)
+//!  adapters   bytes and processes around it: manifest files, AdmissionReviews, the cluster's objects
+//!             (kube_lookup), the HTTPS server, the CLI, install manifests, certificates
 //! ```
 //!
-//! Everything left of `rules` is decoding at the edge; `rules` and `policy` are pure functions, shared by
-//! `volguard check` and the webhook server so both give one decision for one object. `install` builds the
-//! objects that run the webhook in a cluster (`volguard manifests`; the chart in `charts/volguard` mirrors
-//! them).
+//! `volguard check`, `volguard review` and the webhook all decode at the edge (adapters), look up what the
+//! cluster (or the files) know through [`domain::lookup::Lookup`], and call [`decision::evaluate`]: one
+//! decision for one object, whoever asks. See ARCHITECTURE.md for the path of a review.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
-pub mod access;
-pub mod admission;
-pub mod certs;
-pub mod cli;
-pub mod footprint;
-pub mod install;
-pub mod kube_lookup;
-pub mod labels;
-pub mod lookup;
-pub mod manifest;
-pub mod mutate;
-pub mod policy;
-pub mod rules;
-pub mod server;
-pub mod workload;
+pub mod adapters;
+pub mod decision;
+pub mod domain;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Parser as _;
 use tracing_subscriber::EnvFilter;
-use volguard::cli::{Cli, Exit, LogArgs, LogFormat};
+use volguard::adapters::cli::{Cli, Exit, LogArgs, LogFormat};
 
 // Reviews allocate many small strings (managedFields, labels) on every worker thread at once; mimalloc's
 // thread-local heaps keep that off one contended arena.

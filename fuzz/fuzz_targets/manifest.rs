@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
-use volguard::manifest;
-use volguard::workload::{Decoded, Resource};
+use volguard::adapters::manifest;
+use volguard::domain::workload::{Decoded, Resource};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -7,10 +7,10 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use volguard::admission;
-use volguard::lookup::Bundle;
-use volguard::policy::PolicySet;
-use volguard::workload::ObjectLimits;
+use volguard::adapters::admission;
+use volguard::domain::lookup::Bundle;
+use volguard::domain::policy::PolicySet;
+use volguard::domain::workload::ObjectLimits;
 
 struct Fixed {
     lookup: Bundle,
@@ -24,7 +24,7 @@ fn fixed() -> &'static Fixed {
     FIXED.get_or_init(|| Fixed {
         lookup: Bundle::default(),
         policies: PolicySet::builtin().expect("the built-in policy loads"),
-        repairs: volguard::policy::load_path(
+        repairs: volguard::domain::policy::load_path(
             &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/repairs.yaml"),
         )
         .expect("policies/repairs.yaml loads"),

@@ -116,7 +116,9 @@ fn the_serving_certificate_verifies_for_every_service_name() {
     let stranger = dir.path().join("stranger.crt");
     std::fs::write(
         &stranger,
-        volguard::certs::Ca::generate("stranger", 1).unwrap().pem,
+        volguard::adapters::certs::Ca::generate("stranger", 1)
+            .unwrap()
+            .pem,
     )
     .unwrap();
     assert!(handshake(port, &stranger, SANS[2]).is_err());
@@ -216,7 +218,7 @@ fn api_server_client_pair_is_what_serve_client_ca_accepts() {
         assert_eq!(mode & 0o777, 0o600);
     }
     // The verifier `serve --client-ca ca.crt` builds (rustls' WebPKI client verifier over ca.crt).
-    let roots = volguard::server::tls::client_roots(&out.join("ca.crt")).unwrap();
+    let roots = volguard::adapters::server::tls::client_roots(&out.join("ca.crt")).unwrap();
     let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider())
         .build()
         .unwrap();

@@ -126,7 +126,7 @@ fn readme_kinds() -> Vec<(String, Vec<String>, bool)> {
 
 #[test]
 fn the_readme_table_of_kinds_is_the_codes() {
-    use volguard::workload::{KINDS, Kind, api_version};
+    use volguard::domain::workload::{KINDS, Kind, api_version};
     let table: Vec<(String, Vec<String>, bool)> = KINDS
         .iter()
         .filter(|k| k.kind != Kind::Scale)

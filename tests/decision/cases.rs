@@ -13,7 +13,7 @@
 //! A finding may also pin `claim`, `volume`, `container`, `accessMode`, `policy`, the exact `message`, or a
 //! `messageContains` substring; those are compared when present.
 //!
-//! The harness builds a `lookup::Bundle` from every document of `input.yaml`, calls `policy::evaluate` on
+//! The harness builds a `lookup::Bundle` from every document of `input.yaml`, calls `decision::evaluate` on
 //! each judged object and compares with `expected.yaml` both ways: an object judged but not expected fails
 //! as much as one expected but not judged. `VOLGUARD_BLESS=1` rewrites a differing `expected.yaml` (keeping
 //! `why` and the message assertions); review every blessed file against Kubernetes semantics.
@@ -23,10 +23,10 @@ use std::path::{Path, PathBuf};
 use pretty_assertions::assert_eq;
 use rstest::rstest;
 use serde::{Deserialize, Serialize};
-use volguard::lookup::Bundle;
-use volguard::manifest;
-use volguard::policy::{self, PolicySet};
-use volguard::workload::{Decoded, Resource};
+use volguard::adapters::manifest;
+use volguard::domain::lookup::Bundle;
+use volguard::domain::policy::{self, PolicySet};
+use volguard::domain::workload::{Decoded, Resource};
 
 /// The cases directory, relative to the crate root.
 const CASES: &str = "tests/fixtures/cases";
@@ -136,7 +136,7 @@ fn judge(dir: &Path) -> Vec<ExpectedObject> {
             policies: Vec::new(),
             findings: Vec::new(),
         };
-        match policy::evaluate(r, &bundle, &policies) {
+        match volguard::decision::evaluate(r, &bundle, &policies) {
             Ok(eval) => {
                 judged.verdict = Some(format!("{:?}", eval.verdict()));
                 judged.policies = eval.policies.clone();

@@ -4,11 +4,12 @@
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
-use volguard::kube_lookup::ClusterLookup;
-use volguard::lookup::{Bundle, Lookup, VolumeKey};
-use volguard::policy::{Action, PolicySet, Verdict, evaluate};
-use volguard::rules::RuleId;
-use volguard::workload::{Resource, Workload};
+use volguard::adapters::kube_lookup::ClusterLookup;
+use volguard::decision::{Verdict, evaluate};
+use volguard::domain::lookup::{Bundle, Lookup, VolumeKey};
+use volguard::domain::policy::{Action, PolicySet};
+use volguard::domain::rules::RuleId;
+use volguard::domain::workload::{Resource, Workload};
 
 fn deployment(name: &str, replicas: i32, claim: &str) -> Deployment {
     serde_json::from_value(serde_json::json!({
@@ -56,7 +57,9 @@ fn uploads() -> VolumeKey {
 
 fn names(lookup: &dyn Lookup, volume: &VolumeKey) -> Vec<String> {
     match lookup.users(volume) {
-        volguard::lookup::Answer::Found(ws) => ws.iter().map(|w| w.object_ref().to_string()).collect(),
+        volguard::domain::lookup::Answer::Found(ws) => {
+            ws.iter().map(|w| w.object_ref().to_string()).collect()
+        }
         other => panic!("{other:?}"),
     }
 }

@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
-use volguard::lookup::Bundle;
-use volguard::mutate::{MUTATED_ANNOTATION, Mutation, Stage, mutate};
-use volguard::policy::{Action, PolicySet, Verdict, evaluate, load_path};
-use volguard::rules::{RuleId, Severity};
-use volguard::workload::{Decoded, Resource, decode};
+use volguard::decision::mutate::{MUTATED_ANNOTATION, Mutation, Stage, mutate};
+use volguard::decision::{Verdict, evaluate};
+use volguard::domain::lookup::Bundle;
+use volguard::domain::policy::{Action, PolicySet, load_path};
+use volguard::domain::rules::{RuleId, Severity};
+use volguard::domain::workload::{Decoded, Resource, decode};
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mutate")
@@ -27,7 +28,7 @@ fn bundle() -> Bundle {
         .map(|e| e.expect("entry").path())
         .filter(|p| p.file_name().is_some_and(|n| n != "policy.yaml"))
         .collect();
-    Bundle::read(&files, "default").expect("fixtures read")
+    volguard::adapters::manifest::read_bundle(&files, "default").expect("fixtures read")
 }
 
 /// The document `kind`/`name` of a fixture file, as written.
@@ -426,7 +427,7 @@ fn a_template_the_user_wrote_gets_its_missing_mount_on_update_too() {
 
 #[test]
 fn a_repair_that_cannot_be_made_gets_the_failure_mode() {
-    use volguard::admission;
+    use volguard::adapters::admission;
     // The review as parsed says CREATE of Deployment shop/web at one replica; the body handed to the
     // mutating path has no object to patch (a body and a review that disagree: a volguard bug). The
     // policy's failureMode decides: Fail (the default) denies and says why.

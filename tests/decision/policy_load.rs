@@ -4,9 +4,11 @@
 use std::path::Path;
 
 use pretty_assertions::assert_eq;
-use volguard::policy::{Action, FailureMode, LoadError, Policy, PolicySet, Target, load_path, load_str};
-use volguard::rules::RuleId;
-use volguard::workload::Kind;
+use volguard::domain::policy::{
+    Action, FailureMode, LoadError, Policy, PolicySet, Target, load_path, load_str,
+};
+use volguard::domain::rules::RuleId;
+use volguard::domain::workload::Kind;
 
 const FILE: &str = "policy.yaml";
 

@@ -22,9 +22,8 @@ use std::path::Path;
 use pretty_assertions::assert_eq;
 use rstest::rstest;
 use scenario_common::{Expected, Scenario, review_body};
-use volguard::cli::check::{Options, run_check};
-use volguard::lookup::Bundle;
-use volguard::policy::PolicySet;
+use volguard::adapters::cli::check::{Options, run_check};
+use volguard::domain::policy::PolicySet;
 
 fn policies() -> PolicySet {
     PolicySet::builtin().expect("the built-in policy loads")
@@ -133,7 +132,9 @@ fn updates_agree_across_review_scale_and_check(s: &Scenario) {
         // `check --cluster`: the new object in a file, the scenario as the cluster.
         let new_file = dir.path().join("new.yaml");
         std::fs::write(&new_file, serde_saphyr::to_string(&new).unwrap()).unwrap();
-        let bundle = Bundle::read(std::slice::from_ref(&cluster_file), "default").unwrap();
+        let bundle =
+            volguard::adapters::manifest::read_bundle(std::slice::from_ref(&cluster_file), "default")
+                .unwrap();
         let (report, _) = run_check(&[new_file], &policies, Options::default(), Some(&bundle));
         let object = report
             .objects

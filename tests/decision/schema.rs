@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
-use volguard::policy::schema::policy_schema;
-use volguard::rules::RuleId;
+use volguard::domain::policy::schema::policy_schema;
+use volguard::domain::rules::RuleId;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

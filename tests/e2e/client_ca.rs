@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use cluster_common::{WEBHOOK_KINDS, free_port, fresh_name, kubectl, serve_with, text, wait_until};
-use volguard::certs::{self, Ca};
+use volguard::adapters::certs::{self, Ca};
 
 /// The second kube-apiserver, killed (and its log shown, on failure) when dropped.
 struct ApiServer {

@@ -44,15 +44,15 @@ fn webhook_configurations(name: &str, port: u16, ca_bundle: &str, run: &str) -> 
         "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
         "metadata": {"name": name},
         "webhooks": [
-            webhook("validate.volguard.io", "/validate", rules(volguard::install::webhook_rules()), "Fail"),
+            webhook("validate.volguard.io", "/validate", rules(volguard::adapters::install::webhook_rules()), "Fail"),
             // Fail here (not the install's Ignore): a test must not pass because volguard did not answer.
-            webhook("pods.validate.volguard.io", "/validate", rules(volguard::install::pod_rules()), "Fail"),
+            webhook("pods.validate.volguard.io", "/validate", rules(volguard::adapters::install::pod_rules()), "Fail"),
         ]
     });
     let mut mutate = webhook(
         "mutate.volguard.io",
         "/mutate",
-        rules(volguard::install::mutating_rules()),
+        rules(volguard::adapters::install::mutating_rules()),
         "Fail",
     );
     mutate["reinvocationPolicy"] = "IfNeeded".into();

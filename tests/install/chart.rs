@@ -79,7 +79,9 @@ fn installed() -> Decoded {
     let ca = dir.path().join("ca.crt");
     std::fs::write(
         &ca,
-        volguard::certs::Ca::generate("chart test CA", 1).unwrap().pem,
+        volguard::adapters::certs::Ca::generate("chart test CA", 1)
+            .unwrap()
+            .pem,
     )
     .unwrap();
     decode(&manifests(&[
@@ -268,7 +270,7 @@ fn the_chart_ships_the_builtin_policy_and_the_crate_version() {
         values()["image"]["repository"].as_str().unwrap(),
         meta["appVersion"].as_str().unwrap()
     );
-    assert_eq!(image, volguard::install::DEFAULT_IMAGE);
+    assert_eq!(image, volguard::adapters::install::DEFAULT_IMAGE);
 }
 
 /// A small JSON Schema checker for what values.schema.json uses (type, enum, properties,

@@ -169,7 +169,8 @@ fn a_generated_certificate_lasts_a_year_and_says_when_it_is_renewed() {
         .decode(secret["data"]["tls.crt"].as_str().expect("tls.crt"))
         .expect("base64");
     let der = rustls_pki_types::CertificateDer::from_pem_slice(&pem).expect("tls.crt is a PEM certificate");
-    let (not_before, not_after) = volguard::server::tls::validity(&der).expect("the certificate parses");
+    let (not_before, not_after) =
+        volguard::adapters::server::tls::validity(&der).expect("the certificate parses");
     let days = (not_after - not_before) / 86_400;
     assert_eq!(days, 365, "the generated certificate's validity in days");
 }

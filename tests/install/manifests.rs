@@ -4,11 +4,11 @@
 use crate::install_common;
 
 use install_common::{decode, manifests, run, volguard};
-use volguard::install::{DEFAULT_IMAGE, Install, Options, Trust};
+use volguard::adapters::install::{DEFAULT_IMAGE, Install, Options, Trust};
 
 fn ca_file() -> (tempfile::TempDir, String, String) {
     let dir = tempfile::tempdir().unwrap();
-    let ca = volguard::certs::Ca::generate("test CA", 1).unwrap();
+    let ca = volguard::adapters::certs::Ca::generate("test CA", 1).unwrap();
     let path = dir.path().join("ca.crt");
     std::fs::write(&path, &ca.pem).unwrap();
     let path = path.to_str().unwrap().to_owned();

@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use common::{Protocol, Setup, TestServer, captured_objects, claim, review_json, to_vec};
 use serde_json::Value;
-use volguard::admission::RATCHET_NOTE;
-use volguard::lookup::{Answer, Bundle, Lookup};
-use volguard::workload::{Resource, Workload, WorkloadKind};
+use volguard::adapters::admission::RATCHET_NOTE;
+use volguard::domain::lookup::{Answer, Bundle, Lookup};
+use volguard::domain::workload::{Resource, Workload, WorkloadKind};
 
 /// The captured `kubectl set image` UPDATE, with the replica counts and claims changed.
 fn update(old_replicas: i64, new_replicas: i64) -> Value {

@@ -12,7 +12,7 @@ use pretty_assertions::assert_eq;
 use reqwest::StatusCode;
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use volguard::certs::{Ca, Issued};
+use volguard::adapters::certs::{Ca, Issued};
 
 /// A client trusting the server's CA and presenting `pair`.
 fn client_with(server_ca_pem: &str, pair: &Issued) -> reqwest::Client {

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use common::{Protocol, Reply, Setup, TestServer, get, review_bytes, review_json, to_vec};
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use reqwest::StatusCode;
-use volguard::lookup::{Answer, Lookup};
-use volguard::server::routes::MAX_BODY_BYTES;
-use volguard::workload::{Workload, WorkloadKind};
+use volguard::adapters::server::routes::MAX_BODY_BYTES;
+use volguard::domain::lookup::{Answer, Lookup};
+use volguard::domain::workload::{Workload, WorkloadKind};
 
 async fn validate_raw(body: impl Into<reqwest::Body>) -> Reply {
     let server = TestServer::start(Setup::default()).await;
@@ -191,7 +191,7 @@ impl Lookup for PanickingLookup {
     fn workload(&self, _: WorkloadKind, _: &str, _: &str) -> Answer<Arc<Workload>> {
         Answer::Missing
     }
-    fn users(&self, _: &volguard::lookup::VolumeKey) -> Answer<Vec<Arc<Workload>>> {
+    fn users(&self, _: &volguard::domain::lookup::VolumeKey) -> Answer<Vec<Arc<Workload>>> {
         Answer::Found(Vec::new())
     }
     fn workloads_in(&self, _: &str) -> Answer<Vec<Arc<Workload>>> {
@@ -205,7 +205,7 @@ impl Lookup for PanickingLookup {
         _: WorkloadKind,
         _: &str,
         _: &str,
-    ) -> Answer<Vec<Arc<volguard::workload::Autoscaler>>> {
+    ) -> Answer<Vec<Arc<volguard::domain::workload::Autoscaler>>> {
         Answer::Found(Vec::new())
     }
     fn is_controlled(&self, _: &Workload) -> Answer<bool> {

@@ -13,10 +13,10 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use tower::ServiceExt as _;
-use volguard::kube_lookup::ClusterLookup;
-use volguard::lookup::Prefetch;
-use volguard::policy::PolicySet;
-use volguard::server::{AppState, Limits, router};
+use volguard::adapters::kube_lookup::ClusterLookup;
+use volguard::adapters::server::{AppState, Limits, router};
+use volguard::domain::lookup::Prefetch;
+use volguard::domain::policy::PolicySet;
 
 /// How the fake answers a GET of one claim.
 #[derive(Clone, Copy)]
@@ -177,12 +177,12 @@ async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 fn ignore_policy() -> PolicySet {
-    let text = volguard::policy::BUILTIN_POLICY.replace("failureMode: Fail", "failureMode: Ignore");
+    let text = volguard::domain::policy::BUILTIN_POLICY.replace("failureMode: Fail", "failureMode: Ignore");
     assert!(text.contains("failureMode: Ignore"));
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("ignore.yaml");
     std::fs::write(&path, text).expect("write policy");
-    volguard::policy::load_path(&path).expect("policy loads")
+    volguard::domain::policy::load_path(&path).expect("policy loads")
 }
 
 /// The router over the cluster lookup, fetching what its caches have not seen.

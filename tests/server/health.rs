@@ -7,8 +7,8 @@ use std::sync::Arc;
 use common::{Protocol, Setup, TestServer, captured_bundle, get, review_bytes, sample};
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use reqwest::StatusCode;
-use volguard::lookup::{Answer, Lookup};
-use volguard::workload::{Workload, WorkloadKind};
+use volguard::domain::lookup::{Answer, Lookup};
+use volguard::domain::workload::{Workload, WorkloadKind};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_and_readyz_answer_200() {

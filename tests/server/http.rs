@@ -16,7 +16,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use reqwest::StatusCode;
 use serde_json::Value;
 use tokio::io::AsyncReadExt;
-use volguard::server::ServeOptions;
+use volguard::adapters::server::ServeOptions;
 
 fn review_request(path: &str, body: Vec<u8>) -> Request<Full<Bytes>> {
     Request::post(path)
@@ -135,9 +135,9 @@ async fn h2_answers_concurrent_reviews_on_one_connection() {
 fn short_header_timeout() -> Setup {
     Setup {
         options: ServeOptions {
-            connections: volguard::server::ConnectionLimits {
+            connections: volguard::adapters::server::ConnectionLimits {
                 header_timeout: Duration::from_secs(1),
-                ..volguard::server::ConnectionLimits::webhook()
+                ..volguard::adapters::server::ConnectionLimits::webhook()
             },
             ..ServeOptions::default()
         },
@@ -230,9 +230,9 @@ async fn an_idle_keep_alive_connection_is_closed() {
 async fn an_idle_h2_connection_is_closed_after_the_idle_timeout() {
     let server = TestServer::start(Setup {
         options: ServeOptions {
-            connections: volguard::server::ConnectionLimits {
+            connections: volguard::adapters::server::ConnectionLimits {
                 idle_timeout: Duration::from_millis(500),
-                ..volguard::server::ConnectionLimits::webhook()
+                ..volguard::adapters::server::ConnectionLimits::webhook()
             },
             ..ServeOptions::default()
         },
@@ -265,9 +265,9 @@ async fn an_idle_h2_connection_is_closed_after_the_idle_timeout() {
 async fn connections_over_the_cap_are_closed_at_once_and_counted() {
     let server = TestServer::start(Setup {
         options: ServeOptions {
-            connections: volguard::server::ConnectionLimits {
+            connections: volguard::adapters::server::ConnectionLimits {
                 max_connections: 3,
-                ..volguard::server::ConnectionLimits::webhook()
+                ..volguard::adapters::server::ConnectionLimits::webhook()
             },
             ..ServeOptions::default()
         },
@@ -319,9 +319,9 @@ async fn a_review_whose_body_never_arrives_times_out_with_a_json_408() {
     use tokio::io::AsyncWriteExt;
     let setup = Setup {
         options: ServeOptions {
-            limits: volguard::server::Limits {
+            limits: volguard::adapters::server::Limits {
                 request_timeout: Duration::from_secs(1),
-                ..volguard::server::Limits::default()
+                ..volguard::adapters::server::Limits::default()
             },
             ..ServeOptions::default()
         },

@@ -15,7 +15,7 @@ use base64::Engine as _;
 use common::{Protocol, Setup, TestServer, review_bytes, review_json, to_vec};
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
-use volguard::workload::{Decoded, decode};
+use volguard::domain::workload::{Decoded, decode};
 
 fn setup() -> Setup {
     Setup {

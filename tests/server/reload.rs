@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use common::{ProjectedVolume, Protocol, Setup, TestServer, review_bytes, wait_for, write_atomically};
 use serde_json::Value;
-use volguard::policy::BUILTIN_POLICY;
+use volguard::domain::policy::BUILTIN_POLICY;
 
 const RELOADS: &str = "volguard_policy_reloads_total";
 

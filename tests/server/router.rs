@@ -6,9 +6,9 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use tower::ServiceExt as _;
-use volguard::lookup::Bundle;
-use volguard::policy::PolicySet;
-use volguard::server::{AppState, Limits, router};
+use volguard::adapters::server::{AppState, Limits, router};
+use volguard::domain::lookup::Bundle;
+use volguard::domain::policy::PolicySet;
 
 use crate::common;
 
@@ -78,20 +78,21 @@ async fn one_slot_is_shared_by_validate_and_mutate_but_not_by_probes() {
 }
 
 /// A cache that has not seen the claim yet, and a prefetch that fetches it.
-struct Fetches(volguard::workload::Resource);
+struct Fetches(volguard::domain::workload::Resource);
 
-impl volguard::lookup::Prefetch for Fetches {
+impl volguard::domain::lookup::Prefetch for Fetches {
     fn prefetch<'a>(
         &'a self,
-        _resource: &'a volguard::workload::Resource,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = volguard::lookup::Prefetched> + Send + 'a>> {
+        _resource: &'a volguard::domain::workload::Resource,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = volguard::domain::lookup::Prefetched> + Send + 'a>>
+    {
         Box::pin(async move {
-            let mut out = volguard::lookup::Prefetched::default();
-            if let volguard::workload::Resource::Claim(c) = &self.0 {
+            let mut out = volguard::domain::lookup::Prefetched::default();
+            if let volguard::domain::workload::Resource::Claim(c) = &self.0 {
                 out.claim(
                     "shop",
                     "web-data",
-                    volguard::lookup::Answer::Found(Arc::new(c.clone())),
+                    volguard::domain::lookup::Answer::Found(Arc::new(c.clone())),
                 );
             }
             out

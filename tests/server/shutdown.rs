@@ -21,7 +21,7 @@ use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
-use volguard::server::{Limits, ServeOptions};
+use volguard::adapters::server::{Limits, ServeOptions};
 
 /// Options whose grace period is far longer than any test deadline: a test that needs the grace
 /// period to pass would time out instead.

@@ -12,8 +12,8 @@ use common::pki::{SANS, leaf_der};
 use common::{DEADLINE, Pki, Protocol, Setup, TestServer, review_bytes, wait_for, write_atomically};
 use reqwest::StatusCode;
 use tokio::sync::watch;
-use volguard::server::start::{StartError, start};
-use volguard::server::tls::TlsError;
+use volguard::adapters::server::start::{StartError, start};
+use volguard::adapters::server::tls::TlsError;
 
 const FAILURES: (&str, &[(&str, &str)]) = ("volguard_certificate_reloads_total", &[("result", "failure")]);
 const SUCCESSES: (&str, &[(&str, &str)]) = ("volguard_certificate_reloads_total", &[("result", "success")]);

@@ -6,9 +6,9 @@ use crate::common;
 use common::pki::{SANS, leaf_der};
 use common::{Pki, Protocol, Setup, TestServer, handshake, review_bytes, wait_for, write_atomically};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
-use volguard::server::start::start;
+use volguard::adapters::server::start::start;
 
-/// A CA made with rcgen directly, to sign leaves for keys `volguard::certs` does not generate.
+/// A CA made with rcgen directly, to sign leaves for keys `volguard::adapters::certs` does not generate.
 struct TestCa {
     issuer: Issuer<'static, KeyPair>,
     pem: String,
@@ -154,7 +154,7 @@ async fn generated_dev_certificates_serve_localhost_and_127_0_0_1() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let pki = Pki::new();
     let mut config = common::config(&Setup::default(), &pki);
-    config.tls = volguard::server::start::TlsSource::Generate(dir.path().join("dev-certs"));
+    config.tls = volguard::adapters::server::start::TlsSource::Generate(dir.path().join("dev-certs"));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let running = start(config, async move {
         let _ = rx.await;

@@ -14,7 +14,7 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use volguard::install::{Certificate, Issuer};
+use volguard::adapters::install::{Certificate, Issuer};
 
 #[path = "cli.rs"]
 mod cli_common;

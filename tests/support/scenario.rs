@@ -8,7 +8,7 @@ use std::process::Command;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use volguard::workload::{Decoded, KINDS};
+use volguard::domain::workload::{Decoded, KINDS};
 
 /// The bullets of the claim-footprint issue; every one has a denied and an admitted scenario.
 pub const BULLETS: [&str; 9] = [
@@ -104,7 +104,8 @@ impl Scenario {
         let objects = documents
             .iter()
             .map(|d| {
-                let docs = volguard::manifest::parse_str(d, "scenario").expect("the manifests parse");
+                let docs =
+                    volguard::adapters::manifest::parse_str(d, "scenario").expect("the manifests parse");
                 let doc = docs.first().expect("one document");
                 let mut value = doc.value().expect("the document reads");
                 let reference = match &doc.decoded {

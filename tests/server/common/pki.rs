@@ -1,4 +1,4 @@
-//! A test PKI: a CA made with `volguard::certs::Ca` (ECDSA P-256) and a serving pair for
+//! A test PKI: a CA made with `volguard::adapters::certs::Ca` (ECDSA P-256) and a serving pair for
 //! `localhost` and `127.0.0.1`, written into a temporary directory as `tls.crt` and `tls.key`.
 
 use std::path::PathBuf;
@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use tempfile::TempDir;
-use volguard::certs::{self, Ca, Issued};
-use volguard::server::tls::PairPaths;
+use volguard::adapters::certs::{self, Ca, Issued};
+use volguard::adapters::server::tls::PairPaths;
 
 /// The SANs every test leaf carries: the server is reached as `127.0.0.1`, handshakes name `localhost`.
 pub const SANS: [&str; 2] = ["localhost", "127.0.0.1"];

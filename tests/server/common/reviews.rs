@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::Value;
-use volguard::lookup::{Bundle, Lookup};
-use volguard::workload::Resource;
+use volguard::domain::lookup::{Bundle, Lookup};
+use volguard::domain::workload::Resource;
 
 /// `tests/fixtures/reviews`: the AdmissionReviews a real kube-apiserver v1.20 sent, and their goldens.
 pub fn reviews_dir() -> PathBuf {
@@ -48,7 +48,7 @@ pub fn object_of(name: &str) -> Resource {
 
 /// The object a review body carries, decoded the way the server decodes it.
 pub fn object_in(review: &[u8]) -> Resource {
-    volguard::admission::parse(review)
+    volguard::adapters::admission::parse(review)
         .expect("the review parses")
         .object
         .expect("the review carries an object volguard reads")
@@ -114,28 +114,35 @@ macro_rules! delegate_lookup {
     () => {
         fn users(
             &self,
-            volume: &volguard::lookup::VolumeKey,
-        ) -> volguard::lookup::Answer<Vec<std::sync::Arc<volguard::workload::Workload>>> {
+            volume: &volguard::domain::lookup::VolumeKey,
+        ) -> volguard::domain::lookup::Answer<Vec<std::sync::Arc<volguard::domain::workload::Workload>>> {
             self.0.users(volume)
         }
         fn workloads_in(
             &self,
             namespace: &str,
-        ) -> volguard::lookup::Answer<Vec<std::sync::Arc<volguard::workload::Workload>>> {
+        ) -> volguard::domain::lookup::Answer<Vec<std::sync::Arc<volguard::domain::workload::Workload>>> {
             self.0.workloads_in(namespace)
         }
-        fn mounted_claims(&self, namespace: &str, prefix: &str) -> volguard::lookup::Answer<Vec<String>> {
+        fn mounted_claims(
+            &self,
+            namespace: &str,
+            prefix: &str,
+        ) -> volguard::domain::lookup::Answer<Vec<String>> {
             self.0.mounted_claims(namespace, prefix)
         }
         fn autoscalers(
             &self,
-            kind: volguard::workload::WorkloadKind,
+            kind: volguard::domain::workload::WorkloadKind,
             namespace: &str,
             name: &str,
-        ) -> volguard::lookup::Answer<Vec<std::sync::Arc<volguard::workload::Autoscaler>>> {
+        ) -> volguard::domain::lookup::Answer<Vec<std::sync::Arc<volguard::domain::workload::Autoscaler>>> {
             self.0.autoscalers(kind, namespace, name)
         }
-        fn is_controlled(&self, workload: &volguard::workload::Workload) -> volguard::lookup::Answer<bool> {
+        fn is_controlled(
+            &self,
+            workload: &volguard::domain::workload::Workload,
+        ) -> volguard::domain::lookup::Answer<bool> {
             self.0.is_controlled(workload)
         }
     };

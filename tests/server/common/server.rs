@@ -8,9 +8,9 @@ use std::sync::Arc;
 use reqwest::StatusCode;
 use rustls_pki_types::CertificateDer;
 use tokio::sync::oneshot;
-use volguard::lookup::Lookup;
-use volguard::server::start::{Config, Running, TlsSource, start};
-use volguard::server::{AppState, ServeOptions};
+use volguard::adapters::server::start::{Config, Running, TlsSource, start};
+use volguard::adapters::server::{AppState, ServeOptions};
+use volguard::domain::lookup::Lookup;
 
 use super::{
     Pki, Protocol, RELOAD_POLL, Reply, captured_bundle, client, handshake, init_tracing, post, sample,

@@ -1,0 +1,493 @@
+//! The one decision function: a decoded resource (and, for an UPDATE, the object before it), a lookup, the
+//! policies → findings with their actions.
+//!
+//! `/validate`, `/mutate`, `volguard review` and `volguard check` all call [`evaluate`] or
+//! [`evaluate_update`], so one object gets one decision whoever asks, and an update is ratcheted the same
+//! way by all of them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use serde::Serialize;
+
+use crate::domain::access::{Sharing, effective_modes};
+use crate::domain::footprint::{self, ClaimFootprint};
+use crate::domain::lookup::{Answer, Lookup, VolumeKey};
+use crate::domain::policy::{Action, Policy, PolicySet, Target};
+use crate::domain::rules::{self, ClaimState, Finding, RuleId, Severity, Subject};
+use crate::domain::workload::{
+    Footprint, FootprintError, Kind, ObjectRef, PodCount, Resource, ScaleRequest, Workload, WorkloadKind,
+};
+
+/// A finding with the action the policies give it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Judged {
+    /// What was found.
+    #[serde(flatten)]
+    pub finding: Finding,
+    /// The strictest action of the policies that found it.
+    pub action: Action,
+    /// The policy that gave that action.
+    pub policy: String,
+}
+
+/// The overall answer for one object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Verdict {
+    /// Nothing denies or warns (audit findings may exist).
+    Allow,
+    /// Allowed, with warnings.
+    Warn,
+    /// Refused.
+    Deny,
+}
+
+/// How much of a hazard an object adds to each volume it mounts: what an update may not make worse.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Exposure {
+    /// The most pods the workload runs at once, a rolling update's surge and its autoscalers included.
+    pub pods: u32,
+    /// Per pod volume (or volumeClaimTemplate) name: its share of that volume.
+    pub volumes: BTreeMap<String, VolumeShare>,
+}
+
+/// A workload's share of one volume.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VolumeShare {
+    /// The claim or disk.
+    pub volume: VolumeKey,
+    /// Pods at once that mount it.
+    pub pods: u32,
+    /// Whether every pod on the volume (every user's) is held on one node.
+    pub confined: bool,
+    /// Whether a container writes to it.
+    pub writable: bool,
+}
+
+impl VolumeShare {
+    /// Whether this share is no larger a hazard than `old`: the same volume, no more pods, not less held on
+    /// one node, not newly written.
+    pub fn no_worse_than(&self, old: &VolumeShare) -> bool {
+        self.volume == old.volume
+            && self.pods <= old.pods
+            && (self.confined || !old.confined)
+            && (!self.writable || old.writable)
+    }
+}
+
+/// The evaluation of one object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Evaluation {
+    /// The object under review.
+    pub object: ObjectRef,
+    /// The names of the policies that selected it (none: not judged).
+    pub policies: Vec<String>,
+    /// Findings, with actions other than Off, in rule order.
+    pub findings: Vec<Judged>,
+    /// The controller the object's pods are judged through (a Deployment's ReplicaSet, a CronJob's Job).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub judged_through: Option<ObjectRef>,
+    /// How many pods the judged workload may run (None when there was nothing to judge).
+    #[serde(skip)]
+    pub pods: Option<PodCount>,
+    /// What the object adds to each volume's hazard, for ratcheting an update.
+    #[serde(skip)]
+    pub exposure: Exposure,
+}
+
+impl Evaluation {
+    /// Deny if any finding denies, else Warn if any warns, else Allow.
+    pub fn verdict(&self) -> Verdict {
+        match self.findings.iter().map(|j| j.action).max() {
+            Some(Action::Deny) => Verdict::Deny,
+            Some(Action::Warn) => Verdict::Warn,
+            _ => Verdict::Allow,
+        }
+    }
+
+    /// The findings with a given action.
+    pub fn with_action(&self, action: Action) -> impl Iterator<Item = &Judged> {
+        self.findings.iter().filter(move |j| j.action == action)
+    }
+}
+
+/// Why an object could not be judged.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EvalError {
+    /// The workload's pod count or strategy could not be read.
+    #[error(transparent)]
+    Footprint(#[from] FootprintError),
+}
+
+/// What there is to judge about a resource.
+enum Judgeable {
+    /// A workload (itself, or resized by an HPA or Scale).
+    Pods(Box<Footprint>),
+    /// The workload an HPA or Scale resizes could not be looked up.
+    TargetUnknown { target: String, why: String },
+    /// A workload (or the target of a Scale or HPA) whose pods a controller volguard reads makes.
+    Controlled(ObjectRef),
+    /// Nothing: a claim, or an HPA/Scale whose target does not exist or is not a kind volguard reads.
+    Nothing,
+}
+
+/// The note a ratcheted finding carries.
+pub const RATCHET_NOTE: &str = "Allowed because this update does not make an existing violation worse";
+
+/// Judges a resource being created (or, with no older version at hand, as it stands) against every policy
+/// that selects it.
+pub fn evaluate(
+    resource: &Resource,
+    lookup: &dyn Lookup,
+    policies: &PolicySet,
+) -> Result<Evaluation, EvalError> {
+    let object = resource.object_ref();
+    let (judgeable, target_workload) = judgeable(resource, &object, lookup)?;
+    let labels = match &target_workload {
+        Some(w) => w.metadata().labels.as_ref(),
+        None => resource.metadata().labels.as_ref(),
+    };
+    let mut kinds = vec![object.kind];
+    kinds.extend(target_workload.as_ref().map(|w| Kind::from(w.kind())));
+    let target = Target {
+        kinds,
+        namespace: &object.namespace,
+        labels,
+    };
+    let selecting: Vec<&Policy> = policies.selecting(&target).collect();
+    let applied = selecting.iter().map(|p| p.name.clone()).collect();
+    let mut findings = Merged::default();
+    let mut exposure = Exposure::default();
+    let mut judged_through = None;
+    match &judgeable {
+        Judgeable::Pods(fp) if !selecting.is_empty() => {
+            let subject = Subject::resolve(fp, lookup);
+            exposure = exposure_of(&subject);
+            for policy in &selecting {
+                let found = rules::check(&subject, &policy.params, |r| policy.action(r) != Action::Off);
+                for f in found {
+                    merge(&mut findings, f, policy);
+                }
+                if let Resource::Workload(Workload::StatefulSet(set)) = resource
+                    && !policy.mutation.templates.is_empty()
+                    && policy.action(RuleId::StatefulsetPolicyTemplate) != Action::Off
+                {
+                    let templates = &policy.mutation.templates;
+                    for f in rules::policy_templates(set, &object, templates, &policy.name) {
+                        merge(&mut findings, f, policy);
+                    }
+                }
+            }
+        }
+        Judgeable::TargetUnknown { target, why } => {
+            for policy in &selecting {
+                merge(
+                    &mut findings,
+                    rules::target_lookup_failed(&object, target, why),
+                    policy,
+                );
+            }
+        }
+        Judgeable::Controlled(owner) => judged_through = Some(owner.clone()),
+        _ => {}
+    }
+    if let Resource::Claim(claim) = resource {
+        judge_claim(claim, &object, lookup, policies, &mut findings);
+    }
+    let mut findings = findings.list;
+    findings.sort_by_key(|j| RuleId::ALL.iter().position(|r| *r == j.finding.rule));
+    let pods = match &judgeable {
+        Judgeable::Pods(fp) => Some(fp.pods),
+        _ => None,
+    };
+    Ok(Evaluation {
+        object,
+        policies: if judged_through.is_some() {
+            Vec::new()
+        } else {
+            applied
+        },
+        findings,
+        judged_through,
+        pods,
+        exposure,
+    })
+}
+
+/// Judges an UPDATE: `new` as it stands, then ratcheted against `old`. A denial that the old object already
+/// had is allowed with a warning when the update does not make any volume's hazard worse (a scale-down, an
+/// image or label change); one the update creates or worsens (a pin removed, replicas or surge grown, a
+/// volume added or written) stands.
+pub fn evaluate_update(
+    new: &Resource,
+    old: &Resource,
+    lookup: &dyn Lookup,
+    policies: &PolicySet,
+) -> Result<Evaluation, EvalError> {
+    let mut eval = evaluate(new, lookup, policies)?;
+    if eval.findings.iter().any(|j| j.action == Action::Deny)
+        && let Ok(before) = evaluate(old, lookup, policies)
+    {
+        ratchet(&mut eval, &before);
+    }
+    Ok(eval)
+}
+
+/// Downgrades to Warn every denial `old` had too, on a volume whose hazard the update does not worsen.
+pub fn ratchet(new: &mut Evaluation, old: &Evaluation) {
+    let (new_exposure, old_exposure) = (&new.exposure, &old.exposure);
+    // A lookup that failed decides nothing: the failure mode answers, update or not.
+    let ratchetable = |j: &&mut Judged| j.action == Action::Deny && j.finding.rule != RuleId::LookupFailed;
+    for j in new.findings.iter_mut().filter(ratchetable) {
+        let existed = old.findings.iter().any(|o| {
+            let (a, b) = (&o.finding, &j.finding);
+            a.rule == b.rule && a.claim == b.claim && a.volume == b.volume && a.container == b.container
+        });
+        if !existed {
+            continue;
+        }
+        let share = |e: &Exposure| j.finding.volume.as_ref().and_then(|v| e.volumes.get(v)).cloned();
+        let no_worse = match (share(new_exposure), share(old_exposure)) {
+            (Some(n), Some(o)) => n.no_worse_than(&o),
+            (Some(_), None) => false,
+            // A finding about the template (or a claim under review): judged on the pods alone.
+            (None, _) => new_exposure.pods <= old_exposure.pods,
+        };
+        if no_worse {
+            j.action = Action::Warn;
+            j.finding.message = format!("{RATCHET_NOTE} ({}): {}", j.finding.object, j.finding.message);
+        }
+    }
+}
+
+/// What the subject adds to each volume it shares.
+fn exposure_of(subject: &Subject<'_>) -> Exposure {
+    let fp = subject.footprint;
+    let mut volumes = BTreeMap::new();
+    for c in &subject.claims {
+        let key = match &c.source {
+            rules::Source::Disk(d) => VolumeKey::Disk(d.clone()),
+            _ => VolumeKey::Claim {
+                namespace: fp.workload.namespace.clone(),
+                name: c.use_.claim.clone(),
+            },
+        };
+        let (pods, confined) = match &c.users {
+            Answer::Found(cf) => {
+                let me = &cf.users[0];
+                let pods = if me.replica.is_some() { 1 } else { fp.peak() };
+                // Whether every pod on the volume, the other users' included, is held on one node.
+                let confined = !matches!(cf.spread(), footprint::Spread::Nodes);
+                (pods, confined)
+            }
+            _ => (fp.peak(), fp.placement.node().is_some()),
+        };
+        volumes.insert(
+            c.use_.volume.clone(),
+            VolumeShare {
+                volume: key,
+                pods,
+                confined,
+                writable: !c.use_.is_read_only(),
+            },
+        );
+    }
+    Exposure {
+        pods: fp.peak(),
+        volumes,
+    }
+}
+
+/// The findings so far, each once, with an index so that merging n findings costs n lookups, not n².
+#[derive(Default)]
+struct Merged {
+    list: Vec<Judged>,
+    index: std::collections::HashMap<Finding, usize>,
+}
+
+/// Adds a finding with this policy's action, keeping the strictest action for a finding already made.
+fn merge(findings: &mut Merged, finding: Finding, policy: &Policy) {
+    let mut action = policy.action(finding.rule);
+    if finding.severity == Severity::Advisory {
+        action = action.min(Action::Warn);
+    }
+    if action == Action::Off {
+        return;
+    }
+    match findings.index.get(&finding) {
+        Some(&i) => {
+            let j = &mut findings.list[i];
+            if action > j.action {
+                j.action = action;
+                j.policy = policy.name.clone();
+            }
+        }
+        None => {
+            findings.index.insert(finding.clone(), findings.list.len());
+            findings.list.push(Judged {
+                finding,
+                action,
+                policy: policy.name.clone(),
+            });
+        }
+    }
+}
+
+/// A claim being created or updated: judged with every workload that mounts it, by the sharing rules,
+/// each finding with the action the policies selecting those workloads give it, so that a claim created
+/// after its workloads is refused exactly when the workloads created after it would have been.
+fn judge_claim(
+    claim: &PersistentVolumeClaim,
+    object: &ObjectRef,
+    lookup: &dyn Lookup,
+    policies: &PolicySet,
+    findings: &mut Merged,
+) {
+    let key = VolumeKey::Claim {
+        namespace: object.namespace.clone(),
+        name: object.name.clone(),
+    };
+    let mut cf = match ClaimFootprint::of_claim(&key, lookup) {
+        Answer::Found(cf) => cf,
+        Answer::Missing => return,
+        Answer::Unknown(why) => {
+            let target = Target {
+                kinds: vec![object.kind],
+                namespace: &object.namespace,
+                labels: claim.metadata.labels.as_ref(),
+            };
+            let msg = format!("volguard could not look up the workloads mounting {object}: {why}");
+            let finding = rules::lookup_failed_on(object, msg);
+            for policy in policies.selecting(&target) {
+                merge(findings, finding.clone(), policy);
+            }
+            return;
+        }
+    };
+    if cf.users.is_empty() {
+        return;
+    }
+    cf.place(lookup);
+    let state = ClaimState::Found {
+        claim: Some(Arc::new(claim.clone())),
+        sharing: Sharing::of(effective_modes(claim)),
+    };
+    for rule in rules::SHARING {
+        let mut found = Vec::new();
+        rules::claim_findings(object, &state, &cf, rule, &mut found);
+        for (finding, workloads) in found {
+            for w in &workloads {
+                let labels = cf
+                    .users
+                    .iter()
+                    .find(|u| u.workload() == w)
+                    .map(|u| &u.footprint.object_labels);
+                let target = Target {
+                    kinds: vec![object.kind, w.kind],
+                    namespace: &object.namespace,
+                    labels,
+                };
+                for policy in policies.selecting(&target) {
+                    if policy.action(rule) != Action::Off {
+                        merge(findings, finding.clone(), policy);
+                    }
+                }
+            }
+        }
+    }
+}
+
+type Resolved = (Judgeable, Option<Arc<Workload>>);
+
+fn judgeable(resource: &Resource, object: &ObjectRef, lookup: &dyn Lookup) -> Result<Resolved, EvalError> {
+    let non_negative = |n: i32| u32::try_from(n).unwrap_or(0);
+    match resource {
+        Resource::Workload(w) => {
+            if let Some(owner) = controller_of(w, lookup) {
+                return Ok((Judgeable::Controlled(owner), None));
+            }
+            let fp = Footprint::of(w)?;
+            let fp = match footprint::autoscaled(fp.clone(), w, lookup) {
+                Answer::Found(scaled) => scaled,
+                _ => fp,
+            };
+            Ok((Judgeable::Pods(Box::new(fp)), None))
+        }
+        Resource::Claim(_) => Ok((Judgeable::Nothing, None)),
+        Resource::Autoscaler(hpa) => {
+            let Some(kind) = WorkloadKind::from_kind_name(&hpa.target.kind) else {
+                return Ok((Judgeable::Nothing, None));
+            };
+            resized(lookup, object, &[kind], &hpa.target.name, |current| {
+                hpa.max_pods(current)
+            })
+        }
+        Resource::Scale(ScaleRequest { scale, target_kind }) => {
+            let replicas = non_negative(scale.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0));
+            let name = scale.metadata.name.clone().unwrap_or_default();
+            let kinds = match target_kind {
+                Some(k) => vec![*k],
+                // A Scale in a manifest file does not say what it resizes: try the scalable kinds by name.
+                None => WorkloadKind::SCALABLE.to_vec(),
+            };
+            let (judgeable, target) = resized(lookup, object, &kinds, &name, |_| replicas)?;
+            // The target's autoscalers may take it further than the Scale does.
+            let judgeable = match (judgeable, &target) {
+                (Judgeable::Pods(fp), Some(w)) => match footprint::autoscaled((*fp).clone(), w, lookup) {
+                    Answer::Found(scaled) => Judgeable::Pods(Box::new(scaled)),
+                    _ => Judgeable::Pods(fp),
+                },
+                (other, _) => other,
+            };
+            Ok((judgeable, target))
+        }
+    }
+}
+
+/// The controller a workload's pods are judged through, when one volguard reads owns it and exists.
+fn controller_of(workload: &Workload, lookup: &dyn Lookup) -> Option<ObjectRef> {
+    let owner = workload.controller()?;
+    let kind = WorkloadKind::from_kind_name(&owner.kind)?;
+    match lookup.is_controlled(workload) {
+        Answer::Found(true) => Some(ObjectRef {
+            kind: kind.into(),
+            namespace: crate::domain::workload::namespace_of(workload.metadata()).to_owned(),
+            name: owner.name.clone(),
+        }),
+        _ => None,
+    }
+}
+
+fn resized(
+    lookup: &dyn Lookup,
+    object: &ObjectRef,
+    kinds: &[WorkloadKind],
+    name: &str,
+    replicas: impl Fn(u32) -> u32,
+) -> Result<Resolved, EvalError> {
+    for kind in kinds {
+        match lookup.workload(*kind, &object.namespace, name) {
+            Answer::Found(w) => {
+                if let Some(owner) = controller_of(&w, lookup) {
+                    return Ok((Judgeable::Controlled(owner), Some(w)));
+                }
+                let fp = Footprint::of(&w)?;
+                let current = match fp.pods {
+                    PodCount::Exactly(n) => n,
+                    _ => 0,
+                };
+                let fp = fp.resized(object.clone(), replicas(current));
+                return Ok((Judgeable::Pods(Box::new(fp)), Some(w)));
+            }
+            Answer::Unknown(why) => {
+                let target = format!("{kind} {}/{name}", object.namespace);
+                return Ok((Judgeable::TargetUnknown { target, why }, None));
+            }
+            Answer::Missing => {}
+        }
+    }
+    Ok((Judgeable::Nothing, None))
+}

@@ -1,0 +1,11 @@
+//! The decision: one function per question, shared by the webhook, `volguard review` and `volguard check`.
+//! [`evaluate`] judges an object (CREATE) and [`evaluate_update`] an UPDATE against its old object (the
+//! ratchet); [`mutate`] plans the repairs a policy asks for.
+
+mod evaluate;
+pub mod mutate;
+
+pub use evaluate::{
+    EvalError, Evaluation, Exposure, Judged, RATCHET_NOTE, Verdict, VolumeShare, evaluate, evaluate_update,
+    ratchet,
+};
