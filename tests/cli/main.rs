@@ -1,9 +1,11 @@
 //! The `volguard` binary as users run it: `check`, `review`, `mutate`, `certs`, options and environment,
-//! and the README's commands and tables.
+//! the README's commands and tables, and
+//! ARCHITECTURE.md's map (with the import rules it states).
 
 #[path = "../support/cli.rs"]
 mod cli_common;
 
+mod architecture;
 mod certs;
 mod check;
 mod mutate;
