@@ -227,3 +227,25 @@ fn logs_go_to_standard_error_in_the_chosen_format() {
     let quiet = run(volguard(["check", "-f", "examples/web-shared-rwo.yaml"]));
     assert_eq!(quiet.stderr, "");
 }
+
+#[test]
+fn tests_run_the_binary_without_the_settings_of_the_shell_running_them() {
+    use crate::cli_common::env::is_setting;
+    for name in [
+        "VOLGUARD_OUTPUT",
+        "VOLGUARD_POLICY",
+        "VOLGUARD_MAX_VOLUMES",
+        "VOLGUARD_E2E_KUBECONFIG",
+    ] {
+        assert!(
+            is_setting(name.as_ref()),
+            "{name} is a setting a test must not inherit"
+        );
+    }
+    for name in ["NO_COLOR", "CLICOLOR_FORCE", "RUST_LOG"] {
+        assert!(is_setting(name.as_ref()), "{name}");
+    }
+    for name in ["PATH", "HOME", "KUBECONFIG", "VOLGUARDX", "MY_VOLGUARD_OUTPUT"] {
+        assert!(!is_setting(name.as_ref()), "{name} is not volguard's");
+    }
+}

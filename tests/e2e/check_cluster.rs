@@ -281,7 +281,7 @@ fn kube_apiserver_scales_autoscales_and_creates_claims_through_volguard() {
     // `check --cluster`: a Deployment file whose claim is only in the cluster.
     let file = tmp.path().join("web.yaml");
     std::fs::write(&file, deployment(&ns, "web", 3, "data")).expect("write manifest");
-    let out = Command::new(env!("CARGO_BIN_EXE_volguard"))
+    let out = crate::env::hermetic(&mut Command::new(env!("CARGO_BIN_EXE_volguard")))
         .arg("check")
         .arg("-f")
         .arg(&file)
@@ -299,7 +299,7 @@ fn kube_apiserver_scales_autoscales_and_creates_claims_through_volguard() {
         "the claim came from the cluster: {stdout}"
     );
     // Without --cluster the same file only lacks its claim.
-    let out = Command::new(env!("CARGO_BIN_EXE_volguard"))
+    let out = crate::env::hermetic(&mut Command::new(env!("CARGO_BIN_EXE_volguard")))
         .arg("check")
         .arg("-f")
         .arg(&file)

@@ -4,6 +4,8 @@
 //! missing API server is a failure that says how to start one. `.ci/run` starts the cluster and runs them.
 
 mod cluster_common;
+#[path = "../support/env.rs"]
+mod env;
 #[path = "../support/install.rs"]
 mod install_common;
 #[path = "../support/scenario.rs"]

@@ -1,6 +1,6 @@
 //! What the CLI tests share (tests/server/common is the server tests'): running the `volguard` binary the way a
-//! user does, hermetically: from the package root, with no `VOLGUARD_*` or colour variables leaking in
-//! from the environment running the tests.
+//! user does, hermetically: from the package root, with no `VOLGUARD_*`, colour or log variables leaking
+//! in from the environment running the tests (`env.rs`).
 
 #![allow(dead_code)]
 
@@ -8,32 +8,8 @@ use std::path::Path;
 
 use assert_cmd::Command;
 
-/// Variables the binary reads; a developer's shell or CI may set any of them.
-const ENV: [&str; 23] = [
-    "VOLGUARD_FILENAME",
-    "VOLGUARD_NAMESPACE",
-    "VOLGUARD_NAME",
-    "VOLGUARD_IMAGE",
-    "VOLGUARD_CA_BUNDLE",
-    "VOLGUARD_CERT_MANAGER",
-    "VOLGUARD_WEBHOOK_URL",
-    "VOLGUARD_FAILURE_POLICY",
-    "VOLGUARD_CERTS_OUT",
-    "VOLGUARD_SERVICE",
-    "VOLGUARD_CERT_DAYS",
-    "VOLGUARD_POLICY",
-    "VOLGUARD_OUTPUT",
-    "VOLGUARD_STRICT",
-    "VOLGUARD_MUTATE",
-    "VOLGUARD_DIFF",
-    "VOLGUARD_VERBOSE",
-    "VOLGUARD_COLOR",
-    "VOLGUARD_LOG",
-    "VOLGUARD_LOG_FORMAT",
-    "NO_COLOR",
-    "CLICOLOR_FORCE",
-    "CLICOLOR",
-];
+#[path = "env.rs"]
+pub mod env;
 
 /// The package root: paths in expectations are relative to it, as a user in a checkout types them.
 pub fn root() -> &'static Path {
@@ -53,8 +29,8 @@ where
 {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_volguard"));
     cmd.current_dir(root());
-    for var in ENV {
-        cmd.env_remove(var);
+    for name in env::inherited_settings() {
+        cmd.env_remove(name);
     }
     cmd.args(args);
     cmd

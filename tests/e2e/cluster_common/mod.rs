@@ -168,7 +168,7 @@ pub fn serve_with(
     let (port, metrics_port) = (free_port(), free_port());
     let log = dir.path().join("serve.log");
     let cert_dir = dir.path().join("certs");
-    let server = Command::new(env!("CARGO_BIN_EXE_volguard"))
+    let server = crate::env::hermetic(&mut Command::new(env!("CARGO_BIN_EXE_volguard")))
         .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
         .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
         .arg("--dev-cert-dir")
