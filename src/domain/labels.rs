@@ -5,38 +5,21 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::core::{Selector, SelectorExt as _};
 
-/// Whether `labels` satisfy `selector`. An unknown operator matches nothing: the API server would have
-/// refused the object, and failing closed here keeps a typo from selecting every pod.
+/// Whether `labels` satisfy `selector`, by kube's [`Selector`]. A selector kube cannot read (an unknown
+/// operator, `In` without values) matches nothing: the API server would have refused the object, and
+/// failing closed here keeps a typo from selecting every pod.
 pub fn matches(selector: &LabelSelector, labels: Option<&BTreeMap<String, String>>) -> bool {
-    let get = |k: &str| labels.and_then(|l| l.get(k));
-    let labels_ok = selector
-        .match_labels
-        .iter()
-        .flatten()
-        .all(|(k, v)| get(k) == Some(v));
-    labels_ok
-        && selector
-            .match_expressions
-            .iter()
-            .flatten()
-            .all(|req| requirement_matches(req, get(&req.key)))
-}
-
-fn requirement_matches(req: &LabelSelectorRequirement, value: Option<&String>) -> bool {
-    let in_values = |v: &String| req.values.iter().flatten().any(|x| x == v);
-    match req.operator.as_str() {
-        "In" => value.is_some_and(in_values),
-        "NotIn" => !value.is_some_and(in_values),
-        "Exists" => value.is_some(),
-        "DoesNotExist" => value.is_none(),
-        _ => false,
-    }
+    static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
+    Selector::try_from(selector.clone()).is_ok_and(|s| s.matches(labels.unwrap_or(&NO_LABELS)))
 }
 
 #[cfg(test)]
 mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
+
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

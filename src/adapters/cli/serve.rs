@@ -113,22 +113,20 @@ pub fn parse_listen_addr(s: &str) -> Result<SocketAddr, String> {
     Ok(SocketAddr::new(ip, port))
 }
 
-/// `30s`, `500ms`, `2m`, or plain seconds.
+/// A duration flag: jiff's friendly format (`8s`, `500ms`, `2m`, `1m30s`, `2 minutes`) or ISO 8601
+/// (`PT8S`); a bare number is seconds. Negative durations are refused.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration {s:?}: expected e.g. 8s, 500ms, 2m"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        _ => Err(format!("invalid duration {s:?}: the unit must be ms, s or m")),
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s
+            .parse()
+            .map(Duration::from_secs)
+            .map_err(|e| format!("invalid duration {s:?}: {e}"));
     }
+    let parsed: jiff::SignedDuration = s
+        .parse()
+        .map_err(|e| format!("invalid duration {s:?}: expected e.g. 8s, 500ms, 2m ({e})"))?;
+    Duration::try_from(parsed).map_err(|_| format!("invalid duration {s:?}: it must not be negative"))
 }
 
 /// Runs the server until SIGTERM or SIGINT, then drains and exits 0.
@@ -294,8 +292,16 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
-        assert!(parse_duration("3h").is_err());
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("PT8S"), Ok(Duration::from_secs(8)));
+        assert_eq!(parse_duration("2 minutes"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("").is_err());
+        assert!(
+            parse_duration("-5s")
+                .unwrap_err()
+                .contains("must not be negative")
+        );
     }
 
     #[test]
