@@ -4,6 +4,8 @@
 
 #[path = "../support/cli.rs"]
 mod cli_common;
+#[path = "../support/env.rs"]
+mod env;
 
 mod architecture;
 mod certs;

@@ -230,7 +230,7 @@ fn logs_go_to_standard_error_in_the_chosen_format() {
 
 #[test]
 fn tests_run_the_binary_without_the_settings_of_the_shell_running_them() {
-    use crate::cli_common::env::is_setting;
+    use crate::env::is_setting;
     for name in [
         "VOLGUARD_OUTPUT",
         "VOLGUARD_POLICY",

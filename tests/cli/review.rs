@@ -9,7 +9,7 @@ fn root() -> std::path::PathBuf {
 
 /// `volguard ARGS…` from the package root, checked to exit with `code`; its standard output as JSON.
 fn review(args: &[&str], code: i32) -> serde_json::Value {
-    let out = crate::cli_common::env::hermetic(&mut Command::new(env!("CARGO_BIN_EXE_volguard")))
+    let out = crate::env::hermetic(&mut Command::new(env!("CARGO_BIN_EXE_volguard")))
         .args(args)
         .current_dir(root())
         .output()
@@ -33,7 +33,7 @@ fn the_readme_review_command_denies_the_captured_deployment() {
         readme.contains(&format!("cargo run --release -- {README_COMMAND}")),
         "README no longer shows it"
     );
-    let out = crate::cli_common::env::hermetic(&mut Command::new(env!("CARGO_BIN_EXE_volguard")))
+    let out = crate::env::hermetic(&mut Command::new(env!("CARGO_BIN_EXE_volguard")))
         .args(README_COMMAND.split(' '))
         .current_dir(root())
         .output()
@@ -76,7 +76,7 @@ fn without_the_claim_the_review_is_allowed_with_a_missing_claim_warning() {
 
 #[test]
 fn a_body_that_is_not_a_review_exits_2() {
-    let out = crate::cli_common::env::hermetic(&mut Command::new(env!("CARGO_BIN_EXE_volguard")))
+    let out = crate::env::hermetic(&mut Command::new(env!("CARGO_BIN_EXE_volguard")))
         .args(["review", "README.md"])
         .current_dir(root())
         .output()

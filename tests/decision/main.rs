@@ -1,6 +1,8 @@
 //! The decision, in process: the rule cases, claim footprints in every order, the scenarios, mutation
 //! plans, and loading and validating policy files.
 
+#[path = "../support/env.rs"]
+mod env;
 #[path = "../support/scenario.rs"]
 mod scenario_common;
 

@@ -1,15 +1,13 @@
 //! What the CLI tests share (tests/server/common is the server tests'): running the `volguard` binary the way a
 //! user does, hermetically: from the package root, with no `VOLGUARD_*`, colour or log variables leaking
-//! in from the environment running the tests (`env.rs`).
+//! in from the environment running the tests (`env.rs`, which every binary using this declares as
+//! `crate::env`).
 
 #![allow(dead_code)]
 
 use std::path::Path;
 
 use assert_cmd::Command;
-
-#[path = "env.rs"]
-pub mod env;
 
 /// The package root: paths in expectations are relative to it, as a user in a checkout types them.
 pub fn root() -> &'static Path {
@@ -29,7 +27,7 @@ where
 {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_volguard"));
     cmd.current_dir(root());
-    for name in env::inherited_settings() {
+    for name in crate::env::inherited_settings() {
         cmd.env_remove(name);
     }
     cmd.args(args);

@@ -6,9 +6,6 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-#[path = "env.rs"]
-mod env;
-
 use serde::Deserialize;
 use serde_json::{Value, json};
 use volguard::domain::workload::{Decoded, KINDS};
@@ -298,7 +295,7 @@ pub fn scale_review(new: &Value, old: &Value) -> Option<String> {
 
 /// `volguard review REVIEW -f CLUSTER`: the response the server would send.
 pub fn review(review: &Path, cluster: &Path) -> Value {
-    let out = env::hermetic(&mut Command::new(env!("CARGO_BIN_EXE_volguard")))
+    let out = crate::env::hermetic(&mut Command::new(env!("CARGO_BIN_EXE_volguard")))
         .arg("review")
         .arg(review)
         .arg("-f")
