@@ -158,7 +158,7 @@ pub struct Written {
 
 impl Written {
     /// Where [`write`] puts the files in `dir`.
-    pub fn in_dir(dir: &Path) -> Self {
+    pub(crate) fn in_dir(dir: &Path) -> Self {
         Self {
             ca: dir.join("ca.crt"),
             cert: dir.join("tls.crt"),

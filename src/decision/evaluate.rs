@@ -69,7 +69,7 @@ pub struct VolumeShare {
 impl VolumeShare {
     /// Whether this share is no larger a hazard than `old`: the same volume, no more pods, not less held on
     /// one node, not newly written.
-    pub fn no_worse_than(&self, old: &VolumeShare) -> bool {
+    pub(crate) fn no_worse_than(&self, old: &VolumeShare) -> bool {
         self.volume == old.volume
             && self.pods <= old.pods
             && (self.confined || !old.confined)
@@ -109,7 +109,7 @@ impl Evaluation {
     }
 
     /// The findings with a given action.
-    pub fn with_action(&self, action: Action) -> impl Iterator<Item = &Judged> {
+    pub(crate) fn with_action(&self, action: Action) -> impl Iterator<Item = &Judged> {
         self.findings.iter().filter(move |j| j.action == action)
     }
 }
@@ -221,7 +221,7 @@ pub fn evaluate(
 /// had is allowed with a warning when the update does not make any volume's hazard worse (a scale-down, an
 /// image or label change); one the update creates or worsens (a pin removed, replicas or surge grown, a
 /// volume added or written) stands.
-pub fn evaluate_update(
+pub(crate) fn evaluate_update(
     new: &Resource,
     old: &Resource,
     lookup: &dyn Lookup,

@@ -5,7 +5,5 @@
 mod evaluate;
 pub mod mutate;
 
-pub use evaluate::{
-    EvalError, Evaluation, Exposure, Judged, RATCHET_NOTE, Verdict, VolumeShare, evaluate, evaluate_update,
-    ratchet,
-};
+pub(crate) use evaluate::{Evaluation, evaluate_update};
+pub use evaluate::{Judged, RATCHET_NOTE, Verdict, evaluate, ratchet};

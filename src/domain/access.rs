@@ -9,14 +9,11 @@ use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 /// `ReadWriteOnce`.
 pub const RWO: &str = "ReadWriteOnce";
 /// `ReadOnlyMany`.
-pub const ROX: &str = "ReadOnlyMany";
+pub(crate) const ROX: &str = "ReadOnlyMany";
 /// `ReadWriteMany`.
 pub const RWX: &str = "ReadWriteMany";
 /// `ReadWriteOncePod`.
-pub const RWOP: &str = "ReadWriteOncePod";
-
-/// Every access mode the API accepts.
-pub const ALL_MODES: [&str; 4] = [RWO, ROX, RWX, RWOP];
+pub(crate) const RWOP: &str = "ReadWriteOncePod";
 
 /// How widely a claim may be shared, from its access modes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -61,7 +58,7 @@ impl Sharing {
 
 /// The access modes that count: the bound volume's (`status.accessModes`) once the claim is Bound, else
 /// the requested ones (`spec.accessModes`). A bound PV may offer more modes than were asked for.
-pub fn effective_modes(claim: &PersistentVolumeClaim) -> &[String] {
+pub(crate) fn effective_modes(claim: &PersistentVolumeClaim) -> &[String] {
     let status = claim.status.as_ref();
     let bound = status.and_then(|s| s.phase.as_deref()) == Some("Bound");
     let from_status = status

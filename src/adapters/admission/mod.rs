@@ -9,8 +9,9 @@ pub mod response;
 
 use kube::core::admission::{AdmissionResponse, Operation};
 
-pub use mutate::{mutate, mutate_within, received_object};
-pub use request::{REVIEW_API_VERSION, Review, ReviewError, ScanError, parse, scan};
+pub use mutate::{mutate, mutate_within};
+pub(crate) use request::{REVIEW_API_VERSION, Review, ReviewError, ScanError};
+pub use request::{parse, scan};
 
 pub use crate::decision::RATCHET_NOTE;
 use crate::decision::{Verdict, evaluate, evaluate_update};
@@ -59,7 +60,7 @@ impl Outcome {
     }
 
     /// An outcome for a response built elsewhere (see [`undecided_uid`]).
-    pub fn from_response(response: AdmissionResponse) -> Self {
+    pub(crate) fn from_response(response: AdmissionResponse) -> Self {
         let verdict = match (
             response.allowed,
             response.warnings.as_ref().is_some_and(|w| !w.is_empty()),
@@ -135,7 +136,7 @@ pub fn validate_within(
 
 /// A review that could not be judged (not in time, too large): the failure mode `mode` decides, saying
 /// `what` (None: no policy selects the object, which is allowed).
-pub fn undecided(review: &Review, mode: Option<FailureMode>, what: String) -> Outcome {
+pub(crate) fn undecided(review: &Review, mode: Option<FailureMode>, what: String) -> Outcome {
     Outcome::undecided(review, mode, what, Vec::new())
 }
 
@@ -157,13 +158,13 @@ fn over_limits(
 
 /// The strictest failure mode of all the policies: what to do with a review that could not even be read
 /// far enough to know which policies select it (too large, or not answered in time).
-pub fn strictest_failure_mode(policies: &PolicySet) -> Option<FailureMode> {
+pub(crate) fn strictest_failure_mode(policies: &PolicySet) -> Option<FailureMode> {
     policies.policies().iter().map(|p| p.failure_mode).min()
 }
 
 /// The answer for a review known only by its uid (see [`uid_of`]): the strictest failure mode decides
 /// (Fail denies, saying why; Ignore allows, with the reason as a warning).
-pub fn undecided_uid(uid: &str, policies: &PolicySet, why: &str) -> AdmissionResponse {
+pub(crate) fn undecided_uid(uid: &str, policies: &PolicySet, why: &str) -> AdmissionResponse {
     let mut response = AdmissionResponse::invalid("");
     response.uid = uid.to_owned();
     response.types = kube::core::TypeMeta {
@@ -187,7 +188,7 @@ pub fn undecided_uid(uid: &str, policies: &PolicySet, why: &str) -> AdmissionRes
 }
 
 /// The uid of a review body, read without building the rest of it.
-pub fn uid_of(body: &[u8]) -> Result<String, ReviewError> {
+pub(crate) fn uid_of(body: &[u8]) -> Result<String, ReviewError> {
     #[derive(serde::Deserialize)]
     struct Envelope {
         request: Option<Request>,

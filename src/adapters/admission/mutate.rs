@@ -25,7 +25,7 @@ struct ReceivedRequest {
 
 /// `request.object` of a review body exactly as sent: the document a patch is computed against. Read
 /// only on the mutating path, and only when there is something to mutate.
-pub fn received_object(body: &[u8]) -> Result<Option<Value>, ReviewError> {
+pub(crate) fn received_object(body: &[u8]) -> Result<Option<Value>, ReviewError> {
     let received: Received =
         serde_json::from_slice(body).map_err(|e| ReviewError::Malformed(e.to_string()))?;
     Ok(received.request.and_then(|r| r.object))

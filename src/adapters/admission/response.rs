@@ -19,20 +19,20 @@ use crate::decision::{Evaluation, Judged};
 use crate::domain::policy::Action;
 
 /// The audit annotation that lists what the mutating webhook changed.
-pub const MUTATIONS_ANNOTATION: &str = "mutations";
+pub(crate) const MUTATIONS_ANNOTATION: &str = "mutations";
 
 /// The API server truncates longer warnings; keep each under this many bytes.
-pub const MAX_WARNING_LEN: usize = 256;
+pub(crate) const MAX_WARNING_LEN: usize = 256;
 /// At most this many warnings: the API server drops warnings past 4 KiB in all, so more would be lost
 /// anyway, and kubectl prints each on its own line.
-pub const MAX_WARNINGS: usize = 12;
+pub(crate) const MAX_WARNINGS: usize = 12;
 /// At most this many findings spelled out in a denial; the rest are counted ("and 37 more").
-pub const MAX_DENIAL_FINDINGS: usize = 12;
+pub(crate) const MAX_DENIAL_FINDINGS: usize = 12;
 /// A denial message is cut to this many bytes: the API server returns it to the client and writes it to
 /// the audit log, which must not grow with the object.
-pub const MAX_DENIAL_LEN: usize = 16 * 1024;
+pub(crate) const MAX_DENIAL_LEN: usize = 16 * 1024;
 /// Each audit annotation value is cut to this many bytes.
-pub const MAX_ANNOTATION_LEN: usize = 2 * 1024;
+pub(crate) const MAX_ANNOTATION_LEN: usize = 2 * 1024;
 
 /// The AdmissionReview volguard sends back, from kube's `AdmissionResponse`.
 ///
@@ -88,7 +88,7 @@ pub fn answer(response: &AdmissionResponse) -> ReviewAnswer<'_> {
 }
 
 /// The answer to a validating review.
-pub fn for_validate(start: AdmissionResponse, eval: &Evaluation) -> AdmissionResponse {
+pub(crate) fn for_validate(start: AdmissionResponse, eval: &Evaluation) -> AdmissionResponse {
     let mut response = start;
     let denied: Vec<&Judged> = eval.with_action(Action::Deny).collect();
     if !denied.is_empty() {
@@ -121,7 +121,7 @@ fn capped_warnings(warnings: &[&Judged]) -> Vec<String> {
 /// The answer to a mutating review: allowed, with the mutation's patch (`patchType: JSONPatch`), each
 /// change as a warning (kubectl prints them, so the user learns what was changed in their object) and all
 /// of them in one audit annotation.
-pub fn for_mutate(
+pub(crate) fn for_mutate(
     start: AdmissionResponse,
     mutation: &Mutation,
 ) -> Result<AdmissionResponse, SerializePatchError> {
@@ -185,7 +185,7 @@ pub fn warning(j: &Judged) -> String {
 }
 
 /// Any warning text, cut to fit [`MAX_WARNING_LEN`].
-pub fn warning_text(text: &str) -> String {
+pub(crate) fn warning_text(text: &str) -> String {
     truncate(text.to_owned(), MAX_WARNING_LEN)
 }
 

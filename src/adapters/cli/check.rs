@@ -235,7 +235,7 @@ pub fn check(files: &[PathBuf], policies: &PolicySet, strict: bool) -> Report {
 /// [`check`], looking up in `cluster` what the files do not hold. A claim in the files is then also judged
 /// by the cluster's workloads that mount it (`claim-breaks-workloads`), and reported as an object when it
 /// has findings.
-pub fn check_against(
+pub(crate) fn check_against(
     files: &[PathBuf],
     policies: &PolicySet,
     strict: bool,

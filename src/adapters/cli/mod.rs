@@ -17,14 +17,13 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-pub use certs::CertsArgs;
-pub use check::{CheckArgs, ColorWhen, OutputFormat, check};
-pub use manifests::ManifestsArgs;
-pub use report::{
-    ClaimReport, Finding, InputError, Location, ObjectReport, Position, Report, SkippedObject, Stage, Summary,
-};
-pub use review::ReviewArgs;
-pub use serve::ServeArgs;
+pub(crate) use certs::CertsArgs;
+pub(crate) use check::CheckArgs;
+pub use check::check;
+pub(crate) use manifests::ManifestsArgs;
+pub use report::{Stage, Summary};
+pub(crate) use review::ReviewArgs;
+pub(crate) use serve::ServeArgs;
 
 use crate::domain::workload::ObjectLimits;
 

@@ -251,7 +251,7 @@ pub struct SkippedObject {
 
 impl SkippedObject {
     /// Whether volguard judges this kind in another apiVersion (an old `extensions/v1beta1` Deployment).
-    pub fn is_judged_kind(&self) -> bool {
+    pub(crate) fn is_judged_kind(&self) -> bool {
         serde_json::from_value::<Kind>(serde_json::Value::String(self.kind.clone())).is_ok()
     }
 

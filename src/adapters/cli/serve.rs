@@ -102,7 +102,7 @@ pub struct ServeArgs {
 
 /// `IP:PORT`, where an IPv6 address may also come unbracketed (`fd00::1:8443`: the port is what follows
 /// the last colon), so a manifest can write `--addr=$(POD_IP):8443` on IPv4 and IPv6 clusters alike.
-pub fn parse_listen_addr(s: &str) -> Result<SocketAddr, String> {
+pub(crate) fn parse_listen_addr(s: &str) -> Result<SocketAddr, String> {
     if let Ok(addr) = s.parse::<SocketAddr>() {
         return Ok(addr);
     }
@@ -115,7 +115,7 @@ pub fn parse_listen_addr(s: &str) -> Result<SocketAddr, String> {
 
 /// A duration flag: jiff's friendly format (`8s`, `500ms`, `2m`, `1m30s`, `2 minutes`) or ISO 8601
 /// (`PT8S`); a bare number is seconds. Negative durations are refused.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
         return s

@@ -73,7 +73,7 @@ pub struct IssuerRef {
 }
 
 /// The names the API server dials for Service `name` in `namespace`.
-pub fn service_dns_names(name: &str, namespace: &str) -> Vec<String> {
+pub(crate) fn service_dns_names(name: &str, namespace: &str) -> Vec<String> {
     vec![
         name.to_owned(),
         format!("{name}.{namespace}"),

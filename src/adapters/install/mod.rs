@@ -17,14 +17,11 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 
-pub use cert_manager::{
-    Certificate, CertificateSpec, Issuer, IssuerRef, IssuerSpec, SelfSigned, service_dns_names,
-};
-pub use webhook::{
-    IGNORE_LABEL, NAMESPACE_NAME_LABEL, bare_pod_condition, mutating_rules, namespace_selector, pod_rules,
-    webhook_rules,
-};
-pub use workload::{POLICY_MOUNT, TLS_MOUNT, cluster_role_rules, container_security_context, probes};
+pub(crate) use cert_manager::service_dns_names;
+pub use cert_manager::{Certificate, Issuer};
+pub(crate) use webhook::NAMESPACE_NAME_LABEL;
+pub use webhook::{mutating_rules, namespace_selector, pod_rules, webhook_rules};
+pub use workload::probes;
 
 /// The image `volguard manifests` installs unless told otherwise.
 pub const DEFAULT_IMAGE: &str = concat!("ghcr.io/volguard/volguard:", env!("CARGO_PKG_VERSION"));
@@ -147,12 +144,12 @@ impl Options {
     }
 
     /// The Secret holding `tls.crt` and `tls.key`.
-    pub fn tls_secret(&self) -> String {
+    pub(crate) fn tls_secret(&self) -> String {
         format!("{}-tls", self.name)
     }
 
     /// The ConfigMap holding the policy files.
-    pub fn policy_config_map(&self) -> String {
+    pub(crate) fn policy_config_map(&self) -> String {
         format!("{}-policy", self.name)
     }
 

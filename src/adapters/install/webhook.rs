@@ -14,10 +14,10 @@ use crate::domain::workload::{KINDS, KindInfo, Webhook};
 
 /// The label a namespace carries with its own name (set by the API server from v1.21; by `manifests`
 /// on volguard's namespace; by hand on older servers).
-pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+pub(crate) const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 /// With label exemption on (opt-in), a namespace labelled `volguard.io/ignore: "true"` is never sent to
 /// volguard.
-pub const IGNORE_LABEL: &str = "volguard.io/ignore";
+pub(crate) const IGNORE_LABEL: &str = "volguard.io/ignore";
 
 fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
@@ -93,7 +93,7 @@ pub fn pod_rules() -> Vec<RuleWithOperations> {
 
 /// The CEL condition that keeps pods a controller volguard reads owns away from volguard (Kubernetes 1.28
 /// and newer evaluate `matchConditions`): those pods are counted through their controller.
-pub fn bare_pod_condition() -> String {
+pub(crate) fn bare_pod_condition() -> String {
     let kinds: Vec<String> = KINDS
         .iter()
         .filter_map(|k| k.kind.workload())

@@ -22,9 +22,9 @@ use crate::domain::workload::KINDS;
 
 /// Where the policy ConfigMap is mounted, as a directory: a ConfigMap update swaps its `..data` symlink,
 /// which the server's directory watch sees (a `subPath` mount would never update).
-pub const POLICY_MOUNT: &str = "/etc/volguard/policy";
+pub(crate) const POLICY_MOUNT: &str = "/etc/volguard/policy";
 /// Where the TLS Secret is mounted, as a directory, for the same reason.
-pub const TLS_MOUNT: &str = "/etc/volguard/tls";
+pub(crate) const TLS_MOUNT: &str = "/etc/volguard/tls";
 /// The distroless `nonroot` user.
 const NONROOT: i64 = 65532;
 
@@ -34,7 +34,7 @@ fn strings(items: &[&str]) -> Vec<String> {
 
 /// What `volguard serve` reads from the cluster, from the table of kinds: every kind it caches (claims,
 /// every workload kind, bare pods, autoscalers), per API group. Read-only, and nothing else.
-pub fn cluster_role_rules() -> Vec<PolicyRule> {
+pub(crate) fn cluster_role_rules() -> Vec<PolicyRule> {
     let mut rules: Vec<PolicyRule> = Vec::new();
     for k in KINDS.iter().filter(|k| k.watch.is_some()) {
         let Some(resource) = k.resource else { continue };
@@ -122,7 +122,7 @@ pub fn probes() -> (Probe, Probe) {
 }
 
 /// Non-root, read-only root, no privilege escalation, no capabilities, the runtime's seccomp profile.
-pub fn container_security_context() -> SecurityContext {
+pub(crate) fn container_security_context() -> SecurityContext {
     SecurityContext {
         run_as_non_root: Some(true),
         run_as_user: Some(NONROOT),

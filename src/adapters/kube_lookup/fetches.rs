@@ -61,6 +61,7 @@ impl Fetches {
         }
     }
 
+    #[cfg(test)]
     /// GETs sent so far.
     pub(super) fn sent(&self) -> u64 {
         self.sent.load(std::sync::atomic::Ordering::Relaxed)

@@ -27,7 +27,7 @@ mod prefetch;
 mod trim;
 mod watch;
 
-pub use watch::CacheStats;
+pub(crate) use watch::CacheStats;
 use watch::WatchHealth;
 
 /// The cluster's claims, workloads and autoscalers, kept up to date by watches.
@@ -179,11 +179,6 @@ impl ClusterLookup {
     /// Whether every cache has had its first full list.
     pub fn is_synced(&self) -> bool {
         *self.synced.borrow()
-    }
-
-    /// Direct GETs sent to the API server so far (each for an object the caches had not seen).
-    pub fn gets_sent(&self) -> u64 {
-        self.fetches.sent()
     }
 
     /// Watch errors seen so far, over every cache (each one backed off and resumed).

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use serde_saphyr::Spanned;
 
-pub use document::{Document, WrittenName};
+pub(crate) use document::{Document, WrittenName};
 
 use crate::domain::lookup::Bundle;
 use crate::domain::workload::Decoded;
@@ -168,7 +168,7 @@ pub fn read_bundle(paths: &[PathBuf], namespace: &str) -> Result<Bundle, Manifes
 
 /// Reads one file (or standard input for `-`) into its documents; a document that cannot be parsed is an
 /// error.
-pub fn read_path(path: &Path) -> Result<Vec<Document>, ManifestError> {
+pub(crate) fn read_path(path: &Path) -> Result<Vec<Document>, ManifestError> {
     let (text, source) = if path.as_os_str() == "-" {
         let mut text = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|e| ManifestError::Io {

@@ -195,7 +195,7 @@ pub async fn serve(
 
 /// Who is at the other end of a connection, as far as TLS says: on every request as an extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ClientIdentity {
+pub(crate) struct ClientIdentity {
     /// The client presented a certificate and rustls verified it against `--client-ca`.
     pub verified: bool,
 }

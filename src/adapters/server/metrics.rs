@@ -93,7 +93,7 @@ struct CacheLabels {
 }
 
 /// Where the cache metrics come from: called at every scrape.
-pub type CacheStatsSource = Arc<dyn Fn() -> Vec<CacheStats> + Send + Sync>;
+pub(crate) type CacheStatsSource = Arc<dyn Fn() -> Vec<CacheStats> + Send + Sync>;
 
 /// The cache metrics, computed at scrape time so an idle or stopped watch shows its real age.
 #[derive(Clone, Default)]
@@ -255,7 +255,7 @@ impl Metrics {
     }
 
     /// Exports the cluster caches' state from now on (once; later calls are ignored).
-    pub fn watch_caches(&self, source: CacheStatsSource) {
+    pub(crate) fn watch_caches(&self, source: CacheStatsSource) {
         let _ = self.caches.source.set(source);
     }
 
@@ -299,7 +299,7 @@ impl Metrics {
     }
 
     /// Records when the serving certificate in use expires.
-    pub fn certificate_expires(&self, unix_seconds: f64) {
+    pub(crate) fn certificate_expires(&self, unix_seconds: f64) {
         self.certificate_expiry.set(unix_seconds);
     }
 
@@ -309,12 +309,12 @@ impl Metrics {
     }
 
     /// Records how long a review took.
-    pub fn observe(&self, path: &'static str, seconds: f64) {
+    pub(crate) fn observe(&self, path: &'static str, seconds: f64) {
         self.duration.get_or_create(&PathLabels { path }).observe(seconds);
     }
 
     /// Counts a policy reload.
-    pub fn policy_reload(&self, ok: bool, policies: usize) {
+    pub(crate) fn policy_reload(&self, ok: bool, policies: usize) {
         self.policy_reloads
             .get_or_create(&ResultLabels {
                 result: if ok { "success" } else { "failure" },
@@ -327,7 +327,7 @@ impl Metrics {
     }
 
     /// Counts a certificate reload.
-    pub fn cert_reload(&self, ok: bool) {
+    pub(crate) fn cert_reload(&self, ok: bool) {
         self.cert_reloads
             .get_or_create(&ResultLabels {
                 result: if ok { "success" } else { "failure" },
@@ -336,7 +336,7 @@ impl Metrics {
     }
 
     /// Sets how many policies serve.
-    pub fn set_policies(&self, n: usize) {
+    pub(crate) fn set_policies(&self, n: usize) {
         self.policies_loaded.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 

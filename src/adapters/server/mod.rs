@@ -23,7 +23,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn};
 
-pub use connections::{ClientIdentity, ConnectionLimits};
+pub use connections::ConnectionLimits;
 pub use routes::{Limits, router};
 pub use state::AppState;
 
@@ -69,7 +69,7 @@ pub enum ServeError {
 }
 
 /// A bound, not yet serving, webhook server.
-pub struct Server {
+pub(crate) struct Server {
     listener: TcpListener,
     acceptor: TlsAcceptor,
     state: Arc<AppState>,
@@ -135,7 +135,7 @@ impl Server {
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).
-pub async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             warn!(error = %e, "Cannot listen for Ctrl-C");

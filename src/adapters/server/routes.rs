@@ -41,7 +41,7 @@ pub const MAX_BODY_BYTES: usize = 7 * 1024 * 1024;
 
 /// Bodies up to this size are decoded and judged on the request's own task (microseconds); larger ones in
 /// the blocking pool, after counting what their objects hold.
-pub const INLINE_BODY_BYTES: usize = 128 * 1024;
+pub(crate) const INLINE_BODY_BYTES: usize = 128 * 1024;
 
 /// Limits the router applies.
 #[derive(Clone, Copy, Debug)]
@@ -160,7 +160,7 @@ pub fn router(state: Arc<AppState>, limits: Limits) -> Router {
 }
 
 /// A short JSON error body.
-pub fn error_response(status: StatusCode, message: &str) -> Response {
+pub(crate) fn error_response(status: StatusCode, message: &str) -> Response {
     (
         status,
         axum::Json(json!({ "error": message, "code": status.as_u16() })),

@@ -54,7 +54,7 @@ pub struct Config {
 }
 
 /// How long a generated dev certificate is valid; it is renewed after two thirds of that.
-pub const DEV_CERT_DAYS: u32 = 365;
+pub(crate) const DEV_CERT_DAYS: u32 = 365;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]

@@ -62,7 +62,7 @@ impl AppState {
     }
 
     /// Serves `policies` from the next review on.
-    pub fn swap_policies(&self, policies: PolicySet) {
+    pub(crate) fn swap_policies(&self, policies: PolicySet) {
         self.metrics.policy_reload(true, policies.policies().len());
         self.policies.store(Arc::new(policies));
         self.policy_generation.fetch_add(1, Ordering::SeqCst);
@@ -74,14 +74,14 @@ impl AppState {
     }
 
     /// Counts a certificate swap.
-    pub fn certs_swapped(&self) {
+    pub(crate) fn certs_swapped(&self) {
         self.metrics.cert_reload(true);
         self.record_certificate_expiry();
         self.cert_generation.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Exports when the serving certificate now in use expires.
-    pub fn record_certificate_expiry(&self) {
+    pub(crate) fn record_certificate_expiry(&self) {
         if let Some((_, not_after)) = self.certs.as_ref().and_then(|c| c.validity()) {
             #[allow(clippy::cast_precision_loss)]
             self.metrics.certificate_expires(not_after as f64);

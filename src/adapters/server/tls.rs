@@ -58,7 +58,7 @@ pub struct PairPaths {
 }
 
 /// Reads and checks a certificate pair from files. Blocking: call at start-up or in `spawn_blocking`.
-pub fn load_pair(paths: &PairPaths) -> Result<Arc<CertifiedKey>, TlsError> {
+pub(crate) fn load_pair(paths: &PairPaths) -> Result<Arc<CertifiedKey>, TlsError> {
     let read = |p: &Path| {
         std::fs::read(p).map_err(|e| TlsError::Read {
             path: p.to_path_buf(),
@@ -69,7 +69,7 @@ pub fn load_pair(paths: &PairPaths) -> Result<Arc<CertifiedKey>, TlsError> {
 }
 
 /// Checks a certificate pair given as PEM bytes (`paths` only names them in errors).
-pub fn pair_from_pem(
+pub(crate) fn pair_from_pem(
     cert_pem: &[u8],
     key_pem: &[u8],
     paths: &PairPaths,
@@ -108,7 +108,7 @@ impl CertStore {
     }
 
     /// Serves `pair` on every new handshake from now on.
-    pub fn store(&self, pair: Arc<CertifiedKey>) {
+    pub(crate) fn store(&self, pair: Arc<CertifiedKey>) {
         self.current.store(pair);
     }
 
@@ -137,7 +137,7 @@ impl ResolvesServerCert for CertStore {
 }
 
 /// A rustls server config over the store: TLS 1.2 and 1.3, ALPN h2 and http/1.1.
-pub fn server_config(
+pub(crate) fn server_config(
     store: Arc<CertStore>,
     client_ca: Option<Arc<rustls::RootCertStore>>,
 ) -> Result<Arc<ServerConfig>, rustls::Error> {

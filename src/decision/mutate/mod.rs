@@ -129,7 +129,7 @@ fn record(workload: &mut Workload, changes: &[Change]) {
 
 /// Whether any policy may mutate the resource: a workload selected by a policy with `spec.mutate`. A
 /// caller can skip reading the object as received when it is not.
-pub fn wanted(resource: &Resource, policies: &PolicySet) -> bool {
+pub(crate) fn wanted(resource: &Resource, policies: &PolicySet) -> bool {
     matches!(resource, Resource::Workload(w) if !selecting(w, policies).is_empty())
 }
 

@@ -60,7 +60,7 @@ pub enum Held {
 
 impl Anchor {
     /// Whether the pods it describes are on one node.
-    pub fn is_confined(&self) -> bool {
+    pub(crate) fn is_confined(&self) -> bool {
         !matches!(self, Anchor::Anywhere { .. })
     }
 

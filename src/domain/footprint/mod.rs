@@ -19,7 +19,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-pub use colocation::{Anchor, resolve};
+pub(crate) use colocation::Anchor;
+pub use colocation::resolve;
 
 use crate::domain::lookup::{Answer, Lookup, VolumeKey};
 use crate::domain::workload::{Footprint, Mount, ObjectRef, PodCount, Workload, WorkloadKind};
@@ -97,7 +98,7 @@ impl User {
     }
 
     /// Whether any of its pods mount the volume.
-    pub fn has_pods(&self) -> bool {
+    pub(crate) fn has_pods(&self) -> bool {
         self.pods.peak() > 0
     }
 
@@ -108,20 +109,20 @@ impl User {
 
     /// Whether no container can write: the volume is read-only, or every mount is. A replica's own
     /// claim is written by its pod.
-    pub fn is_read_only(&self) -> bool {
+    pub(crate) fn is_read_only(&self) -> bool {
         self.replica.is_none()
             && (self.volume_read_only || (!self.mounts.is_empty() && self.mounts.iter().all(|m| m.read_only)))
     }
 
     /// The mounts that can write (none when the volume itself is read-only).
-    pub fn writable_mounts(&self) -> impl Iterator<Item = &Mount> {
+    pub(crate) fn writable_mounts(&self) -> impl Iterator<Item = &Mount> {
         self.mounts
             .iter()
             .filter(move |m| !self.volume_read_only && !m.read_only)
     }
 
     /// "Deployment shop/web (3 pods)", "StatefulSet db/pg (replica 0)".
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self.replica {
             Some(r) => format!(
                 "{} (replica {r}, through volumeClaimTemplate \"{}\")",
@@ -134,12 +135,12 @@ impl User {
 }
 
 /// The label the StatefulSet controller gives each pod with the pod's name.
-pub const STATEFULSET_POD_NAME: &str = "statefulset.kubernetes.io/pod-name";
+pub(crate) const STATEFULSET_POD_NAME: &str = "statefulset.kubernetes.io/pod-name";
 /// The label the StatefulSet controller gives each pod with its ordinal (Kubernetes 1.28 and newer).
-pub const POD_INDEX: &str = "apps.kubernetes.io/pod-index";
+pub(crate) const POD_INDEX: &str = "apps.kubernetes.io/pod-index";
 
 /// The labels of a StatefulSet's replica `ordinal`.
-pub fn replica_labels(fp: &Footprint, ordinal: u32) -> BTreeMap<String, String> {
+pub(crate) fn replica_labels(fp: &Footprint, ordinal: u32) -> BTreeMap<String, String> {
     let mut labels = fp.labels.clone();
     labels.insert(
         STATEFULSET_POD_NAME.to_owned(),
@@ -162,7 +163,7 @@ pub struct ClaimFootprint {
 
 /// How far a volume's pods may spread.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Spread {
+pub(crate) enum Spread {
     /// At most one pod at a time.
     OnePod,
     /// Every pod on one node (pinned, or held together by pod affinity).
@@ -175,7 +176,7 @@ impl ClaimFootprint {
     /// The users of `volume` other than `subject` (whose own version the lookup may hold, older or from the
     /// files), found through `lookup`, after `subject`'s own share. Each user counts at the most pods its
     /// autoscalers allow. Unknown when the lookup cannot tell who mounts the volume.
-    pub fn gather(subject: &Arc<Footprint>, volume: &VolumeKey, lookup: &dyn Lookup) -> Answer<Self> {
+    pub(crate) fn gather(subject: &Arc<Footprint>, volume: &VolumeKey, lookup: &dyn Lookup) -> Answer<Self> {
         let Some(me) = User::of(subject, volume) else {
             return Answer::Missing;
         };
@@ -195,7 +196,7 @@ impl ClaimFootprint {
     }
 
     /// Every user of a claim, for judging the claim itself (a claim created under running workloads).
-    pub fn of_claim(volume: &VolumeKey, lookup: &dyn Lookup) -> Answer<Self> {
+    pub(crate) fn of_claim(volume: &VolumeKey, lookup: &dyn Lookup) -> Answer<Self> {
         users_of(volume, lookup, |_| true).map(|users| Self {
             volume: volume.clone(),
             users,
@@ -211,7 +212,7 @@ impl ClaimFootprint {
     }
 
     /// The users with pods that mount the volume, with their anchors.
-    pub fn active(&self) -> impl Iterator<Item = (&User, Option<&Anchor>)> {
+    pub(crate) fn active(&self) -> impl Iterator<Item = (&User, Option<&Anchor>)> {
         self.users
             .iter()
             .enumerate()
@@ -221,14 +222,14 @@ impl ClaimFootprint {
 
     /// How many pods mount the volume at once, every user together (saturating: one on every node is
     /// unbounded).
-    pub fn total_pods(&self) -> u32 {
+    pub(crate) fn total_pods(&self) -> u32 {
         self.users
             .iter()
             .fold(0u32, |sum, u| sum.saturating_add(u.pods.peak()))
     }
 
     /// How far the pods may spread: needs [`ClaimFootprint::place`] first.
-    pub fn spread(&self) -> Spread {
+    pub(crate) fn spread(&self) -> Spread {
         if self.total_pods() <= 1 {
             return Spread::OnePod;
         }
@@ -252,12 +253,12 @@ impl ClaimFootprint {
     }
 
     /// "Deployment shop/a (1 pod) and Job shop/b (1 pod)".
-    pub fn list_others(&self) -> String {
+    pub(crate) fn list_others(&self) -> String {
         join(self.others().map(User::describe).collect())
     }
 
     /// "Deployment shop/a (1 pod), Job shop/b (1 pod) and ..." for every user with pods.
-    pub fn list_users(&self) -> String {
+    pub(crate) fn list_users(&self) -> String {
         join(self.active().map(|(u, _)| u.describe()).collect())
     }
 }
@@ -307,7 +308,7 @@ fn is_controlled_by(w: &Workload, r: &ObjectRef) -> bool {
 
 /// A workload's footprint at the most pods its autoscalers allow: the larger of its own replicas and
 /// what each HorizontalPodAutoscaler may scale it to.
-pub fn autoscaled(mut fp: Footprint, workload: &Workload, lookup: &dyn Lookup) -> Answer<Footprint> {
+pub(crate) fn autoscaled(mut fp: Footprint, workload: &Workload, lookup: &dyn Lookup) -> Answer<Footprint> {
     let PodCount::Exactly(replicas) = fp.pods else {
         return Answer::Found(fp);
     };

@@ -57,7 +57,7 @@ impl Index {
     }
 
     /// Adds (or replaces) a workload.
-    pub fn insert_workload(&mut self, workload: Arc<Workload>) {
+    pub(crate) fn insert_workload(&mut self, workload: Arc<Workload>) {
         let ns = namespace_of(workload.metadata()).to_owned();
         let name = name_of(workload.metadata());
         let kind = workload.kind();
@@ -98,7 +98,7 @@ impl Index {
     }
 
     /// Adds (or replaces) an autoscaler.
-    pub fn insert_autoscaler(&mut self, hpa: Arc<Autoscaler>) {
+    pub(crate) fn insert_autoscaler(&mut self, hpa: Arc<Autoscaler>) {
         let ns = namespace_of(&hpa.metadata).to_owned();
         let name = name_of(&hpa.metadata);
         self.remove_autoscaler(&ns, &name);
@@ -112,12 +112,12 @@ impl Index {
     }
 
     /// Removes a claim.
-    pub fn remove_claim(&mut self, namespace: &str, name: &str) {
+    pub(crate) fn remove_claim(&mut self, namespace: &str, name: &str) {
         self.claims.remove(&(namespace.to_owned(), name.to_owned()));
     }
 
     /// Removes a workload and its index entries.
-    pub fn remove_workload(&mut self, kind: WorkloadKind, namespace: &str, name: &str) {
+    pub(crate) fn remove_workload(&mut self, kind: WorkloadKind, namespace: &str, name: &str) {
         let key = (namespace.to_owned(), kind, name.to_owned());
         let Some(old) = self.workloads.remove(&key) else {
             return;
@@ -142,7 +142,7 @@ impl Index {
     }
 
     /// Removes an autoscaler.
-    pub fn remove_autoscaler(&mut self, namespace: &str, name: &str) {
+    pub(crate) fn remove_autoscaler(&mut self, namespace: &str, name: &str) {
         let Some(old) = self.autoscalers.remove(&(namespace.to_owned(), name.to_owned())) else {
             return;
         };
@@ -158,7 +158,7 @@ impl Index {
     }
 
     /// Removes every object of one kind (before a relist of that kind replaces them).
-    pub fn clear_kind(&mut self, kind: crate::domain::workload::Kind) {
+    pub(crate) fn clear_kind(&mut self, kind: crate::domain::workload::Kind) {
         use crate::domain::workload::Kind;
         match kind {
             Kind::PersistentVolumeClaim => self.claims.clear(),
@@ -303,7 +303,7 @@ impl Index {
 }
 
 /// The annotation on a claim volguard knows only as one a StatefulSet will make (it does not exist yet).
-pub const GENERATED_BY: &str = "volguard.io/generated-by";
+pub(crate) const GENERATED_BY: &str = "volguard.io/generated-by";
 
 /// The claim a StatefulSet's volumeClaimTemplate makes for one of its replicas, if `name` is one: the
 /// template's spec under the claim's name.

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 
-pub use index::{GENERATED_BY, Index};
+pub(crate) use index::{GENERATED_BY, Index};
 
 use crate::domain::workload::{Autoscaler, Disk, Resource, Workload, WorkloadKind};
 
@@ -150,7 +150,7 @@ impl Lookup for Bundle {
 
 /// The checked files first, then the cluster: `volguard check --cluster`. An object in the files wins over
 /// the cluster's version of it (the files are what is about to be applied).
-pub struct FilesThenCluster<'a> {
+pub(crate) struct FilesThenCluster<'a> {
     files: &'a Bundle,
     cluster: &'a dyn Lookup,
 }
@@ -291,7 +291,7 @@ impl Prefetched {
 }
 
 /// A base lookup with prefetched answers on top.
-pub struct Overlay<'a> {
+pub(crate) struct Overlay<'a> {
     base: &'a dyn Lookup,
     extra: Prefetched,
 }

@@ -22,7 +22,7 @@ use crate::domain::rules::{RuleId, RuleParams};
 /// The built-in policy, compiled in.
 pub const BUILTIN_POLICY: &str = include_str!("../../../policies/default.yaml");
 /// How the built-in policy is named in messages.
-pub const BUILTIN_SOURCE: &str = "policies/default.yaml (built in)";
+pub(crate) const BUILTIN_SOURCE: &str = "policies/default.yaml (built in)";
 
 /// Why policies could not be loaded.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

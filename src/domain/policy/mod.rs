@@ -7,7 +7,8 @@ pub mod mutation;
 pub mod schema;
 mod select;
 
-pub use load::{BUILTIN_POLICY, BUILTIN_SOURCE, LoadError, load_path, load_str};
+pub(crate) use load::BUILTIN_SOURCE;
+pub use load::{BUILTIN_POLICY, LoadError, load_path, load_str};
 pub use model::{Action, FailureMode};
 pub use select::Target;
 
@@ -79,7 +80,10 @@ impl PolicySet {
 
     /// The strictest failure mode of the policies that select a resource by its own kind and labels
     /// (None when no policy selects it): what to do when it cannot be judged at all.
-    pub fn failure_mode_for(&self, resource: &crate::domain::workload::Resource) -> Option<FailureMode> {
+    pub(crate) fn failure_mode_for(
+        &self,
+        resource: &crate::domain::workload::Resource,
+    ) -> Option<FailureMode> {
         let object = resource.object_ref();
         let target = Target {
             kinds: vec![object.kind],
@@ -90,7 +94,7 @@ impl PolicySet {
     }
 
     /// The policies that select the target.
-    pub fn selecting<'a>(&'a self, target: &'a Target<'a>) -> impl Iterator<Item = &'a Policy> + 'a {
+    pub(crate) fn selecting<'a>(&'a self, target: &'a Target<'a>) -> impl Iterator<Item = &'a Policy> + 'a {
         self.policies.iter().filter(move |p| p.selects(target))
     }
 }

@@ -14,14 +14,11 @@ use crate::domain::workload::Kind;
 /// A namespace name: a DNS label (RFC 1123), as the loader checks it.
 const NAMESPACE_PATTERN: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 
-/// The only apiVersion this build reads.
-pub const API_VERSION: &str = "volguard.io/v1alpha1";
-
 /// One policy document.
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schemars(title = "VolumePolicy")]
-pub struct PolicyDocument {
+pub(crate) struct PolicyDocument {
     /// Must be `volguard.io/v1alpha1`.
     pub api_version: ApiVersion,
     /// Must be `VolumePolicy`.

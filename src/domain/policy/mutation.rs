@@ -6,7 +6,7 @@ use crate::domain::rules::templates::ClaimTemplate;
 
 /// A policy's `spec.mutate`, validated by the loader.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct MutationPolicy {
+pub(crate) struct MutationPolicy {
     /// volumeClaimTemplates every selected StatefulSet gets at creation.
     pub templates: Vec<ClaimTemplate>,
     /// Retention policy fields to set where a StatefulSet leaves them unset.

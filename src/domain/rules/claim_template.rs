@@ -6,7 +6,7 @@ use crate::domain::access::RWO;
 
 /// YAML for a StatefulSet `volumeClaimTemplates` entry named after the pod volume, so the existing
 /// volumeMounts keep working once the `persistentVolumeClaim` volume is removed.
-pub fn claim_template_yaml(volume: &str, claim: Option<&PersistentVolumeClaim>) -> String {
+pub(crate) fn claim_template_yaml(volume: &str, claim: Option<&PersistentVolumeClaim>) -> String {
     let spec = claim.and_then(|c| c.spec.as_ref());
     let storage_class = spec.and_then(|s| s.storage_class_name.as_deref());
     let size = spec

@@ -21,8 +21,8 @@ use crate::domain::footprint::ClaimFootprint;
 use crate::domain::lookup::{Answer, Lookup, VolumeKey};
 use crate::domain::workload::{ClaimUse, Disk, Footprint, ObjectRef, PerPodSource, WorkloadKind};
 
-pub use claim_template::claim_template_yaml;
-pub use policy_template::policy_templates;
+pub(crate) use claim_template::claim_template_yaml;
+pub(crate) use policy_template::policy_templates;
 pub(crate) use sharing::claim as claim_findings;
 
 /// The stable id of every rule, as used in policies, messages, metrics and audit annotations.
@@ -482,19 +482,19 @@ pub fn check(subject: &Subject<'_>, params: &RuleParams, enabled: impl Fn(RuleId
 
 /// The rules that judge how pods share a claim: what a claim's access modes can break. A claim created or
 /// updated is judged by these, with the actions its workloads' policies give them.
-pub const SHARING: [RuleId; 3] = [
+pub(crate) const SHARING: [RuleId; 3] = [
     RuleId::SharedRwoClaim,
     RuleId::StatefulsetSharedClaim,
     RuleId::SharedClaimWritable,
 ];
 
 /// A `lookup-failed` finding about `object`, saying what could not be looked up.
-pub fn lookup_failed_on(object: &ObjectRef, message: String) -> Finding {
+pub(crate) fn lookup_failed_on(object: &ObjectRef, message: String) -> Finding {
     Finding::new(RuleId::LookupFailed, object, message)
 }
 
 /// The finding for an HPA or Scale whose target workload could not be looked up.
-pub fn target_lookup_failed(subject: &ObjectRef, target: &str, why: &str) -> Finding {
+pub(crate) fn target_lookup_failed(subject: &ObjectRef, target: &str, why: &str) -> Finding {
     Finding::new(
         RuleId::LookupFailed,
         subject,

@@ -10,7 +10,7 @@ use super::{Finding, RuleId};
 use crate::domain::workload::ObjectRef;
 
 /// The findings of one policy's templates on one StatefulSet.
-pub fn policy_templates(
+pub(crate) fn policy_templates(
     set: &StatefulSet,
     object: &ObjectRef,
     templates: &[ClaimTemplate],

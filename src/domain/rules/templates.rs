@@ -14,7 +14,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 /// A volumeClaimTemplate a policy declares, and where the pods mount it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ClaimTemplate {
+pub(crate) struct ClaimTemplate {
     /// The template's (and the pod volume's) name.
     pub name: String,
     /// Access modes, as the API writes them.
@@ -35,7 +35,7 @@ pub struct ClaimTemplate {
 
 impl ClaimTemplate {
     /// The volumeClaimTemplates entry.
-    pub fn to_claim(&self) -> PersistentVolumeClaim {
+    pub(crate) fn to_claim(&self) -> PersistentVolumeClaim {
         PersistentVolumeClaim {
             metadata: ObjectMeta {
                 name: Some(self.name.clone()),
@@ -59,7 +59,7 @@ impl ClaimTemplate {
     }
 
     /// The volumeMount added to each container.
-    pub fn to_mount(&self) -> VolumeMount {
+    pub(crate) fn to_mount(&self) -> VolumeMount {
         VolumeMount {
             name: self.name.clone(),
             mount_path: self.mount_path.clone(),
@@ -87,7 +87,7 @@ impl ClaimTemplate {
 }
 /// How a StatefulSet stands against one policy template.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TemplateState {
+pub(crate) enum TemplateState {
     /// The StatefulSet has a volumeClaimTemplate of this name.
     Present {
         /// How the user's template differs from the policy's (access modes, storage class).
@@ -107,7 +107,7 @@ pub enum TemplateState {
 }
 
 /// Compares a StatefulSet with one policy template.
-pub fn survey(set: &StatefulSet, template: &ClaimTemplate) -> TemplateState {
+pub(crate) fn survey(set: &StatefulSet, template: &ClaimTemplate) -> TemplateState {
     let spec = set.spec.as_ref();
     let pod = spec.and_then(|s| s.template.spec.as_ref());
     let user = spec

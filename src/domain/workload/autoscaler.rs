@@ -37,7 +37,7 @@ pub struct Autoscaler {
 }
 
 /// Where autoscaling/v1 keeps a v2 `spec.behavior` (as JSON, with Go's field names).
-pub const BEHAVIOR_ANNOTATION: &str = "autoscaling.alpha.kubernetes.io/behavior";
+pub(crate) const BEHAVIOR_ANNOTATION: &str = "autoscaling.alpha.kubernetes.io/behavior";
 
 /// Whether a behavior, as JSON, disables scaling up. The v1 annotation is written with Go's field names
 /// (`ScaleUp`, `SelectPolicy`), which Go reads case-insensitively; so does this.
@@ -55,7 +55,7 @@ fn disables_scale_up(behavior: &serde_json::Value) -> bool {
 
 impl Autoscaler {
     /// Reads an autoscaling/v1 HorizontalPodAutoscaler.
-    pub fn from_v1(hpa: v1::HorizontalPodAutoscaler) -> Self {
+    pub(crate) fn from_v1(hpa: v1::HorizontalPodAutoscaler) -> Self {
         let spec = hpa.spec.unwrap_or_default();
         Self {
             api_version: "autoscaling/v1",
@@ -78,7 +78,7 @@ impl Autoscaler {
     }
 
     /// Reads an autoscaling/v2 HorizontalPodAutoscaler.
-    pub fn from_v2(hpa: v2::HorizontalPodAutoscaler) -> Self {
+    pub(crate) fn from_v2(hpa: v2::HorizontalPodAutoscaler) -> Self {
         let spec = hpa.spec.unwrap_or_default();
         Self {
             api_version: "autoscaling/v2",
@@ -103,7 +103,7 @@ impl Autoscaler {
     /// HPA controller decides: a target scaled to zero is left alone (unless minReplicas is 0); otherwise
     /// up to maxReplicas, or, when scaling up is disabled, the current count raised to minReplicas (which
     /// the controller enforces whatever the behavior) and capped at maxReplicas.
-    pub fn max_pods(&self, current: u32) -> u32 {
+    pub(crate) fn max_pods(&self, current: u32) -> u32 {
         let max = u32::try_from(self.max_replicas).unwrap_or(0);
         let min = self.min_replicas.map_or(1, |m| u32::try_from(m).unwrap_or(0));
         if current == 0 && min != 0 {

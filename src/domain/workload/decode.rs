@@ -54,7 +54,7 @@ pub enum Decoded {
 /// As a `DeserializeSeed` it decodes an object of that type into a [`Resource`]. A Scale decoded this
 /// way does not know the kind of its target (`target_kind` is `None`): only an admission request says it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ObjectType {
+pub(crate) enum ObjectType {
     /// apps/v1 Deployment.
     Deployment,
     /// apps/v1 StatefulSet.
@@ -103,7 +103,7 @@ impl ObjectType {
 
     /// The type whose typed list (`DeploymentList`, as the API server and `kubectl get -o json` name a
     /// list of one kind) an `apiVersion` and `kind` name.
-    pub fn of_list(api_version: &str, kind: &str) -> Option<Self> {
+    pub(crate) fn of_list(api_version: &str, kind: &str) -> Option<Self> {
         Self::of(api_version, kind.strip_suffix("List")?)
     }
 
@@ -138,7 +138,7 @@ impl ObjectType {
     /// Decodes from `deserializer`, tracking the path of the field being read, so that an error can say
     /// which field it is about (`spec.replicas`). Slower than decoding untracked (an allocation per key):
     /// callers decode untracked first and come back here only when that fails.
-    pub fn deserialize_tracked<'de, D: Deserializer<'de>>(
+    pub(crate) fn deserialize_tracked<'de, D: Deserializer<'de>>(
         self,
         deserializer: D,
     ) -> Result<Resource, serde_path_to_error::Error<D::Error>> {
@@ -213,7 +213,7 @@ pub fn decode(value: serde_json::Value) -> Result<Decoded, DecodeError> {
 }
 
 /// The string `apiVersion` and `kind` of a document.
-pub fn type_of(value: &serde_json::Value) -> Result<(&str, &str), DecodeError> {
+pub(crate) fn type_of(value: &serde_json::Value) -> Result<(&str, &str), DecodeError> {
     let serde_json::Value::Object(map) = value else {
         return Err(DecodeError::NotAnObject("the document is not a mapping"));
     };
@@ -227,7 +227,7 @@ pub fn type_of(value: &serde_json::Value) -> Result<(&str, &str), DecodeError> {
 }
 
 /// Decodes a JSON value known to be of type `ty`.
-pub fn decode_value(ty: ObjectType, value: &serde_json::Value) -> Result<Resource, DecodeError> {
+pub(crate) fn decode_value(ty: ObjectType, value: &serde_json::Value) -> Result<Resource, DecodeError> {
     ty.deserialize(value).map_err(|first| {
         // `spec.replicas: invalid type: …`; the path is left out when the whole object is at fault.
         let message = match ty.deserialize_tracked(value) {

@@ -28,7 +28,7 @@ pub enum PodCount {
 
 impl PodCount {
     /// Whether two or more pods may exist at the same time.
-    pub fn is_multi_pod(self) -> bool {
+    pub(crate) fn is_multi_pod(self) -> bool {
         match self {
             PodCount::Exactly(n) => n > 1,
             PodCount::Overlapping { per_run } => per_run >= 1,
@@ -45,17 +45,6 @@ impl PodCount {
             PodCount::Exactly(n) => n,
             PodCount::Overlapping { per_run } => per_run.saturating_mul(2),
             PodCount::PerNode => u32::MAX,
-        }
-    }
-
-    /// Whether this is no more pods than `other` (for ratcheting: an update that does not add pods).
-    pub fn is_at_most(self, other: PodCount) -> bool {
-        match (self, other) {
-            (PodCount::Exactly(a), PodCount::Exactly(b)) => a <= b,
-            (PodCount::Overlapping { per_run: a }, PodCount::Overlapping { per_run: b }) => a <= b,
-            (PodCount::Exactly(a), PodCount::Overlapping { per_run: b }) => a <= b.saturating_mul(2),
-            (_, PodCount::PerNode) => true,
-            _ => false,
         }
     }
 }
@@ -101,12 +90,12 @@ pub struct ClaimUse {
 
 impl ClaimUse {
     /// Whether no container can write to the claim: the volume is read-only, or every mount is.
-    pub fn is_read_only(&self) -> bool {
+    pub(crate) fn is_read_only(&self) -> bool {
         self.volume_read_only || (!self.mounts.is_empty() && self.mounts.iter().all(|m| m.read_only))
     }
 
     /// The mounts that can write (none when the volume itself is read-only).
-    pub fn writable_mounts(&self) -> impl Iterator<Item = &Mount> {
+    pub(crate) fn writable_mounts(&self) -> impl Iterator<Item = &Mount> {
         self.mounts
             .iter()
             .filter(move |m| !self.volume_read_only && !m.read_only)
@@ -182,7 +171,7 @@ impl DiskSource {
 
     /// Whether the disk can be attached read-only to many nodes at once when every user mounts it
     /// read-only (the in-tree plugins' ReadOnlyMany).
-    pub fn read_only_many(self) -> bool {
+    pub(crate) fn read_only_many(self) -> bool {
         matches!(
             self,
             DiskSource::GcePersistentDisk | DiskSource::Rbd | DiskSource::Iscsi | DiskSource::Fc
@@ -207,13 +196,6 @@ pub struct DiskUse {
     pub volume_read_only: bool,
     /// Every container mount of the volume.
     pub mounts: Vec<Mount>,
-}
-
-impl DiskUse {
-    /// Whether no container can write to the disk.
-    pub fn is_read_only(&self) -> bool {
-        self.volume_read_only || (!self.mounts.is_empty() && self.mounts.iter().all(|m| m.read_only))
-    }
 }
 
 /// Why a workload's footprint could not be read.
@@ -289,7 +271,7 @@ const JOB_UID_LABELS: [&str; 2] = ["batch.kubernetes.io/controller-uid", "contro
 
 /// The labels a workload's pods carry: the template's, and those the API server adds to a Job's template
 /// before any pod exists.
-pub fn pod_labels(workload: &Workload) -> BTreeMap<String, String> {
+pub(crate) fn pod_labels(workload: &Workload) -> BTreeMap<String, String> {
     let mut labels = workload.pod_labels().cloned().unwrap_or_default();
     if let Workload::Job(job) = workload
         && job.spec.as_ref().and_then(|s| s.manual_selector) != Some(true)
@@ -415,7 +397,7 @@ impl Footprint {
     /// The same workload resized by `subject` (an HPA's maxReplicas, a Scale's replicas).
     ///
     /// The rollout keeps its fenceposts as written; the rules resolve them at the new count.
-    pub fn resized(mut self, subject: ObjectRef, replicas: u32) -> Self {
+    pub(crate) fn resized(mut self, subject: ObjectRef, replicas: u32) -> Self {
         self.subject = subject;
         if self.pods != PodCount::PerNode {
             self.pods = PodCount::Exactly(replicas);
@@ -439,14 +421,9 @@ impl Footprint {
         }
     }
 
-    /// The names of the claims the StatefulSet's template `template` gives its replicas, in ordinal order.
-    pub fn generated_claim(&self, template: &str, ordinal: u32) -> String {
-        format!("{template}-{}-{ordinal}", self.workload.name)
-    }
-
     /// The replica whose own claim (from a volumeClaimTemplate) is named `claim`, if this StatefulSet makes
     /// it: `<template>-<statefulset>-<ordinal>` with the ordinal among its replicas.
-    pub fn replica_claim(&self, claim: &str) -> Option<(u32, &PerPodClaim)> {
+    pub(crate) fn replica_claim(&self, claim: &str) -> Option<(u32, &PerPodClaim)> {
         let PodCount::Exactly(replicas) = self.pods else {
             return None;
         };

@@ -95,8 +95,9 @@ pub enum Webhook {
 }
 
 impl KindInfo {
+    #[cfg(test)]
     /// The `apiVersion` the kind is watched in, as written in a manifest (`apps/v1`, `v1`).
-    pub fn watch_api_version(&self) -> Option<String> {
+    pub(crate) fn watch_api_version(&self) -> Option<String> {
         self.watch.map(|v| api_version(self.group, v))
     }
 }
@@ -212,7 +213,7 @@ impl Kind {
     }
 
     /// The kind a manifest's `kind` names, if volguard reads it.
-    pub fn from_name(name: &str) -> Option<Self> {
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
         Kind::ALL.into_iter().find(|k| k.as_str() == name)
     }
 
@@ -263,7 +264,7 @@ impl WorkloadKind {
     ];
 
     /// The kinds with a `/scale` subresource (what a Scale in a manifest file may resize).
-    pub const SCALABLE: [WorkloadKind; 4] = [
+    pub(crate) const SCALABLE: [WorkloadKind; 4] = [
         WorkloadKind::Deployment,
         WorkloadKind::StatefulSet,
         WorkloadKind::ReplicaSet,
@@ -272,12 +273,12 @@ impl WorkloadKind {
 
     /// The workload kind a scale target reference, an owner reference or an admission request names, if
     /// volguard reads it.
-    pub fn from_kind_name(kind: &str) -> Option<Self> {
+    pub(crate) fn from_kind_name(kind: &str) -> Option<Self> {
         Kind::from_name(kind).and_then(Kind::workload)
     }
 
     /// The workload kind behind an API resource name (`deployments` for `deployments/scale`).
-    pub fn from_resource(resource: &str) -> Option<Self> {
+    pub(crate) fn from_resource(resource: &str) -> Option<Self> {
         KINDS
             .iter()
             .find(|k| k.resource == Some(resource))

@@ -111,7 +111,7 @@ impl ObjectLimits {
     }
 
     /// Whether a decoded resource goes over a limit (only workloads have a pod spec to count).
-    pub fn check_resource(&self, resource: &Resource) -> Result<(), Exceeded> {
+    pub(crate) fn check_resource(&self, resource: &Resource) -> Result<(), Exceeded> {
         let Resource::Workload(w) = resource else {
             return Ok(());
         };
@@ -119,7 +119,7 @@ impl ObjectLimits {
     }
 
     /// Whether a workload goes over a limit.
-    pub fn check_workload(&self, w: &Workload) -> Result<(), Exceeded> {
+    pub(crate) fn check_workload(&self, w: &Workload) -> Result<(), Exceeded> {
         let Some(spec) = w.pod_spec() else {
             return Ok(());
         };

@@ -24,7 +24,7 @@ const OBJECT_META: &str = "ObjectMeta";
 /// A k8s-openapi object decoded with `metadata.managedFields` left as `None`, whatever the input holds
 /// there.
 #[derive(Clone, Debug, PartialEq)]
-pub struct WithoutManagedFields<K>(pub K);
+pub(crate) struct WithoutManagedFields<K>(pub K);
 
 impl<'de, K: de::Deserialize<'de>> de::Deserialize<'de> for WithoutManagedFields<K> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

@@ -25,22 +25,20 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use serde::Serialize;
 
-pub use autoscaler::{Autoscaler, BEHAVIOR_ANNOTATION, ScaleTargetRef};
-pub use decode::{DecodeError, Decoded, ObjectType, decode, decode_value, type_of};
-pub use footprint::{
-    ClaimUse, Disk, DiskSource, DiskUse, Footprint, FootprintError, Mount, PerPodClaim, PerPodSource,
-    PodCount, pod_labels,
-};
-pub use kinds::{KINDS, Kind, KindInfo, Webhook, WorkloadKind, api_version};
-pub use limits::{Exceeded, Limited, ObjectLimits};
-pub use managed_fields::WithoutManagedFields;
-pub use placement::{
-    HOSTNAME_LABEL, HostAffinity, NAMESPACE_NAME_LABEL, POD_TEMPLATE_HASH, Placement, TermNamespaces,
-};
-pub use rollout::{Fencepost, Rollout, resolve_surge};
+pub use autoscaler::Autoscaler;
+pub(crate) use decode::{DecodeError, ObjectType, decode_value, type_of};
+pub use decode::{Decoded, decode};
+pub use footprint::Mount;
+pub(crate) use footprint::{ClaimUse, Disk, Footprint, FootprintError, PerPodSource, PodCount, pod_labels};
+pub use kinds::{KINDS, Kind, WorkloadKind, api_version};
+pub(crate) use kinds::{KindInfo, Webhook};
+pub use limits::ObjectLimits;
+pub(crate) use limits::{Exceeded, Limited};
+pub(crate) use placement::{HOSTNAME_LABEL, HostAffinity, Placement, TermNamespaces};
+pub(crate) use rollout::Rollout;
 
 /// The namespace Kubernetes uses for a namespaced object that names none.
-pub const DEFAULT_NAMESPACE: &str = "default";
+pub(crate) const DEFAULT_NAMESPACE: &str = "default";
 
 /// A workload: an object whose pod spec volguard reads.
 // Objects are decoded once per review and moved, never copied in bulk: boxing each variant would only
@@ -119,7 +117,7 @@ impl ObjectRef {
 }
 
 /// An object's namespace as the API server reads it: unset or empty means `default`.
-pub fn namespace_of(meta: &ObjectMeta) -> &str {
+pub(crate) fn namespace_of(meta: &ObjectMeta) -> &str {
     match meta.namespace.as_deref() {
         None | Some("") => DEFAULT_NAMESPACE,
         Some(ns) => ns,
@@ -169,12 +167,12 @@ impl Workload {
     }
 
     /// The workload's metadata, for the caller that knows the namespace better than the object does.
-    pub fn metadata_mut(&mut self) -> &mut ObjectMeta {
+    pub(crate) fn metadata_mut(&mut self) -> &mut ObjectMeta {
         each_workload!(self, o => &mut o.metadata)
     }
 
     /// The pod template every pod of the workload is made from (None for a Pod, which is its own pod).
-    pub fn pod_template(&self) -> Option<&PodTemplateSpec> {
+    pub(crate) fn pod_template(&self) -> Option<&PodTemplateSpec> {
         match self {
             Workload::Deployment(o) => o.spec.as_ref().map(|s| &s.template),
             Workload::StatefulSet(o) => o.spec.as_ref().map(|s| &s.template),
@@ -201,7 +199,7 @@ impl Workload {
 
     /// The labels the workload's pods are created with, as written (see [`Footprint::labels`] for the ones
     /// controllers add).
-    pub fn pod_labels(&self) -> Option<&BTreeMap<String, String>> {
+    pub(crate) fn pod_labels(&self) -> Option<&BTreeMap<String, String>> {
         match self {
             Workload::Pod(p) => p.metadata.labels.as_ref(),
             _ => self
@@ -212,7 +210,7 @@ impl Workload {
     }
 
     /// The pod spec, mutable (for repairs). None when the workload has none to edit.
-    pub fn pod_spec_mut(&mut self) -> Option<&mut PodSpec> {
+    pub(crate) fn pod_spec_mut(&mut self) -> Option<&mut PodSpec> {
         let template = match self {
             Workload::Deployment(o) => o.spec.as_mut().map(|s| &mut s.template),
             Workload::StatefulSet(o) => o.spec.as_mut().map(|s| &mut s.template),
@@ -231,7 +229,7 @@ impl Workload {
     }
 
     /// Where the pod spec sits in the object, as a field path for messages.
-    pub fn pod_spec_path(&self) -> &'static str {
+    pub(crate) fn pod_spec_path(&self) -> &'static str {
         match self {
             Workload::CronJob(_) => "spec.jobTemplate.spec.template.spec",
             Workload::Pod(_) => "spec",
@@ -281,7 +279,7 @@ impl Resource {
     }
 
     /// The resource's metadata, mutable.
-    pub fn metadata_mut(&mut self) -> &mut ObjectMeta {
+    pub(crate) fn metadata_mut(&mut self) -> &mut ObjectMeta {
         match self {
             Resource::Workload(w) => w.metadata_mut(),
             Resource::Claim(c) => &mut c.metadata,

@@ -12,11 +12,11 @@ use k8s_openapi::api::core::v1::{NodeSelectorTerm, PodAffinityTerm, PodSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 
 /// The well-known node label holding the node's name.
-pub const HOSTNAME_LABEL: &str = "kubernetes.io/hostname";
+pub(crate) const HOSTNAME_LABEL: &str = "kubernetes.io/hostname";
 /// The label the API server gives every namespace, with the namespace's name.
-pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+pub(crate) const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 /// The label the Deployment controller puts on each ReplicaSet's pods: one value per revision.
-pub const POD_TEMPLATE_HASH: &str = "pod-template-hash";
+pub(crate) const POD_TEMPLATE_HASH: &str = "pod-template-hash";
 
 /// Where a workload's pods may be scheduled.
 #[derive(Clone, Debug, PartialEq)]
@@ -56,16 +56,7 @@ pub enum TermNamespaces {
     Any,
 }
 
-impl TermNamespaces {
-    /// Whether the term reads pods in `namespace`, for a pod in `own`. None when it cannot be told.
-    pub fn includes(&self, own: &str, namespace: &str) -> Option<bool> {
-        match self {
-            TermNamespaces::Own => Some(own == namespace),
-            TermNamespaces::Named(names) => Some(names.iter().any(|n| n == namespace)),
-            TermNamespaces::Any => None,
-        }
-    }
-}
+impl TermNamespaces {}
 
 impl Placement {
     /// Reads a pod spec's scheduling constraints; `labels` are the pod's (for `matchLabelKeys`).

@@ -69,8 +69,9 @@ impl Fencepost {
     }
 }
 
+#[cfg(test)]
 /// Resolves `maxSurge` against `replicas`: an integer is taken as is, a percentage rounds up.
-pub fn resolve_surge(value: Option<&IntOrString>, replicas: u32) -> Result<u32, FootprintError> {
+pub(crate) fn resolve_surge(value: Option<&IntOrString>, replicas: u32) -> Result<u32, FootprintError> {
     Ok(Fencepost::parse(value, "maxSurge")?.resolve(replicas, true))
 }
 
@@ -97,7 +98,7 @@ impl Rollout {
     /// A rolling update's `(surge, unavailable)` in pods at `replicas`, as the Deployment controller's
     /// ResolveFenceposts computes them: surge rounds up, unavailable down, and when both come to 0,
     /// unavailable is 1 so the rollout can progress. None for Recreate.
-    pub fn fenceposts(self, replicas: u32) -> Option<(u32, u32)> {
+    pub(crate) fn fenceposts(self, replicas: u32) -> Option<(u32, u32)> {
         match self {
             Rollout::Recreate => None,
             Rollout::RollingUpdate {

@@ -14,7 +14,8 @@
 mod one_pass;
 mod scan;
 
-pub use scan::{ScanError, scan};
+pub(crate) use scan::ScanError;
+pub use scan::scan;
 
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
 use kube::core::{GroupVersionKind, GroupVersionResource, TypeMeta};
@@ -25,7 +26,7 @@ use crate::domain::workload::Resource;
 use one_pass::{ObjectSeed, Request};
 
 /// The only review version volguard speaks (registered with `admissionReviewVersions: [v1]`).
-pub const REVIEW_API_VERSION: &str = "admission.k8s.io/v1";
+pub(crate) const REVIEW_API_VERSION: &str = "admission.k8s.io/v1";
 
 /// Why a request body is not a review volguard can read. Each maps to an HTTP 400.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
