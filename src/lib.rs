@@ -16,7 +16,7 @@
 //! decision for one object, whoever asks. See ARCHITECTURE.md for the path of a review.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod adapters;

@@ -80,7 +80,7 @@ impl Server {
     /// Binds `addr` with TLS from the state's certificate store; with `client_ca`, reviews come only from
     /// clients presenting a certificate that CA signed (the API server's, see `--client-ca`), while the
     /// probes stay open to the kubelet.
-    pub async fn bind(
+    pub(crate) async fn bind(
         addr: SocketAddr,
         state: Arc<AppState>,
         options: ServeOptions,
@@ -105,13 +105,13 @@ impl Server {
     }
 
     /// The address actually bound (for `127.0.0.1:0`).
-    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+    pub(crate) fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
     }
 
     /// Serves until `shutdown` resolves, then drains connections for at most the grace period and closes
     /// any still open.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+    pub(crate) async fn run(self, shutdown: impl Future<Output = ()>) {
         let Server {
             listener,
             acceptor,

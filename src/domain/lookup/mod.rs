@@ -157,7 +157,7 @@ pub(crate) struct FilesThenCluster<'a> {
 
 impl<'a> FilesThenCluster<'a> {
     /// `files` answer first, then `cluster`.
-    pub fn new(files: &'a Bundle, cluster: &'a dyn Lookup) -> Self {
+    pub(crate) fn new(files: &'a Bundle, cluster: &'a dyn Lookup) -> Self {
         Self { files, cluster }
     }
 
@@ -298,7 +298,7 @@ pub(crate) struct Overlay<'a> {
 
 impl<'a> Overlay<'a> {
     /// `extra` answers first, then `base`.
-    pub fn new(base: &'a dyn Lookup, extra: Prefetched) -> Self {
+    pub(crate) fn new(base: &'a dyn Lookup, extra: Prefetched) -> Self {
         Self { base, extra }
     }
 }

@@ -19,7 +19,7 @@ pub(crate) struct MutationPolicy {
 
 impl MutationPolicy {
     /// Whether the policy asks for no mutation at all.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.templates.is_empty()
             && self.retention.is_none()
             && !self.recreate_strategy

@@ -69,7 +69,7 @@ impl ClaimTemplate {
     }
 
     /// The template as YAML to paste under `spec:` of a StatefulSet, for messages.
-    pub fn to_yaml(&self) -> String {
+    pub(crate) fn to_yaml(&self) -> String {
         let mut yaml = format!(
             "volumeClaimTemplates:\n- metadata:\n    name: {}\n  spec:\n    accessModes: [{}]\n",
             self.name,

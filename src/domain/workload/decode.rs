@@ -83,7 +83,7 @@ pub(crate) enum ObjectType {
 
 impl ObjectType {
     /// The type an `apiVersion` and `kind` name, if volguard decodes it.
-    pub fn of(api_version: &str, kind: &str) -> Option<Self> {
+    pub(crate) fn of(api_version: &str, kind: &str) -> Option<Self> {
         Some(match (api_version, kind) {
             ("apps/v1", "Deployment") => Self::Deployment,
             ("apps/v1", "StatefulSet") => Self::StatefulSet,
@@ -108,7 +108,7 @@ impl ObjectType {
     }
 
     /// The `kind`, as written in a manifest.
-    pub fn kind(self) -> &'static str {
+    pub(crate) fn kind(self) -> &'static str {
         match self {
             Self::Deployment => "Deployment",
             Self::StatefulSet => "StatefulSet",
@@ -125,7 +125,7 @@ impl ObjectType {
     }
 
     /// The `apiVersion`, as written in a manifest.
-    pub fn api_version(self) -> &'static str {
+    pub(crate) fn api_version(self) -> &'static str {
         match self {
             Self::Deployment | Self::StatefulSet | Self::DaemonSet | Self::ReplicaSet => "apps/v1",
             Self::Job | Self::CronJob => "batch/v1",
@@ -148,7 +148,7 @@ impl ObjectType {
     }
 
     /// The error for an object of this type that does not decode.
-    pub fn invalid(self, message: String) -> DecodeError {
+    pub(crate) fn invalid(self, message: String) -> DecodeError {
         DecodeError::Invalid {
             api_version: self.api_version().to_owned(),
             kind: self.kind().to_owned(),
