@@ -36,7 +36,11 @@ impl ReviewTemplate {
     /// From an AdmissionReview request file, re-encoded compactly (the API server sends compact JSON).
     pub fn from_file(path: &Path) -> Self {
         let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let mut review: serde_json::Value = serde_json::from_str(&text).expect("the review is JSON");
+        Self::from_review(serde_json::from_str(&text).expect("the review is JSON"))
+    }
+
+    /// From an AdmissionReview request, encoded compactly.
+    pub fn from_review(mut review: serde_json::Value) -> Self {
         review["request"]["uid"] = UID_MARK.into();
         let body = serde_json::to_string(&review).expect("JSON serializes");
         let (before, after) = body.split_once(UID_MARK).expect("the uid mark is in the body");
@@ -85,6 +89,8 @@ pub struct Target {
     connector: TlsConnector,
     /// The review sent.
     pub review: ReviewTemplate,
+    /// Where it is sent: `/validate` or `/mutate`.
+    pub path: &'static str,
     /// The `allowed` every answer must carry.
     pub allowed: bool,
 }
@@ -109,6 +115,7 @@ impl Target {
             addr,
             connector: TlsConnector::from(Arc::new(config)),
             review,
+            path: "/validate",
             allowed,
         }
     }
@@ -200,7 +207,7 @@ impl Target {
     /// check, so checking costs no latency) and whether it was right.
     pub async fn review(&self, conn: &mut Connection, uid: &str) -> (Instant, Result<(), String>) {
         let answer = self
-            .exchange(conn, "POST", "/validate", self.review.body(uid))
+            .exchange(conn, "POST", self.path, self.review.body(uid))
             .await;
         let done = Instant::now();
         (

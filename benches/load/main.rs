@@ -14,11 +14,15 @@
 //! the measured window) and an open-loop phase at a fixed rate (p50/p99 from the scheduled send time),
 //! then its peak RSS is read. Client and server share the machine.
 //!
+//! `-- --cpu [--pin]` runs the CPU-per-review suite instead (cpu.rs): six kinds of review and a 1 MB
+//! object, each against volguard and the baseline, three interleaved rounds.
+//!
 //! Settings (environment): `VOLGUARD_LOAD_CONNECTIONS` (32), `VOLGUARD_LOAD_WARMUP` (2 s),
 //! `VOLGUARD_LOAD_SECONDS` (10 s per phase), `VOLGUARD_LOAD_RATE` (1000 reviews/s). The process exits 1
 //! if any answer was missing or wrong.
 
 mod client;
+mod cpu;
 mod phases;
 mod server;
 
@@ -282,10 +286,23 @@ fn report(settings: &Settings, results: &[Measured], body_len: usize) -> u64 {
 }
 
 fn main() -> ExitCode {
-    // `cargo bench` passes `--bench` (and any filter); this bench takes its settings from the environment.
+    // `cargo bench` passes `--bench` (and any filter); this bench takes its settings from the environment,
+    // and `--cpu [--pin]` for the CPU-per-review suite (cpu.rs).
+    let args: Vec<String> = std::env::args().collect();
     let settings = Settings::from_env();
     let dir = tempfile::tempdir().expect("a temporary directory");
     let claims = write_claim(dir.path());
+    if args.iter().any(|a| a == "--cpu") {
+        let pin = args.iter().any(|a| a == "--pin") && cpu::pin_client();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        eprintln!("load average at the start: {}", load_average());
+        cpu::run(&runtime, dir.path(), &claims, pin);
+        println!("load average (1, 5, 15 min) at the end: {}", load_average());
+        return ExitCode::SUCCESS;
+    }
     let body_len = ReviewTemplate::from_file(&Path::new(ROOT).join(REVIEW)).len();
     eprintln!("load average at the start: {}", load_average());
     let runtime = tokio::runtime::Builder::new_multi_thread()

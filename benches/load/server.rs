@@ -58,10 +58,30 @@ impl ServerProcess {
     /// `dir`. Its log (standard error, at serve's default level: a line per review) is read as it comes
     /// and only the last lines kept, so a long run fills no disk.
     pub fn start(bin: &Path, mode: Mode, dir: &Path, objects: &Path) -> Self {
+        Self::start_with(bin, mode, dir, objects, &[], None)
+    }
+
+    /// As [`start`](Self::start), with more `serve` arguments, and pinned to one CPU (`taskset -c CPU`,
+    /// which execs the server: the process id stays the server's) when `cpu` is given.
+    pub fn start_with(
+        bin: &Path,
+        mode: Mode,
+        dir: &Path,
+        objects: &Path,
+        extra: &[&std::ffi::OsStr],
+        cpu: Option<usize>,
+    ) -> Self {
         let addr = free_addr();
         let metrics_addr = free_addr();
         let certs = dir.join(format!("certs-{}", mode.name()));
-        let mut cmd = Command::new(bin);
+        let mut cmd = match cpu {
+            Some(cpu) => {
+                let mut c = Command::new("taskset");
+                c.arg("-c").arg(cpu.to_string()).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
         // Only the flags below configure the server, whatever this shell exports.
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("VOLGUARD_") {
@@ -81,6 +101,7 @@ impl ServerProcess {
         if mode == Mode::Baseline {
             cmd.arg("--baseline-allow-all");
         }
+        cmd.args(extra);
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -128,8 +149,17 @@ impl ServerProcess {
 
     /// The process's peak resident set size in KiB (`VmHWM` in `/proc/<pid>/status`), while it runs.
     pub fn peak_rss_kib(&self) -> Option<u64> {
+        self.status_kib("VmHWM:")
+    }
+
+    /// The process's resident set size now, in KiB (`VmRSS`).
+    pub fn rss_kib(&self) -> Option<u64> {
+        self.status_kib("VmRSS:")
+    }
+
+    fn status_kib(&self, field: &str) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let line = status.lines().find(|l| l.starts_with(field))?;
         line.split_whitespace().nth(1)?.parse().ok()
     }
 }
