@@ -391,7 +391,9 @@ fn a_cronjobs_mounts_are_repaired_inside_its_job_template() {
              "value": true}
         ])
     );
-    let patched = m.object.expect("patched");
+    let patched = m.object.clone().expect("patched");
+    // The repaired object handed back is the one decoding the patched JSON gives.
+    assert_eq!(m.repaired.as_deref(), Some(&typed(&patched)));
     let again = mutate(&patched, &typed(&patched), Stage::Create, &lookup, &policies()).expect("mutates");
     assert!(again.is_empty());
 }

@@ -23,7 +23,7 @@ use serde_json::Value;
 use crate::domain::lookup::Lookup;
 use crate::domain::policy::{Policy, PolicySet, Target};
 use crate::domain::rules::RuleId;
-use crate::domain::workload::{DecodeError, Kind, ObjectType, Resource, Workload, decode_value, type_of};
+use crate::domain::workload::{DecodeError, Kind, ObjectType, Resource, Workload, type_of};
 
 /// The annotation that records, on the object itself, which fields volguard changed: a comma-separated
 /// list of [`Change::field`]s, kept across updates. `kubectl get -o yaml` then explains why the live object
@@ -167,20 +167,21 @@ pub fn mutate(
     let patch = json_patch::diff(&before.to_json()?, &after.to_json()?);
     let mut object = received.clone();
     json_patch::patch(&mut object, &patch)?;
-    // The patched object must still be a valid object of its kind.
+    // The patched object must still be of a kind volguard reads. The repaired object the rules judge
+    // again is `after` itself: the patch only writes what the typed repair changed, so decoding the
+    // patched JSON again would build the same object (the tests compare the two).
     let (api_version, kind) = type_of(&object)?;
-    let Some(ty) = ObjectType::of(api_version, kind) else {
+    if ObjectType::of(api_version, kind).is_none() {
         return Err(MutateError::Decode(DecodeError::Invalid {
             api_version: api_version.to_owned(),
             kind: kind.to_owned(),
             message: "the patched object is no longer of a kind volguard reads".to_owned(),
         }));
-    };
-    let repaired = decode_value(ty, &object)?;
+    }
     Ok(Mutation {
         patch,
         object: Some(object),
-        repaired: Some(Box::new(repaired)),
+        repaired: Some(Box::new(Resource::Workload(after))),
         changes,
     })
 }
