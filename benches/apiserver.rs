@@ -10,8 +10,10 @@
 //! `volguard-latency=on`, exactly as in production (`clientConfig.url` and `caBundle`). Then it sends
 //! dry-run creates of one allowed Deployment, alternating between a selected namespace and an unselected
 //! one so drift hits both alike, and prints p50/p90/p99 of each and what the webhook adds.
-//! `VOLGUARD_LATENCY_REQUESTS` (1,500) per namespace, after 100 each of warm-up. Everything it creates is
-//! deleted at the end, also when it fails.
+//! `VOLGUARD_LATENCY_REQUESTS` (1,500) per namespace, after 100 each of warm-up. The webhook
+//! configuration is deleted at the end, also when it fails; its two namespaces (named for the run's start time) are left
+//! behind, empty: dry-run creates store nothing, and a cluster without a controller manager, like the e2e
+//! one, never finishes deleting a namespace.
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
@@ -32,8 +34,6 @@ use kube::api::{DeleteParams, PostParams};
 use serde_json::json;
 
 const CONFIG: &str = "volguard-latency-bench";
-const SELECTED: &str = "vg-latency-on";
-const UNSELECTED: &str = "vg-latency-off";
 const WARMUP: usize = 100;
 
 fn free_port() -> anyhow::Result<u16> {
@@ -80,6 +80,14 @@ fn percentile(h: &Histogram<u64>, q: f64) -> f64 {
 }
 
 async fn run(client: kube::Client, requests: usize) -> anyhow::Result<()> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (selected, unselected) = (
+        format!("vg-latency-on-{stamp}"),
+        format!("vg-latency-off-{stamp}"),
+    );
+    let (selected, unselected) = (selected.as_str(), unselected.as_str());
     let dir = tempfile::tempdir()?;
     let port = free_port()?;
     let metrics = free_port()?;
@@ -112,7 +120,7 @@ async fn run(client: kube::Client, requests: usize) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let namespaces: Api<Namespace> = Api::all(client.clone());
-    for (name, on) in [(SELECTED, true), (UNSELECTED, false)] {
+    for (name, on) in [(selected, true), (unselected, false)] {
         let ns = Namespace {
             metadata: ObjectMeta {
                 name: Some(name.into()),
@@ -172,8 +180,8 @@ async fn run(client: kube::Client, requests: usize) -> anyhow::Result<()> {
         dry_run: true,
         ..PostParams::default()
     };
-    let on: Api<Deployment> = Api::namespaced(client.clone(), SELECTED);
-    let off: Api<Deployment> = Api::namespaced(client.clone(), UNSELECTED);
+    let on: Api<Deployment> = Api::namespaced(client.clone(), selected);
+    let off: Api<Deployment> = Api::namespaced(client.clone(), unselected);
     // The API server picks the configuration up within a few seconds: wait until a Deployment volguard
     // refuses (three replicas on one inline EBS disk) is refused, so every measured request is reviewed.
     let violation = deployment("shared-disk", 3, true)?;
@@ -197,7 +205,7 @@ async fn run(client: kube::Client, requests: usize) -> anyhow::Result<()> {
             let sent = Instant::now();
             api.create(&dry_run, &allowed)
                 .await
-                .with_context(|| format!("dry-run create in {}", [SELECTED, UNSELECTED][side]))?;
+                .with_context(|| format!("dry-run create in {}", [selected, unselected][side]))?;
             if i >= WARMUP {
                 histograms[side].record(sent.elapsed().as_micros() as u64)?;
             }
@@ -240,12 +248,8 @@ async fn run(client: kube::Client, requests: usize) -> anyhow::Result<()> {
 }
 
 async fn cleanup(client: kube::Client) {
-    let configs: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+    let configs: Api<ValidatingWebhookConfiguration> = Api::all(client);
     let _ = configs.delete(CONFIG, &DeleteParams::default()).await;
-    let namespaces: Api<Namespace> = Api::all(client);
-    for ns in [SELECTED, UNSELECTED] {
-        let _ = namespaces.delete(ns, &DeleteParams::default()).await;
-    }
 }
 
 fn main() -> ExitCode {
