@@ -293,35 +293,89 @@ pub fn run_check(
 ) -> (Report, Vec<OutputDocument>) {
     let input = input::read(files);
     let mut errors = input.errors;
+    // The documents as written are kept only when they are to be repaired and printed.
+    let mut documents = if options.mutate {
+        as_written(&input.documents, &mut errors)
+    } else {
+        Vec::new()
+    };
+    let (mut resources, skipped) = decode_all(input.documents, &options, &mut errors);
+    // Every object stands for the cluster: a claim's other users, an HPA's target and the workloads an
+    // affinity term selects are all looked up.
+    let bundle: Bundle = resources.iter().map(|(_, _, r)| r.as_ref()).collect();
+    let both;
+    let lookup: &dyn Lookup = match cluster {
+        Some(c) => {
+            both = FilesThenCluster::new(&bundle, c);
+            &both
+        }
+        None => &bundle,
+    };
+    let repaired = if options.mutate {
+        repair_all(
+            &mut resources,
+            &mut documents,
+            lookup,
+            policies,
+            cluster,
+            &mut errors,
+        )
+    } else {
+        vec![None; resources.len()]
+    };
+    let (objects, claims) = judge_all(&resources, &repaired, lookup, policies, cluster, &mut errors);
+    // Errors in input order: files in the order read, then by place in the file (whole-file errors first).
+    let rank = |e: &InputError| {
+        let file = input.files.iter().position(|f| *f == e.origin.file);
+        (file, e.origin.document, e.origin.item, e.at.map(|p| p.line))
+    };
+    errors.sort_by_key(rank);
+    let documents = documents.into_iter().flatten().collect();
+    (
+        Report::new(objects, claims, skipped, errors, options.strict),
+        documents,
+    )
+}
+
+/// A decoded object to judge: its document's index, where it was written, and the object.
+type Judged = (usize, crate::adapters::manifest::Origin, Box<Resource>);
+
+/// Each document as written, for `--mutate` to print repaired (one entry per document, None when it
+/// could not be read again, so a resource finds its own by index).
+fn as_written(documents: &[Document], errors: &mut Vec<InputError>) -> Vec<Option<OutputDocument>> {
+    documents
+        .iter()
+        .map(|d| match d.value() {
+            // Parsed once already; parsed again here only for what is printed.
+            Ok(before) => Some(OutputDocument {
+                origin: d.origin.clone(),
+                before,
+                after: None,
+            }),
+            Err(e) => {
+                errors.push(InputError {
+                    origin: (&d.origin).into(),
+                    stage: Stage::Parse,
+                    at: None,
+                    object: None,
+                    message: e.to_string(),
+                });
+                None
+            }
+        })
+        .collect()
+}
+
+/// Decodes every document (spread over the cores, in order), defaults namespaces, and sets aside what
+/// is not judged: kinds volguard does not read, and objects over the limits.
+fn decode_all(
+    documents: Vec<Document>,
+    options: &Options,
+    errors: &mut Vec<InputError>,
+) -> (Vec<Judged>, Vec<SkippedObject>) {
     let mut resources = Vec::new();
     let mut skipped = Vec::new();
-    // The documents as written are kept only when they are to be repaired and printed.
-    // One entry per document (None: could not be read again), so a resource finds its own by index.
-    let mut documents: Vec<Option<OutputDocument>> = Vec::new();
-    if options.mutate {
-        for d in &input.documents {
-            // Parsed once already; parsed again here only for what is printed.
-            match d.value() {
-                Ok(before) => documents.push(Some(OutputDocument {
-                    origin: d.origin.clone(),
-                    before,
-                    after: None,
-                })),
-                Err(e) => {
-                    documents.push(None);
-                    errors.push(InputError {
-                        origin: (&d.origin).into(),
-                        stage: Stage::Parse,
-                        at: None,
-                        object: None,
-                        message: e.to_string(),
-                    });
-                }
-            }
-        }
-    }
-    // Decoding is per document: spread it over the cores, keep the order.
-    let decoded: Vec<Decode> = input.documents.into_par_iter().map(decode_document).collect();
+    let decoded: Vec<Decode> = documents.into_par_iter().map(decode_document).collect();
     for (index, d) in decoded.into_iter().enumerate() {
         match d {
             Decode::Resource(origin, mut r) => {
@@ -342,53 +396,62 @@ pub fn run_check(
             Decode::Error(e) => errors.push(e),
         }
     }
-    // Every object stands for the cluster: a claim's other users, an HPA's target and the workloads an
-    // affinity term selects are all looked up.
-    let bundle: Bundle = resources.iter().map(|(_, _, r)| r.as_ref()).collect();
-    let both;
-    let lookup: &dyn Lookup = match cluster {
-        Some(c) => {
-            both = FilesThenCluster::new(&bundle, c);
-            &both
-        }
-        None => &bundle,
-    };
+    (resources, skipped)
+}
+
+/// `--mutate`: repairs each object whose document could be read again, replacing it by the repaired
+/// object (which is what gets judged) and recording the patched document; the mutation per object.
+fn repair_all(
+    resources: &mut [Judged],
+    documents: &mut [Option<OutputDocument>],
+    lookup: &dyn Lookup,
+    policies: &PolicySet,
+    cluster: Option<&dyn Lookup>,
+    errors: &mut Vec<InputError>,
+) -> Vec<Option<Mutation>> {
     let mut repaired: Vec<Option<Mutation>> = vec![None; resources.len()];
-    if options.mutate {
-        for ((index, origin, resource), repaired) in resources.iter_mut().zip(repaired.iter_mut()) {
-            let Some(Some(doc)) = documents.get_mut(*index) else {
-                continue;
-            };
-            match repair(&doc.before, resource, lookup, policies, cluster) {
-                Ok(Some((mutation, fixed))) => {
-                    *resource = fixed;
-                    doc.after = mutation.object.clone();
-                    *repaired = Some(mutation);
-                }
-                Ok(None) => {}
-                Err(e) => errors.push(InputError {
-                    origin: (&*origin).into(),
-                    stage: Stage::Mutate,
-                    at: None,
-                    object: Some(resource.object_ref().to_string()),
-                    message: e,
-                }),
+    for ((index, origin, resource), repaired) in resources.iter_mut().zip(repaired.iter_mut()) {
+        let Some(Some(doc)) = documents.get_mut(*index) else {
+            continue;
+        };
+        match repair(&doc.before, resource, lookup, policies, cluster) {
+            Ok(Some((mutation, fixed))) => {
+                *resource = fixed;
+                doc.after = mutation.object.clone();
+                *repaired = Some(mutation);
             }
+            Ok(None) => {}
+            Err(e) => errors.push(InputError {
+                origin: (&*origin).into(),
+                stage: Stage::Mutate,
+                at: None,
+                object: Some(resource.object_ref().to_string()),
+                message: e,
+            }),
         }
     }
-    let mut objects = Vec::with_capacity(resources.len());
-    let mut claims = Vec::new();
+    repaired
+}
+
+/// Judges every object (spread over the cores): an object the cluster already has as an update of it,
+/// ratcheted as the webhook ratchets; a claim only against the cluster's workloads (without a cluster,
+/// every workload that mounts it is in the files and judged there).
+fn judge_all(
+    resources: &[Judged],
+    repaired: &[Option<Mutation>],
+    lookup: &dyn Lookup,
+    policies: &PolicySet,
+    cluster: Option<&dyn Lookup>,
+    errors: &mut Vec<InputError>,
+) -> (Vec<ObjectReport>, Vec<ClaimReport>) {
     let judged: Vec<Judge> = resources
         .par_iter()
         .zip(repaired.par_iter())
         .map(|((_, origin, resource), repaired)| {
-            // An object the cluster already has is an update of it, ratcheted as the webhook ratchets.
             let judge = || match cluster.and_then(|c| in_cluster(resource, c)) {
                 Some(old) => crate::decision::evaluate_update(resource, &old, lookup, policies),
                 None => crate::decision::evaluate(resource, lookup, policies),
             };
-            // A claim is what workloads' claims resolve to; it is judged only against the cluster's
-            // workloads: without a cluster every workload that mounts it is in the files, and judged there.
             if let Resource::Claim(claim) = resource.as_ref() {
                 let report = ClaimReport::new(origin, claim);
                 let against_cluster = cluster
@@ -417,6 +480,8 @@ pub fn run_check(
             }
         })
         .collect();
+    let mut objects = Vec::with_capacity(resources.len());
+    let mut claims = Vec::new();
     for j in judged {
         match j {
             Judge::Claim(c, object) => {
@@ -427,17 +492,7 @@ pub fn run_check(
             Judge::Error(e) => errors.push(e),
         }
     }
-    // Errors in input order: files in the order read, then by place in the file (whole-file errors first).
-    let rank = |e: &InputError| {
-        let file = input.files.iter().position(|f| *f == e.origin.file);
-        (file, e.origin.document, e.origin.item, e.at.map(|p| p.line))
-    };
-    errors.sort_by_key(rank);
-    let documents = documents.into_iter().flatten().collect();
-    (
-        Report::new(objects, claims, skipped, errors, options.strict),
-        documents,
-    )
+    (objects, claims)
 }
 
 /// The cluster's version of an object in the files, when it has one: applying the files updates it.
