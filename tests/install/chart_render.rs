@@ -174,3 +174,38 @@ fn a_generated_certificate_lasts_a_year_and_says_when_it_is_renewed() {
     let days = (not_after - not_before) / 86_400;
     assert_eq!(days, 365, "the generated certificate's validity in days");
 }
+
+#[test]
+fn a_network_policy_opens_the_webhook_port_to_all_and_metrics_only_to_the_peers_given() {
+    let Some(tool) = helm_check() else { return };
+    assert!(
+        render(&tool, &[]).iter().all(|d| d["kind"] != "NetworkPolicy"),
+        "no NetworkPolicy unless asked for"
+    );
+    let closed = render(&tool, &["networkPolicy.enabled=true"]);
+    let policy = of_kind(&closed, "NetworkPolicy");
+    assert_eq!(policy["spec"]["policyTypes"], serde_json::json!(["Ingress"]));
+    assert_eq!(
+        policy["spec"]["ingress"],
+        serde_json::json!([{"ports": [{"port": "https", "protocol": "TCP"}]}])
+    );
+    let deployment = of_kind(&closed, "Deployment");
+    assert_eq!(
+        policy["spec"]["podSelector"]["matchLabels"],
+        deployment["spec"]["selector"]["matchLabels"]
+    );
+    let open = render(
+        &tool,
+        &[
+            "networkPolicy.enabled=true",
+            "networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.team=monitoring",
+        ],
+    );
+    assert_eq!(
+        of_kind(&open, "NetworkPolicy")["spec"]["ingress"][1],
+        serde_json::json!({
+            "ports": [{"port": "metrics", "protocol": "TCP"}],
+            "from": [{"namespaceSelector": {"matchLabels": {"team": "monitoring"}}}]
+        })
+    );
+}
