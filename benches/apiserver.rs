@@ -33,6 +33,9 @@ use kube::Api;
 use kube::api::{DeleteParams, PostParams};
 use serde_json::json;
 
+#[path = "../tests/support/env.rs"]
+mod env;
+
 const CONFIG: &str = "volguard-latency-bench";
 const WARMUP: usize = 100;
 
@@ -93,11 +96,7 @@ async fn run(client: kube::Client, requests: usize) -> anyhow::Result<()> {
     let metrics = free_port()?;
     let certs = dir.path().join("certs");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_volguard"));
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("VOLGUARD_") {
-            cmd.env_remove(key);
-        }
-    }
+    env::hermetic(&mut cmd);
     let server = Served(
         cmd.args(["serve", "--no-cluster", "--addr", &format!("127.0.0.1:{port}")])
             .args(["--metrics-addr", &format!("127.0.0.1:{metrics}")])

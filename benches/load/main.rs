@@ -21,6 +21,9 @@
 //! `VOLGUARD_LOAD_SECONDS` (10 s per phase), `VOLGUARD_LOAD_RATE` (1000 reviews/s). The process exits 1
 //! if any answer was missing or wrong.
 
+#[path = "../../tests/support/env.rs"]
+mod env;
+
 mod client;
 mod cpu;
 mod phases;

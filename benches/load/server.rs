@@ -83,11 +83,7 @@ impl ServerProcess {
             None => Command::new(bin),
         };
         // Only the flags below configure the server, whatever this shell exports.
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("VOLGUARD_") {
-                cmd.env_remove(key);
-            }
-        }
+        crate::env::hermetic(&mut cmd);
         cmd.arg("serve")
             .arg("--no-cluster")
             .arg("--objects")

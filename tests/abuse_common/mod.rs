@@ -7,6 +7,9 @@
 
 #![allow(dead_code)]
 
+#[path = "../support/env.rs"]
+pub mod env;
+
 pub mod bodies;
 pub mod client;
 pub mod probes;

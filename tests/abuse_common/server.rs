@@ -82,11 +82,7 @@ impl Served {
             }
         };
         // Only the flags above configure the server, whatever this shell exports.
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("VOLGUARD_") || key == "KUBECONFIG" {
-                cmd.env_remove(key);
-            }
-        }
+        super::env::hermetic(&mut cmd).env_remove("KUBECONFIG");
         let child = cmd
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())

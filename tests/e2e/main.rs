@@ -1,7 +1,8 @@
-//! The end-to-end tests: volguard behind the real kube-apiserver of `../shared/e2e/cluster.sh up`, called
-//! exactly as in production. They need that cluster, so the default nextest profile skips this binary
-//! (nextest reports the tests as skipped); `cargo nextest run --profile e2e` runs them, and there a
-//! missing API server is a failure that says how to start one. `.ci/run` starts the cluster and runs them.
+//! The tests that need the shared tools: volguard behind the real kube-apiserver of
+//! `../shared/e2e/cluster.sh up`, called exactly as in production, and the chart rendered by Helm
+//! (`../shared/tools/helm-check`). The default nextest profile skips this binary (nextest reports the
+//! tests as skipped); `cargo nextest run --profile e2e` runs them, and there a missing API server or tool
+//! is a failure that says what is missing. `.ci/run` starts the cluster and runs them.
 
 mod cluster_common;
 #[path = "../support/env.rs"]
@@ -11,6 +12,7 @@ mod install_common;
 #[path = "../support/scenario.rs"]
 mod scenario_common;
 
+mod chart_render;
 mod check_cluster;
 mod client_ca;
 mod install;

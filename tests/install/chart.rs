@@ -2,7 +2,7 @@
 //! blocks that matter (webhook rules and namespace selector, RBAC rules, probes, security context) are
 //! `define`s in templates/_helpers.tpl kept free of templating except a few expressions whose default
 //! rendering is known, so they are rendered here by substitution, parsed, and compared with the typed
-//! objects `manifests` prints. tests/install/chart_render.rs renders the chart with Helm where it can.
+//! objects `manifests` prints. tests/e2e/chart_render.rs renders the chart with Helm (`--profile e2e`).
 
 use crate::install_common;
 
@@ -20,7 +20,7 @@ fn chart(path: &str) -> String {
 }
 
 /// What the compared blocks may template, and how the defaults render it for [`NAMESPACE`]: anything else
-/// fails the comparison (tests/install/chart_render.rs renders the other values with Helm).
+/// fails the comparison (tests/e2e/chart_render.rs renders the other values with Helm).
 const DEFAULT_RENDERINGS: [(&str, &str); 2] = [
     ("{{ .Release.Namespace }}", NAMESPACE),
     (

@@ -1,5 +1,5 @@
-//! What installs volguard: `volguard manifests`, the Helm chart (compared with `manifests`, and rendered by
-//! Helm itself where it can be), and the README's install instructions.
+//! What installs volguard: `volguard manifests`, the Helm chart (compared with `manifests`;
+//! rendered by Helm itself in tests/e2e/chart_render.rs), and the README's install instructions.
 
 #[path = "../support/env.rs"]
 mod env;
@@ -7,6 +7,5 @@ mod env;
 mod install_common;
 
 mod chart;
-mod chart_render;
 mod manifests;
 mod readme;

@@ -88,7 +88,7 @@ Bare pods: the pods webhook (`volguard manifests` builds the same from the table
 
 {{/* compared: every namespace but kube-system, volguard's own, those exempt by name and, with
 webhook.labelExemption, those labelled volguard.io/ignore=true (src/install/webhook.rs namespace_selector).
-tests/install/chart.rs compares the default rendering; tests/install/chart_render.rs renders the others with Helm. */}}
+tests/install/chart.rs compares the default rendering; tests/e2e/chart_render.rs renders the others with Helm. */}}
 {{- define "volguard.namespaceSelector" -}}
 matchExpressions:
   - key: kubernetes.io/metadata.name

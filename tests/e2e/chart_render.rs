@@ -1,8 +1,8 @@
 //! charts/volguard rendered by the real Helm engine (`../shared/tools/helm-check`, which also lints it
 //! and validates every object against the strict Kubernetes schemas) and compared with `volguard
 //! manifests` given the same choices: the webhooks' namespace selectors (exemptions by name, the opt-in
-//! label), and the server's listen addresses. Skipped, saying so, where helm-check is not installed;
-//! tests/install/chart.rs compares the defaults without Helm.
+//! label), and the server's listen addresses. In the e2e binary: it needs the shared tools, so the default
+//! profile skips it; tests/install/chart.rs compares the defaults without Helm.
 
 use crate::install_common;
 
@@ -16,13 +16,15 @@ use serde_json::Value;
 
 const NAMESPACE: &str = "vg-render";
 
-fn helm_check() -> Option<PathBuf> {
+/// `../shared/tools/helm-check`. These tests run with the end-to-end ones (`--profile e2e`), where the
+/// shared tools are required: a missing one fails rather than passing unchecked.
+fn helm_check() -> PathBuf {
     let tool = root().join("../shared/tools/helm-check");
-    if tool.exists() {
-        return Some(tool);
-    }
-    eprintln!("SKIPPED: no ../shared/tools/helm-check to render the chart with");
-    None
+    assert!(
+        tool.exists(),
+        "no ../shared/tools/helm-check to render the chart with (run without --profile e2e to skip these)"
+    );
+    tool
 }
 
 /// The chart rendered with `--set` values: every document, as JSON values.
@@ -80,7 +82,7 @@ fn manifests_selectors(args: &[&str]) -> Vec<(String, Value)> {
 
 #[test]
 fn exemptions_render_as_manifests_prints_them() {
-    let Some(tool) = helm_check() else { return };
+    let tool = helm_check();
     for (sets, args) in [
         (vec![], vec![]),
         (
@@ -126,7 +128,7 @@ fn exemptions_render_as_manifests_prints_them() {
 
 #[test]
 fn the_server_listens_on_the_pod_ip_as_in_the_manifests() {
-    let Some(tool) = helm_check() else { return };
+    let tool = helm_check();
     let docs = render(&tool, &[]);
     let chart = &of_kind(&docs, "Deployment")["spec"]["template"]["spec"]["containers"][0];
     let d = decode(&manifests(&["--namespace", NAMESPACE, "--cert-manager"]));
@@ -146,7 +148,7 @@ fn the_server_listens_on_the_pod_ip_as_in_the_manifests() {
 
 #[test]
 fn a_generated_certificate_lasts_a_year_and_says_when_it_is_renewed() {
-    let Some(tool) = helm_check() else { return };
+    let tool = helm_check();
     let docs = render(&tool, &[]);
     let secret = of_kind(&docs, "Secret");
     let renew_after: i64 = secret["metadata"]["annotations"]["volguard.io/renew-after"]
@@ -177,7 +179,7 @@ fn a_generated_certificate_lasts_a_year_and_says_when_it_is_renewed() {
 
 #[test]
 fn a_network_policy_opens_the_webhook_port_to_all_and_metrics_only_to_the_peers_given() {
-    let Some(tool) = helm_check() else { return };
+    let tool = helm_check();
     assert!(
         render(&tool, &[]).iter().all(|d| d["kind"] != "NetworkPolicy"),
         "no NetworkPolicy unless asked for"
