@@ -16,7 +16,7 @@ use axum::error_handling::HandleErrorLayer;
 use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use http_body_util::BodyExt;
 use kube::core::admission::Operation;
 use serde_json::json;
@@ -88,6 +88,21 @@ struct Gate {
     heavy: Arc<Semaphore>,
 }
 
+/// `POST` on one review path: the caller's verified identity (when `--client-ca` asks for one), the
+/// headers and the body go to [`answer`].
+fn review_route(gate: Arc<Gate>, path: Path) -> MethodRouter<Arc<AppState>> {
+    post(
+        move |State(s): State<Arc<AppState>>,
+              identity: Option<Extension<ClientIdentity>>,
+              headers: HeaderMap,
+              body: Body| {
+            let gate = Arc::clone(&gate);
+            let verified = identity.is_some_and(|Extension(i)| i.verified);
+            async move { answer(s, gate, verified, headers, body, path).await }
+        },
+    )
+}
+
 /// The webhook's router, over shared state. A plain function so tests can drive it without a socket.
 pub fn router(state: Arc<AppState>, limits: Limits) -> Router {
     let gate = Arc::new(Gate {
@@ -95,37 +110,12 @@ pub fn router(state: Arc<AppState>, limits: Limits) -> Router {
         bytes: Semaphore::new(limits.max_inflight_bytes.min(Semaphore::MAX_PERMITS)),
         heavy: Arc::new(Semaphore::new(limits.heavy_reviews.max(1))),
     });
-    let (validate_gate, mutate_gate) = (Arc::clone(&gate), gate);
     // One limit shared by both review routes (Router::layer would clone a plain ConcurrencyLimit per
     // route); probes stay outside it so a busy server still answers /healthz. The timeout below wraps it,
     // so time spent waiting for a slot counts.
     let reviews = Router::new()
-        .route(
-            "/validate",
-            post(
-                move |State(s): State<Arc<AppState>>,
-                      identity: Option<Extension<ClientIdentity>>,
-                      headers: HeaderMap,
-                      body: Body| {
-                    let gate = Arc::clone(&validate_gate);
-                    let verified = identity.is_some_and(|Extension(i)| i.verified);
-                    async move { answer(s, gate, verified, headers, body, Path::Validate).await }
-                },
-            ),
-        )
-        .route(
-            "/mutate",
-            post(
-                move |State(s): State<Arc<AppState>>,
-                      identity: Option<Extension<ClientIdentity>>,
-                      headers: HeaderMap,
-                      body: Body| {
-                    let gate = Arc::clone(&mutate_gate);
-                    let verified = identity.is_some_and(|Extension(i)| i.verified);
-                    async move { answer(s, gate, verified, headers, body, Path::Mutate).await }
-                },
-            ),
-        )
+        .route("/validate", review_route(Arc::clone(&gate), Path::Validate))
+        .route("/mutate", review_route(gate, Path::Mutate))
         .route_layer(tower::limit::GlobalConcurrencyLimitLayer::new(limits.concurrency));
     Router::new()
         .merge(reviews)
