@@ -5,5 +5,8 @@
 mod evaluate;
 pub mod mutate;
 
+#[cfg(test)]
+mod every_field;
+
 pub(crate) use evaluate::{Evaluation, evaluate_update};
 pub use evaluate::{Judged, RATCHET_NOTE, Verdict, evaluate, ratchet};

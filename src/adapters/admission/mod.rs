@@ -147,7 +147,7 @@ fn over_limits(
     policies: &PolicySet,
     limits: &ObjectLimits,
 ) -> Option<Outcome> {
-    let exceeded = [Some(object), review.old_object.as_ref()]
+    let exceeded = [Some(object), review.old_object.as_deref()]
         .into_iter()
         .flatten()
         .find_map(|o| limits.check_resource(o).err())?;

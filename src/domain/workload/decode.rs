@@ -2,7 +2,8 @@
 //!
 //! [`ObjectType`] names every type volguard decodes. It is a serde `DeserializeSeed`, so any format
 //! (JSON text, YAML text, a `serde_json::Value`) decodes straight into the k8s-openapi type, never through
-//! an intermediate tree, and without `metadata.managedFields` (see [`WithoutManagedFields`]).
+//! an intermediate tree, and without the fields no rule reads (`metadata.managedFields`, a container's
+//! image and env, …: see [`Unread`]).
 //! A decoding error names the field it is about (`spec.replicas: invalid type: …`).
 
 use std::fmt;
@@ -14,7 +15,7 @@ use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, ReplicationController};
 use serde::de::{DeserializeSeed, Deserializer};
 
-use super::managed_fields::WithoutManagedFields;
+use super::unread::Unread;
 use super::{Autoscaler, Resource, ScaleRequest, Workload};
 
 /// Why a document could not be decoded.
@@ -163,40 +164,60 @@ impl fmt::Display for ObjectType {
     }
 }
 
-/// Decodes `K`, skipping its managedFields.
-fn typed<'de, K: serde::Deserialize<'de>, D: Deserializer<'de>>(deserializer: D) -> Result<K, D::Error> {
-    <WithoutManagedFields<K> as serde::Deserialize>::deserialize(deserializer).map(|w| w.0)
+/// Decodes `K`, skipping the fields no rule reads (all of them with `EVERY_FIELD`: tests compare).
+fn typed<'de, K: serde::Deserialize<'de>, D: Deserializer<'de>, const EVERY_FIELD: bool>(
+    deserializer: D,
+) -> Result<K, D::Error> {
+    if EVERY_FIELD {
+        K::deserialize(deserializer)
+    } else {
+        <Unread<K> as serde::Deserialize>::deserialize(deserializer).map(|w| w.0)
+    }
+}
+
+impl ObjectType {
+    fn read<'de, D: Deserializer<'de>, const ALL: bool>(self, d: D) -> Result<Resource, D::Error> {
+        Ok(match self {
+            Self::Deployment => Resource::Workload(Workload::Deployment(typed::<Deployment, _, ALL>(d)?)),
+            Self::StatefulSet => Resource::Workload(Workload::StatefulSet(typed::<StatefulSet, _, ALL>(d)?)),
+            Self::DaemonSet => Resource::Workload(Workload::DaemonSet(typed::<DaemonSet, _, ALL>(d)?)),
+            Self::ReplicaSet => Resource::Workload(Workload::ReplicaSet(typed::<ReplicaSet, _, ALL>(d)?)),
+            Self::Job => Resource::Workload(Workload::Job(typed::<Job, _, ALL>(d)?)),
+            Self::CronJob => Resource::Workload(Workload::CronJob(typed::<CronJob, _, ALL>(d)?)),
+            Self::ReplicationController => {
+                Resource::Workload(Workload::ReplicationController(typed::<
+                    ReplicationController,
+                    _,
+                    ALL,
+                >(d)?))
+            }
+            Self::Pod => Resource::Workload(Workload::Pod(typed::<Pod, _, ALL>(d)?)),
+            Self::PersistentVolumeClaim => Resource::Claim(typed::<PersistentVolumeClaim, _, ALL>(d)?),
+            Self::HorizontalPodAutoscalerV1 => {
+                Resource::Autoscaler(Autoscaler::from_v1(typed::<HpaV1, _, ALL>(d)?))
+            }
+            Self::HorizontalPodAutoscalerV2 => {
+                Resource::Autoscaler(Autoscaler::from_v2(typed::<HpaV2, _, ALL>(d)?))
+            }
+            Self::Scale => Resource::Scale(ScaleRequest {
+                scale: typed::<Scale, _, ALL>(d)?,
+                target_kind: None,
+            }),
+        })
+    }
+
+    /// Decodes every field, those no rule reads too: what tests compare the decision against.
+    #[cfg(test)]
+    pub(crate) fn decode_every_field(self, value: &serde_json::Value) -> Result<Resource, serde_json::Error> {
+        self.read::<_, true>(value)
+    }
 }
 
 impl<'de> DeserializeSeed<'de> for ObjectType {
     type Value = Resource;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Resource, D::Error> {
-        Ok(match self {
-            Self::Deployment => Resource::Workload(Workload::Deployment(typed::<Deployment, _>(d)?)),
-            Self::StatefulSet => Resource::Workload(Workload::StatefulSet(typed::<StatefulSet, _>(d)?)),
-            Self::DaemonSet => Resource::Workload(Workload::DaemonSet(typed::<DaemonSet, _>(d)?)),
-            Self::ReplicaSet => Resource::Workload(Workload::ReplicaSet(typed::<ReplicaSet, _>(d)?)),
-            Self::Job => Resource::Workload(Workload::Job(typed::<Job, _>(d)?)),
-            Self::CronJob => Resource::Workload(Workload::CronJob(typed::<CronJob, _>(d)?)),
-            Self::ReplicationController => {
-                Resource::Workload(Workload::ReplicationController(
-                    typed::<ReplicationController, _>(d)?,
-                ))
-            }
-            Self::Pod => Resource::Workload(Workload::Pod(typed::<Pod, _>(d)?)),
-            Self::PersistentVolumeClaim => Resource::Claim(typed::<PersistentVolumeClaim, _>(d)?),
-            Self::HorizontalPodAutoscalerV1 => {
-                Resource::Autoscaler(Autoscaler::from_v1(typed::<HpaV1, _>(d)?))
-            }
-            Self::HorizontalPodAutoscalerV2 => {
-                Resource::Autoscaler(Autoscaler::from_v2(typed::<HpaV2, _>(d)?))
-            }
-            Self::Scale => Resource::Scale(ScaleRequest {
-                scale: typed::<Scale, _>(d)?,
-                target_kind: None,
-            }),
-        })
+        self.read::<_, false>(d)
     }
 }
 

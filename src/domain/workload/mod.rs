@@ -9,9 +9,9 @@ mod decode;
 mod footprint;
 mod kinds;
 mod limits;
-mod managed_fields;
 mod placement;
 mod rollout;
+mod unread;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -48,7 +48,7 @@ pub fn object_of(name: &str) -> Resource {
 
 /// The object a review body carries, decoded the way the server decodes it.
 pub fn object_in(review: &[u8]) -> Resource {
-    volguard::adapters::admission::parse(review)
+    *volguard::adapters::admission::parse(review)
         .expect("the review parses")
         .object
         .expect("the review carries an object volguard reads")

@@ -78,10 +78,10 @@ pub struct Review {
     pub sub_resource: Option<String>,
     /// Whether the request is a dry run (answered the same: volguard has no side effects).
     pub dry_run: bool,
-    /// The object, when volguard reads its kind and the request carries one.
-    pub object: Option<Resource>,
+    /// The object, when volguard reads its kind and the request carries one (boxed: it is kilobytes).
+    pub object: Option<Box<Resource>>,
     /// The object before an UPDATE.
-    pub old_object: Option<Resource>,
+    pub old_object: Option<Box<Resource>>,
 }
 
 /// Reads a review from a request body.
@@ -248,7 +248,7 @@ mod tests {
     }
 
     fn replicas(review: &Review) -> Option<i32> {
-        match &review.object {
+        match review.object.as_deref() {
             Some(Resource::Workload(Workload::Deployment(d))) => d.spec.as_ref().and_then(|s| s.replicas),
             other => panic!("{other:?}"),
         }
@@ -355,7 +355,7 @@ mod tests {
         let object = json!({"apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": {"name": "db"},
                             "spec": {"replicas": 2}});
         let review = parse(&review(&with(scale, "object", object))).unwrap();
-        match review.object {
+        match review.object.as_deref() {
             Some(Resource::Scale(s)) => assert_eq!(s.target_kind, Some(WorkloadKind::StatefulSet)),
             other => panic!("{other:?}"),
         }

@@ -15,11 +15,13 @@ use crate::domain::workload::{ObjectType, Resource, WorkloadKind};
 
 /// The review's `request`: kube's `AdmissionRequest` for everything but the objects, which are typed.
 pub(super) struct Request {
-    /// Every field of the request, with `object` and `oldObject` left `None` (they are below) and
-    /// `options` not read (no rule looks at them).
+    /// Every field of the request, with `object` and `oldObject` left `None` (they are below), and
+    /// `options`, `userInfo`, `requestKind` and `requestResource` checked to be there (where required)
+    /// but not built: nothing reads them, and the user's groups and extra were a good part of a small
+    /// review's decoding.
     pub(super) head: AdmissionRequest<DynamicObject>,
-    pub(super) object: Option<Resource>,
-    pub(super) old_object: Option<Resource>,
+    pub(super) object: Option<Box<Resource>>,
+    pub(super) old_object: Option<Box<Resource>>,
 }
 
 /// The request's fields, as kube's `AdmissionRequest` names them.
@@ -49,7 +51,7 @@ enum Field {
 // Read once per object and moved into the Review; boxing would only add an allocation.
 #[allow(clippy::large_enum_variant)]
 enum Slot {
-    Decoded(Option<Resource>),
+    Decoded(Option<Box<Resource>>),
     Raw(Option<Box<RawValue>>),
 }
 
@@ -73,13 +75,13 @@ impl<'de> Visitor<'de> for RequestVisitor {
         let mut kind: Option<GroupVersionKind> = None;
         let mut resource: Option<GroupVersionResource> = None;
         let mut sub_resource: Option<Option<String>> = None;
-        let mut request_kind: Option<Option<GroupVersionKind>> = None;
-        let mut request_resource: Option<Option<GroupVersionResource>> = None;
+        let mut request_kind: Option<IgnoredAny> = None;
+        let mut request_resource: Option<IgnoredAny> = None;
         let mut request_sub_resource: Option<Option<String>> = None;
         let mut name: Option<String> = None;
         let mut namespace: Option<Option<String>> = None;
         let mut operation: Option<Operation> = None;
-        let mut user_info: Option<UserInfo> = None;
+        let mut user_info: Option<IgnoredAny> = None;
         let mut object: Option<Slot> = None;
         let mut old_object: Option<Slot> = None;
         let mut dry_run: Option<bool> = None;
@@ -125,7 +127,7 @@ impl<'de> Visitor<'de> for RequestVisitor {
         // kind is the resource's (`deployments/scale`).
         let namespace = namespace.flatten();
         let scale_target = WorkloadKind::from_resource(&resource.resource);
-        let finish = |slot: Option<Slot>| -> Result<Option<Resource>, A::Error> {
+        let finish = |slot: Option<Slot>| -> Result<Option<Box<Resource>>, A::Error> {
             let mut resource = match slot {
                 None => return Ok(None),
                 Some(Slot::Decoded(object)) => object,
@@ -140,7 +142,7 @@ impl<'de> Visitor<'de> for RequestVisitor {
                 if let Some(ns) = &namespace {
                     r.metadata_mut().namespace = Some(ns.clone());
                 }
-                if let Resource::Scale(scale) = r {
+                if let Resource::Scale(scale) = &mut **r {
                     scale.target_kind = scale_target;
                 }
             }
@@ -154,13 +156,15 @@ impl<'de> Visitor<'de> for RequestVisitor {
             kind,
             resource,
             sub_resource: sub_resource.flatten(),
-            request_kind: request_kind.flatten(),
-            request_resource: request_resource.flatten(),
+            request_kind: None,
+            request_resource: None,
             request_sub_resource: request_sub_resource.flatten(),
             name: name.unwrap_or_default(),
             namespace,
             operation: operation.ok_or_else(|| de::Error::missing_field("operation"))?,
-            user_info: user_info.ok_or_else(|| de::Error::missing_field("userInfo"))?,
+            user_info: user_info
+                .map(|_| UserInfo::default())
+                .ok_or_else(|| de::Error::missing_field("userInfo"))?,
             object: None,
             old_object: None,
             dry_run: dry_run.unwrap_or_default(),
@@ -203,15 +207,17 @@ impl ObjectSeed {
 }
 
 impl<'de> DeserializeSeed<'de> for ObjectSeed {
-    type Value = Option<Resource>;
+    type Value = Option<Box<Resource>>;
 
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Option<Resource>, D::Error> {
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_option(self)
     }
 }
 
 impl<'de> Visitor<'de> for ObjectSeed {
-    type Value = Option<Resource>;
+    // Boxed where it is decoded: a typed object is kilobytes (a Deployment 2.4 KB, each container 2 KB),
+    // and every layer of the review it is returned through would copy it again.
+    type Value = Option<Box<Resource>>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "a {} or null", self.type_name())
@@ -227,7 +233,7 @@ impl<'de> Visitor<'de> for ObjectSeed {
 
     fn visit_some<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         match self.0 {
-            Some(ty) => ty.deserialize(deserializer).map(Some),
+            Some(ty) => ty.deserialize(deserializer).map(|r| Some(Box::new(r))),
             None => DynamicObject::deserialize(deserializer).map(|_| None),
         }
     }
