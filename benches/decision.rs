@@ -260,5 +260,53 @@ fn mutate(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, decision, router, mutate, check_directory);
+/// The review without its claim: nothing to find, the common case (as the load bench's allowed review).
+fn allowed_body() -> Vec<u8> {
+    let mut review: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(REVIEW).expect("review fixture")).expect("fixture is JSON");
+    let pod = &mut review["request"]["object"]["spec"]["template"]["spec"];
+    pod.as_object_mut().expect("a pod spec").remove("volumes");
+    for c in pod["containers"].as_array_mut().expect("containers") {
+        c.as_object_mut().expect("a container").remove("volumeMounts");
+    }
+    serde_json::to_vec(&review).expect("serializes")
+}
+
+/// Each step of a review, in process, for an allowed and a denied review: where the server's CPU per
+/// review goes beyond the baseline's (issue 13). The baseline is what any webhook pays: reading the
+/// review as JSON.
+fn phases(c: &mut Criterion) {
+    let claim = request_object(CLAIM_REVIEW);
+    let lookup: Bundle = [&claim].into_iter().collect();
+    let policies = PolicySet::builtin().expect("built-in policy");
+    let denied: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(REVIEW).expect("review fixture")).expect("fixture is JSON");
+    let denied = serde_json::to_vec(&denied).expect("serializes");
+    let mut g = c.benchmark_group("phases");
+    for (name, body, allowed) in [("allowed", allowed_body(), true), ("denied", denied, false)] {
+        let review = admission::parse(&body).expect("fixture parses");
+        let outcome = admission::validate(&review, &lookup, &policies);
+        assert_eq!(outcome.response.allowed, allowed, "{name}");
+        g.bench_function(format!("{name}: baseline, JSON parse to a Value"), |b| {
+            b.iter(|| black_box(serde_json::from_slice::<serde_json::Value>(black_box(&body)).expect("json")))
+        });
+        g.bench_function(format!("{name}: parse"), |b| {
+            b.iter(|| black_box(admission::parse(black_box(&body)).expect("parses")))
+        });
+        g.bench_function(format!("{name}: validate"), |b| {
+            b.iter(|| black_box(admission::validate(black_box(&review), &lookup, &policies)))
+        });
+        g.bench_function(format!("{name}: answer to JSON"), |b| {
+            b.iter(|| {
+                black_box(
+                    serde_json::to_vec(&admission::response::answer(black_box(&outcome.response)))
+                        .expect("serializes"),
+                )
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, decision, phases, router, mutate, check_directory);
 criterion_main!(benches);
