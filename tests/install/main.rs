@@ -9,3 +9,4 @@ mod install_common;
 mod chart;
 mod manifests;
 mod readme;
+mod values_doc;
