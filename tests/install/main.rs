@@ -8,5 +8,6 @@ mod install_common;
 
 mod chart;
 mod manifests;
+mod package;
 mod readme;
 mod values_doc;
