@@ -648,3 +648,45 @@ fn manifests_and_the_helm_rendered_chart_install_the_same_webhooks_and_rbac() {
         );
     }
 }
+
+#[test]
+fn the_disruption_budget_and_priority_class_render_as_documented() {
+    let tool = helm_check();
+    let docs = render(&tool, &[]);
+    let budget = of_kind(&docs, "PodDisruptionBudget");
+    let deployment = of_kind(&docs, "Deployment");
+    assert_eq!(budget["spec"]["minAvailable"], serde_json::json!(1));
+    assert_eq!(
+        budget["spec"]["selector"], deployment["spec"]["selector"],
+        "the budget covers volguard's pods"
+    );
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert!(
+        pod.get("priorityClassName").is_none(),
+        "no priority class unless given"
+    );
+
+    let docs = render(&tool, &["podDisruptionBudget.enabled=false"]);
+    assert!(all_of_kind(&docs, "PodDisruptionBudget").is_empty());
+    let docs = render(&tool, &["priorityClassName=system-cluster-critical"]);
+    assert_eq!(
+        of_kind(&docs, "Deployment")["spec"]["template"]["spec"]["priorityClassName"],
+        "system-cluster-critical"
+    );
+    let docs = render(&tool, &["replicaCount=3", "podDisruptionBudget.minAvailable=2"]);
+    assert_eq!(of_kind(&docs, "PodDisruptionBudget")["spec"]["minAvailable"], 2);
+    let docs = render(&tool, &["podDisruptionBudget.minAvailable=50%"]);
+    assert_eq!(
+        of_kind(&docs, "PodDisruptionBudget")["spec"]["minAvailable"],
+        "50%"
+    );
+
+    // A budget no eviction can satisfy would hang every node drain: the chart refuses it.
+    let out = helm_check_run(&tool, &["-q", "--set", "podDisruptionBudget.minAvailable=2"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("podDisruptionBudget.minAvailable (2) must be below replicaCount (2)"),
+        "{stderr}"
+    );
+}
