@@ -470,7 +470,11 @@ fn the_api_server_accepts_the_rendered_chart_in_every_tls_mode() {
     let dir = tempfile::tempdir().expect("tempdir");
     for mode in tls_modes() {
         let ns = cluster_common::fresh_name("vg-chart");
-        let created = cluster_common::kubectl(&kubeconfig, &["create", "namespace", &ns], None);
+        let created = cluster_common::kubectl(
+            &kubeconfig,
+            &["create", "namespace", &ns, "--request-timeout=30s"],
+            None,
+        );
         assert!(created.status.success(), "{:?}", cluster_common::text(&created));
         let mut args = mode_args(&mode, dir.path());
         // The oldest Kubernetes helm-check renders for: no matchConditions, which 1.20 does not know.
