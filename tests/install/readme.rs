@@ -81,6 +81,7 @@ fn cluster_and_tool_commands_are_marked_as_such() {
     let text = std::fs::read_to_string(root().join("README.md")).unwrap();
     for marker in [
         "Needs Docker (not run by the tests or CI)",
+        "Needs Docker, Helm and a [kind](https://kind.sigs.k8s.io) cluster",
         "Needs Helm 3 and a cluster.",
         "Then, against a cluster,",
         "With cert-manager installed in the cluster",
