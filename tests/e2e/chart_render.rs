@@ -29,6 +29,12 @@ fn helm_check() -> PathBuf {
 
 /// The chart rendered with `--set` values: every document, as JSON values.
 fn render(tool: &PathBuf, sets: &[&str]) -> Vec<Value> {
+    let text = render_text(tool, sets);
+    serde_saphyr::from_multiple(&text).expect("the rendering is a YAML stream")
+}
+
+/// The chart rendered with `--set` values, as Helm prints it.
+fn render_text(tool: &PathBuf, sets: &[&str]) -> String {
     let mut cmd = Command::new("bash");
     cmd.arg(tool).arg(root().join("charts/volguard")).args([
         "--release-name",
@@ -46,8 +52,7 @@ fn render(tool: &PathBuf, sets: &[&str]) -> Vec<Value> {
         "helm-check {sets:?} failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let text = String::from_utf8(out.stdout).expect("the rendering is UTF-8");
-    serde_saphyr::from_multiple(&text).expect("the rendering is a YAML stream")
+    String::from_utf8(out.stdout).expect("the rendering is UTF-8")
 }
 
 fn of_kind<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
@@ -131,12 +136,16 @@ fn the_server_listens_on_the_pod_ip_as_in_the_manifests() {
     let tool = helm_check();
     let docs = render(&tool, &[]);
     let chart = &of_kind(&docs, "Deployment")["spec"]["template"]["spec"]["containers"][0];
-    let d = decode(&manifests(&["--namespace", NAMESPACE, "--cert-manager"]));
+    let d = decode(&manifests(&["--namespace", NAMESPACE, "--self-managed"]));
     let printed = serde_json::to_value(d.container()).expect("serializes");
     assert_eq!(chart["env"], printed["env"]);
+    // The pod's IP to listen on, and (self-managed TLS, the default) its name for the Lease.
     assert_eq!(
         chart["env"],
-        serde_json::json!([{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}])
+        serde_json::json!([
+            {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        ])
     );
     for flag in ["--addr=$(POD_IP):8443", "--metrics-addr=$(POD_IP):9090"] {
         for (what, container) in [("chart", chart), ("manifests", &printed)] {
@@ -149,7 +158,7 @@ fn the_server_listens_on_the_pod_ip_as_in_the_manifests() {
 #[test]
 fn a_generated_certificate_lasts_a_year_and_says_when_it_is_renewed() {
     let tool = helm_check();
-    let docs = render(&tool, &[]);
+    let docs = render(&tool, &["tls.mode=generate"]);
     let secret = of_kind(&docs, "Secret");
     let renew_after: i64 = secret["metadata"]["annotations"]["volguard.io/renew-after"]
         .as_str()
@@ -210,4 +219,79 @@ fn a_network_policy_opens_the_webhook_port_to_all_and_metrics_only_to_the_peers_
             "from": [{"namespaceSelector": {"matchLabels": {"team": "monitoring"}}}]
         })
     );
+}
+
+#[test]
+fn the_default_chart_renders_byte_identical_every_time() {
+    let tool = helm_check();
+    let first = render_text(&tool, &[]);
+    let second = render_text(&tool, &[]);
+    assert!(first.contains("--tls-secret="), "the default is self-managed TLS");
+    assert!(
+        !first.contains("caBundle:"),
+        "volguard sets the caBundle, not the chart"
+    );
+    assert!(
+        render(&tool, &[]).iter().all(|d| d["kind"] != "Secret"),
+        "no Secret rendered: volguard creates it"
+    );
+    assert!(first == second, "two renderings differ");
+}
+
+/// The rules of the object of `kind` named `name`.
+fn rules_of<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    &docs
+        .iter()
+        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("a {kind} {name}"))["rules"]
+}
+
+#[test]
+fn self_managed_rbac_and_flags_render_as_manifests_prints_them() {
+    let tool = helm_check();
+    let chart = render(&tool, &[]);
+    let printed = manifests(&["--namespace", NAMESPACE, "--name", "volguard", "--self-managed"]);
+    let printed: Vec<Value> = serde_saphyr::from_multiple(&printed).expect("a YAML stream");
+    for kind in ["Role", "ClusterRole"] {
+        assert_eq!(
+            rules_of(&chart, kind, "volguard-tls"),
+            rules_of(&printed, kind, "volguard-tls"),
+            "{kind} volguard-tls"
+        );
+    }
+    // Only by name, except create (which no authorizer can limit by name).
+    for doc in [&chart, &printed] {
+        for kind in ["Role", "ClusterRole"] {
+            for rule in rules_of(doc, kind, "volguard-tls").as_array().expect("rules") {
+                let verbs = rule["verbs"].as_array().expect("verbs");
+                let named = rule["resourceNames"].as_array().is_some_and(|n| n.len() == 1);
+                assert!(named || verbs == &[serde_json::json!("create")], "{rule}");
+            }
+        }
+    }
+    let tls_args = |docs: &[Value]| -> Vec<Value> {
+        of_kind(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+            .as_array()
+            .expect("args")
+            .iter()
+            .filter(|a| {
+                a.as_str().is_some_and(|a| {
+                    [
+                        "--tls-",
+                        "--service",
+                        "--validating-webhook",
+                        "--mutating-webhook",
+                        "--lease-",
+                    ]
+                    .iter()
+                    .any(|p| a.starts_with(p))
+                })
+            })
+            .cloned()
+            .collect()
+    };
+    assert_eq!(tls_args(&chart), tls_args(&printed));
+    assert!(tls_args(&chart).contains(&serde_json::json!(format!(
+        "--tls-secret={NAMESPACE}/volguard-tls"
+    ))));
 }
