@@ -5,10 +5,12 @@
 //! CA likewise (a new CA first joins the caBundle beside the old one), and keeps the caBundle of
 //! volguard's webhook configurations equal to the Secret's `ca.crt` ([`webhooks`]). Every replica watches
 //! the Secret and swaps a new pair into rustls through the server's reload path, without a restart.
-//! When to do what is decided by the pure [`schedule`]; what the Secret holds is [`material`].
+//! When to do what is decided by the pure [`schedule`]; what the Secret holds is [`material`]; the
+//! leader's work is [`leader`].
 //!
 //! See <https://kubernetes.io/docs/reference/access-authn-authz/extensible-admission-controllers/#contacting-the-webhook>.
 
+mod leader;
 pub(crate) mod lease;
 pub(crate) mod material;
 pub(crate) mod schedule;
@@ -19,17 +21,15 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::PostParams;
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt as _, watcher};
 use kube::{Api, Client};
 use rustls::sign::CertifiedKey;
 use tokio::sync::{Notify, watch};
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
-use self::material::{Material, cas_of};
-use self::schedule::{Step, Validity, compose_bundle, next_step};
-use crate::adapters::certs::{Ca, CertError};
+use self::material::Material;
+use self::schedule::Validity;
+use crate::adapters::certs::CertError;
 use crate::adapters::server::AppState;
 use crate::adapters::server::reload::swap_pair;
 
@@ -143,7 +143,7 @@ pub async fn start(
         stop.clone(),
     ));
     let nudge = Arc::new(Notify::new());
-    tokio::spawn(lead(
+    tokio::spawn(leader::lead(
         client.clone(),
         config.clone(),
         leading.clone(),
@@ -214,7 +214,7 @@ impl Managed {
         });
         tokio::spawn(async move {
             let selector = format!("metadata.name={name}");
-            let stream = watcher(secrets, watcher::Config::default().fields(&selector));
+            let stream = watcher(secrets, watcher::Config::default().fields(&selector)).default_backoff();
             let mut stream = std::pin::pin!(stream);
             let mut warn_tick = tokio::time::interval(Duration::from_secs(60));
             let mut last: Option<Material> = None;
@@ -226,7 +226,7 @@ impl Managed {
                             Ok(watcher::Event::Apply(s) | watcher::Event::InitApply(s)) => {
                                 nudge.notify_one();
                                 let material = Material::from_data(&s.data.unwrap_or_default());
-                                take(&state, &material, last.as_ref());
+                                take(&state, &material);
                                 last = Some(material);
                             }
                             Ok(watcher::Event::Delete(_)) => {
@@ -252,21 +252,19 @@ impl Managed {
     }
 }
 
-/// Swaps the Secret's pair in when it changed; exports the expiries.
-fn take(state: &Arc<AppState>, material: &Material, last: Option<&Material>) {
+/// Swaps the Secret's pair in when its certificate is not the one served; exports the expiries.
+fn take(state: &Arc<AppState>, material: &Material) {
     if let Some(ca) = material.cas.first() {
         state.metrics.ca_expires(ca.validity.not_after);
     }
-    let changed = last.is_none_or(|l| l.cert_pem != material.cert_pem || l.key_pem != material.key_pem);
-    let serving = state.certs.as_ref().map(|c| c.current());
-    let same_as_served = match (serving, material.cert_pem.as_deref()) {
-        (Some(current), Some(pem)) => material
-            .pair()
-            .is_ok_and(|p| p.cert.first() == current.cert.first() && !pem.is_empty()),
+    let served = state.certs.as_ref().map(|c| c.current());
+    let loaded = material.pair();
+    let same = match (&served, &loaded) {
+        (Some(served), Ok(loaded)) => served.cert == loaded.cert,
         _ => false,
     };
-    if changed && !same_as_served {
-        swap_pair(state, material.pair(), "Secret");
+    if !same {
+        swap_pair(state, loaded, "Secret");
     }
     warn_expiring(state, material);
 }
@@ -293,172 +291,4 @@ fn warn_expiring(state: &Arc<AppState>, material: &Material) {
             );
         }
     }
-}
-
-/// While this replica leads: keep the Secret and the caBundles as the schedule wants them.
-async fn lead(
-    client: Client,
-    config: ManagedTls,
-    mut leading: watch::Receiver<bool>,
-    nudge: Arc<Notify>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &config.namespace);
-    loop {
-        tokio::select! {
-            r = leading.wait_for(|l| *l) => if r.is_err() { return },
-            _ = stop.wait_for(|s| *s) => return,
-        }
-        let wake = match tend(&client, &secrets, &config).await {
-            Ok(wake) => wake,
-            Err(e) => {
-                error!(error = %e, "Managing the TLS Secret failed; retrying");
-                unix_now() + 5
-            }
-        };
-        // Look again when due, at least every 30 s (someone may have edited the webhooks), or when the
-        // Secret changes.
-        let sleep = u64::try_from((wake - unix_now()).clamp(0, 30)).unwrap_or(30);
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(sleep)) => {}
-            _ = nudge.notified() => {}
-            _ = leading.changed() => {}
-            _ = stop.wait_for(|s| *s) => return,
-        }
-    }
-}
-
-/// One pass: publish the caBundle, take the step due, publish again; returns when to look next.
-async fn tend(client: &Client, secrets: &Api<Secret>, config: &ManagedTls) -> Result<i64, ManagedTlsError> {
-    for _ in 0..4 {
-        let secret = secrets
-            .get_opt(&config.secret)
-            .await
-            .map_err(kube_err(format!("reading Secret {}", config.secret)))?;
-        let material = secret
-            .as_ref()
-            .map(|s| Material::from_data(&s.data.clone().unwrap_or_default()))
-            .unwrap_or_default();
-        let published = if material.cas.is_empty() {
-            false
-        } else {
-            webhooks::publish(
-                client,
-                &config.validating_webhook,
-                &config.mutating_webhook,
-                &material.bundle(),
-            )
-            .await?
-        };
-        let observed = secret.as_ref().map(|_| material.observe(&config.sans, published));
-        let now = unix_now();
-        let (step, wake) = next_step(observed.as_ref(), config.settle(), now);
-        if step == Step::Wait {
-            // A webhook configuration not there yet (installed after volguard): look again soon.
-            return Ok(if published { wake } else { wake.min(now + 5) });
-        }
-        info!(step = ?step, secret = %config.secret, "Managing the serving certificate");
-        let next = {
-            let (config, material) = (config.clone(), material.clone());
-            tokio::task::spawn_blocking(move || apply(step, &config, material, now)).await??
-        };
-        write(secrets, config, secret, &next).await?;
-        webhooks::publish(
-            client,
-            &config.validating_webhook,
-            &config.mutating_webhook,
-            &next.bundle(),
-        )
-        .await?;
-    }
-    Ok(unix_now() + 1)
-}
-
-/// The Secret's contents after `step`. Blocking: key generation.
-fn apply(step: Step, config: &ManagedTls, mut m: Material, now: i64) -> Result<Material, ManagedTlsError> {
-    let held: Vec<(String, Validity)> = m.cas.iter().map(|c| (c.pem.clone(), c.validity)).collect();
-    let new_ca = |m: &mut Material| -> Result<Ca, ManagedTlsError> {
-        let ca = Ca::generate_for(&format!("{} CA {now}", config.common_name()), config.ca_lifetime)?;
-        let fresh = cas_of(&ca.pem);
-        let new = fresh.first().map(|c| (c.pem.clone(), c.validity));
-        m.cas = cas_of(&compose_bundle(new, &held, now).concat());
-        m.ca_key = Some(ca.key_pem());
-        Ok(ca)
-    };
-    let issue = |m: &mut Material, ca: &Ca| -> Result<(), ManagedTlsError> {
-        // Never past the CA's own expiry.
-        let ca_left = m.cas.first().map_or(0, |c| c.validity.left(now)).max(1);
-        let life = config
-            .cert_lifetime
-            .min(Duration::from_secs(u64::try_from(ca_left).unwrap_or(1)));
-        let issued = ca.issue_for(&config.common_name(), &config.sans, life)?;
-        m.cert_pem = Some(issued.cert_pem);
-        m.key_pem = Some(issued.key_pem);
-        Ok(())
-    };
-    match step {
-        Step::CreateAll => {
-            let ca = new_ca(&mut m)?;
-            issue(&mut m, &ca)?;
-        }
-        Step::RotateCa => {
-            new_ca(&mut m)?;
-        }
-        Step::IssueLeaf => {
-            let (Some(first), Some(key)) = (m.cas.first(), m.ca_key.clone()) else {
-                return apply(Step::CreateAll, config, m, now);
-            };
-            let ca = Ca::from_pem(&first.pem, &key)?;
-            issue(&mut m, &ca)?;
-        }
-        Step::PruneBundle => {
-            m.cas = cas_of(&compose_bundle(None, &held, now).concat());
-        }
-        Step::Wait => {}
-    }
-    Ok(m)
-}
-
-/// Creates the Secret, or replaces it as read (its resourceVersion: a concurrent write fails with 409 and
-/// the next pass reads again).
-async fn write(
-    secrets: &Api<Secret>,
-    config: &ManagedTls,
-    read: Option<Secret>,
-    material: &Material,
-) -> Result<(), ManagedTlsError> {
-    let action = format!("writing Secret {}", config.secret);
-    match read {
-        Some(mut secret) => {
-            secret.data = Some(material.to_data());
-            secret.string_data = None;
-            secrets
-                .replace(&config.secret, &PostParams::default(), &secret)
-                .await
-                .map_err(kube_err(action))?;
-        }
-        None => {
-            let secret = Secret {
-                metadata: ObjectMeta {
-                    name: Some(config.secret.clone()),
-                    namespace: Some(config.namespace.clone()),
-                    labels: Some(
-                        [("app.kubernetes.io/managed-by".to_owned(), "volguard".to_owned())]
-                            .into_iter()
-                            .collect(),
-                    ),
-                    ..ObjectMeta::default()
-                },
-                type_: Some("kubernetes.io/tls".to_owned()),
-                data: Some(material.to_data()),
-                ..Secret::default()
-            };
-            secrets
-                .create(&PostParams::default(), &secret)
-                .await
-                .map_err(kube_err(action))?;
-        }
-    }
-    info!(secret = %config.secret, "TLS Secret written");
-    Ok(())
 }
