@@ -82,9 +82,26 @@ impl Replica {
 
 /// Starts a replica managing `NS/volguard-tls` for the webhooks named `name`, with `extra` flags.
 fn replica(kubeconfig: &Path, ns: &str, name: &str, extra: &[&str]) -> Replica {
+    replica_with(kubeconfig, ns, name, extra, None)
+}
+
+/// [`replica`], with `--webhooks-file` holding what `webhooks_for(port)` writes.
+fn replica_with(
+    kubeconfig: &Path,
+    ns: &str,
+    name: &str,
+    extra: &[&str],
+    webhooks_for: Option<&dyn Fn(u16) -> String>,
+) -> Replica {
     let dir = tempfile::tempdir().expect("tempdir");
     let (port, metrics_port) = (free_port(), free_port());
     let log = dir.path().join("serve.log");
+    let mut extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
+    if let Some(webhooks) = webhooks_for {
+        let file = dir.path().join("webhooks.yaml");
+        std::fs::write(&file, webhooks(port)).expect("write the webhooks file");
+        extra.push(format!("--webhooks-file={}", file.display()));
+    }
     let child = crate::env::hermetic(&mut Command::new(env!("CARGO_BIN_EXE_volguard")))
         .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
         .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
@@ -98,7 +115,7 @@ fn replica(kubeconfig: &Path, ns: &str, name: &str, extra: &[&str]) -> Replica {
         ])
         .args(["--validating-webhook", name, "--mutating-webhook", name])
         .args(["--grace-period", "2s", "--log-level", "info,volguard=debug"])
-        .args(extra)
+        .args(&extra)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).expect("log file"))
         .spawn()
@@ -408,4 +425,100 @@ fn self_managed_lease_has_one_leader_and_another_takes_over_once_it_expires() {
     assert!(!second.is_empty());
     assert_eq!(transitions(&kubeconfig), before + 1, "one transition");
     assert!(other.ready(), "the new leader still serves");
+}
+
+#[test]
+fn self_managed_webhooks_go_in_only_once_volguard_serves_and_unregister_takes_them_out() {
+    let kubeconfig = cluster_common::cluster();
+    let ns = fresh_name("vg-order");
+    let name = format!("volguard-{ns}");
+    namespace(&kubeconfig, &ns);
+    // Installed inactive, as the chart does: both configurations, no webhooks.
+    let _guard = Webhooks {
+        kubeconfig: kubeconfig.clone(),
+        name: name.clone(),
+    };
+    let empty = format!(
+        "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingWebhookConfiguration\nmetadata: {{name: {name}}}\n\
+         ---\napiVersion: admissionregistration.k8s.io/v1\nkind: MutatingWebhookConfiguration\nmetadata: {{name: {name}}}\n"
+    );
+    let out = kubectl(&kubeconfig, &["apply", "-f", "-"], Some(&empty));
+    assert!(out.status.success(), "{:?}", text(&out));
+    let (_, stderr) = review(&kubeconfig, &ns);
+    assert!(
+        !stderr.contains("volguard"),
+        "nothing is sent before volguard runs: {stderr}"
+    );
+
+    let (ns2, name2) = (ns.clone(), name.clone());
+    let file = move |port: u16| webhooks(&name2, port, "\"\"", &ns2).replace("    caBundle: \"\"\n", "");
+    let mut r = replica_with(&kubeconfig, &ns, &name, &[], Some(&file));
+    // Whenever the API server has been given volguard's webhooks, volguard is ready to answer them.
+    let count = |k: &Path| {
+        jsonpath(
+            k,
+            &["validatingwebhookconfiguration", &name],
+            "{.webhooks[*].name}",
+        )
+        .split_whitespace()
+        .count()
+    };
+    let mut samples = 0;
+    wait_until("the webhooks put in", Duration::from_secs(60), || {
+        assert!(r.is_running(), "volguard serve exited early");
+        samples += 1;
+        let n = count(&kubeconfig);
+        if n > 0 {
+            assert!(r.ready(), "webhooks active while volguard is not ready");
+        }
+        n > 0
+    });
+    eprintln!("{samples} samples before the webhooks went in");
+    assert_eq!(count(&kubeconfig), 1);
+    let ca = secret_field(&kubeconfig, &ns, "ca.crt");
+    assert!(ca_bundles(&kubeconfig, &name).iter().all(|b| *b == ca));
+    wait_until("volguard's denial", Duration::from_secs(30), || {
+        review(&kubeconfig, &ns).0
+    });
+
+    // Unregistered: gone, and the running leader does not put them back (it may only patch them).
+    let out = crate::env::hermetic(&mut Command::new(env!("CARGO_BIN_EXE_volguard")))
+        .args([
+            "unregister",
+            "--validating-webhook",
+            &name,
+            "--mutating-webhook",
+            &name,
+        ])
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .output()
+        .expect("volguard unregister runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let gone = || {
+        cluster_common::WEBHOOK_KINDS.iter().all(|kind| {
+            let out = kubectl(&kubeconfig, &["get", kind, &name], None);
+            text(&out).1.contains("NotFound")
+        })
+    };
+    assert!(gone());
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while Instant::now() < deadline {
+        assert!(gone(), "the leader brought a configuration back");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let out = kubectl(
+        &kubeconfig,
+        &["create", "--dry-run=server", "-f", "-"],
+        Some(&denied_deployment(&ns)),
+    );
+    assert!(out.status.success(), "no webhook left to call: {:?}", text(&out));
+    // Unregistering again is fine.
+    let again = crate::env::hermetic(&mut Command::new(env!("CARGO_BIN_EXE_volguard")))
+        .args(["unregister", "--validating-webhook", &name])
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .status()
+        .expect("runs");
+    assert!(again.success());
 }

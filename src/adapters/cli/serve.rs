@@ -70,6 +70,17 @@ pub struct ServeArgs {
         requires = "tls_secret"
     )]
     pub mutating_webhook: Option<String>,
+    /// With --tls-secret: a YAML file holding the ValidatingWebhookConfiguration and/or
+    /// MutatingWebhookConfiguration volguard should be registered with. The leader puts their webhooks
+    /// (caBundle set) into the configurations named by --validating-webhook and --mutating-webhook once it
+    /// answers reviews, so a fresh install sends nothing to volguard before a replica is ready.
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "VOLGUARD_WEBHOOKS_FILE",
+        requires = "tls_secret"
+    )]
+    pub webhooks_file: Option<PathBuf>,
     /// With --tls-secret: the coordination.k8s.io Lease (in the Secret's namespace) that elects the replica
     /// managing the certificate; default: the Secret's name.
     #[arg(
@@ -226,6 +237,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
         tls_sans,
         validating_webhook,
         mutating_webhook,
+        webhooks_file,
         lease_name,
         lease_identity,
         lease_duration,
@@ -260,6 +272,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
         shutdown_signal().await;
         stop_tx.send_replace(true);
     });
+    let desired = match &webhooks_file {
+        Some(path) => Some(Arc::new(
+            managed_tls::DesiredWebhooks::read(path)
+                .await
+                .context("reading --webhooks-file")?,
+        )),
+        None => None,
+    };
     let managed_config = tls_secret.map(|(namespace, secret)| {
         let mut sans: Vec<String> = service
             .as_deref()
@@ -277,6 +297,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
             sans,
             validating_webhook,
             mutating_webhook,
+            webhooks: desired,
+            ready: Arc::default(),
         }
     });
     if managed_config.as_ref().is_some_and(|m| m.sans.is_empty()) {

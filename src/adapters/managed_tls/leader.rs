@@ -50,6 +50,11 @@ pub(super) async fn lead(
     }
 }
 
+/// Whether this replica's server answers reviews (its policy loaded and caches synced).
+fn ready(config: &ManagedTls) -> bool {
+    config.ready.get().is_some_and(|state| state.readiness().is_ok())
+}
+
 /// One pass: publish the caBundle, take the step due, publish again; returns when to look next.
 async fn tend(client: &Client, secrets: &Api<Secret>, config: &ManagedTls) -> Result<i64, ManagedTlsError> {
     for _ in 0..4 {
@@ -64,13 +69,7 @@ async fn tend(client: &Client, secrets: &Api<Secret>, config: &ManagedTls) -> Re
         let published = if material.cas.is_empty() {
             false
         } else {
-            webhooks::publish(
-                client,
-                &config.validating_webhook,
-                &config.mutating_webhook,
-                &material.bundle(),
-            )
-            .await?
+            webhooks::publish(client, config, &material.bundle(), ready(config)).await?
         };
         let observed = secret.as_ref().map(|_| material.observe(&config.sans, published));
         let now = unix_now();
@@ -85,13 +84,7 @@ async fn tend(client: &Client, secrets: &Api<Secret>, config: &ManagedTls) -> Re
             tokio::task::spawn_blocking(move || apply(step, &config, material, now)).await??
         };
         write(secrets, config, secret, &next).await?;
-        webhooks::publish(
-            client,
-            &config.validating_webhook,
-            &config.mutating_webhook,
-            &next.bundle(),
-        )
-        .await?;
+        webhooks::publish(client, config, &next.bundle(), ready(config)).await?;
     }
     Ok(unix_now() + 1)
 }

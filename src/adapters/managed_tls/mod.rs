@@ -16,6 +16,8 @@ pub(crate) mod material;
 pub(crate) mod schedule;
 mod webhooks;
 
+pub use webhooks::{DesiredWebhooks, WebhooksFileError};
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -81,6 +83,11 @@ pub struct ManagedTls {
     pub validating_webhook: Option<String>,
     /// The MutatingWebhookConfiguration whose caBundle to keep.
     pub mutating_webhook: Option<String>,
+    /// The webhooks those configurations should hold, put in once this replica is ready
+    /// (`--webhooks-file`); None: only their caBundle is kept.
+    pub webhooks: Option<Arc<DesiredWebhooks>>,
+    /// Whether this replica answers reviews: set once its server runs.
+    pub ready: Arc<std::sync::OnceLock<Arc<AppState>>>,
 }
 
 impl ManagedTls {
@@ -194,6 +201,7 @@ impl Managed {
     /// Watches the Secret for the server in `state`: swaps every new pair in, exports the CA's and the
     /// serving certificate's expiry, and warns when either has less than a sixth of its life left.
     pub fn watch(&self, state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
+        let _ = self.config.ready.set(Arc::clone(&state));
         let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.config.namespace);
         let name = self.config.secret.clone();
         let nudge = Arc::clone(&self.nudge);
