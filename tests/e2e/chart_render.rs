@@ -75,6 +75,21 @@ fn selectors(validating: &Value, mutating: &Value) -> Vec<(String, Value)> {
         .collect()
 }
 
+/// The webhook configurations the chart asks for: with self-managed TLS (the default) those in the
+/// ConfigMap volguard applies once it serves, else the rendered objects.
+fn webhook_configurations(docs: &[Value]) -> Vec<Value> {
+    match docs
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == "volguard-webhooks")
+    {
+        Some(map) => {
+            serde_saphyr::from_multiple(map["data"]["webhooks.yaml"].as_str().expect("webhooks.yaml"))
+                .expect("webhooks.yaml is a YAML stream")
+        }
+        None => docs.to_vec(),
+    }
+}
+
 fn manifests_selectors(args: &[&str]) -> Vec<(String, Value)> {
     let mut all = vec!["--namespace", NAMESPACE, "--name", "volguard", "--cert-manager"];
     all.extend_from_slice(args);
@@ -104,7 +119,7 @@ fn exemptions_render_as_manifests_prints_them() {
             vec!["--exempt-namespace", "legacy", "--label-exemption"],
         ),
     ] {
-        let docs = render(&tool, &sets);
+        let docs = webhook_configurations(&render(&tool, &sets));
         let chart = selectors(
             of_kind(&docs, "ValidatingWebhookConfiguration"),
             of_kind(&docs, "MutatingWebhookConfiguration"),
@@ -113,10 +128,10 @@ fn exemptions_render_as_manifests_prints_them() {
         assert_eq!(chart.len(), 3, "validate, pods and mutate");
     }
     // Spelled out once: what the API server is told with both exemptions on.
-    let docs = render(
+    let docs = webhook_configurations(&render(
         &tool,
         &["webhook.exemptNamespaces={legacy}", "webhook.labelExemption=true"],
-    );
+    ));
     let chart = selectors(
         of_kind(&docs, "ValidatingWebhookConfiguration"),
         of_kind(&docs, "MutatingWebhookConfiguration"),
@@ -294,4 +309,52 @@ fn self_managed_rbac_and_flags_render_as_manifests_prints_them() {
     assert!(tls_args(&chart).contains(&serde_json::json!(format!(
         "--tls-secret={NAMESPACE}/volguard-tls"
     ))));
+}
+
+#[test]
+fn self_managed_webhooks_are_installed_inactive_and_removed_by_a_pre_delete_hook() {
+    let tool = helm_check();
+    let docs = render(&tool, &[]);
+    // Rendered with no webhooks: the API server sends nothing until volguard's leader puts them in.
+    for kind in ["ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"] {
+        let config = of_kind(&docs, kind);
+        assert_eq!(config["metadata"]["name"], "volguard");
+        assert!(config.get("webhooks").is_none(), "{config}");
+    }
+    let wanted = webhook_configurations(&docs);
+    assert_eq!(
+        of_kind(&wanted, "ValidatingWebhookConfiguration")["webhooks"][0]["clientConfig"]["service"]["name"],
+        "volguard"
+    );
+    let deployment = of_kind(&docs, "Deployment");
+    let args = &deployment["spec"]["template"]["spec"]["containers"][0]["args"];
+    assert!(args.as_array().expect("args").contains(&serde_json::json!(
+        "--webhooks-file=/etc/volguard/webhooks/webhooks.yaml"
+    )));
+    // The pre-delete hook deletes both, as the volguard service account (its ClusterRole may delete them).
+    let job = of_kind(&docs, "Job");
+    assert_eq!(job["metadata"]["annotations"]["helm.sh/hook"], "pre-delete");
+    let pod = &job["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "volguard");
+    assert_eq!(
+        pod["containers"][0]["args"],
+        serde_json::json!([
+            "unregister",
+            "--validating-webhook=volguard",
+            "--mutating-webhook=volguard",
+            "--log-format=json"
+        ])
+    );
+    let role = docs
+        .iter()
+        .find(|d| d["kind"] == "ClusterRole" && d["metadata"]["name"] == "volguard-tls")
+        .expect("ClusterRole volguard-tls");
+    assert_eq!(
+        role["rules"][0]["verbs"],
+        serde_json::json!(["get", "patch", "delete"])
+    );
+    // Other modes render the configurations whole, and no hook.
+    let docs = render(&tool, &["tls.mode=certManager"]);
+    assert!(of_kind(&docs, "ValidatingWebhookConfiguration")["webhooks"].is_array());
+    assert!(docs.iter().all(|d| d["kind"] != "Job"));
 }

@@ -149,14 +149,14 @@ metadata.name field selector, which the API server authorizes as that name. */}}
   verbs: ["create"]
 {{- end }}
 
-{{/* Self-managed TLS: the caBundle of volguard's own webhook configurations (src/install/tls.rs
-cluster_role_rules). */}}
+{{/* Self-managed TLS: volguard's own webhook configurations: their webhooks and caBundle, and deleting
+them in the pre-delete hook (src/install/tls.rs cluster_role_rules). */}}
 {{- define "volguard.tlsClusterRoleRules" -}}
 {{- $fullname := include "volguard.fullname" . }}
 - apiGroups: ["admissionregistration.k8s.io"]
   resources: ["validatingwebhookconfigurations", "mutatingwebhookconfigurations"]
   resourceNames: [{{ $fullname | quote }}]
-  verbs: ["get", "patch"]
+  verbs: ["get", "patch", "delete"]
 {{- end }}
 
 {{/* compared: src/install/workload.rs probes. */}}

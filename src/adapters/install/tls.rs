@@ -48,13 +48,14 @@ pub(crate) fn role_rules(o: &Options) -> Vec<PolicyRule> {
     ]
 }
 
-/// The caBundle of volguard's own two webhook configurations.
+/// volguard's own two webhook configurations: their webhooks and caBundle, and deleting them
+/// (`volguard unregister`, the chart's pre-delete hook).
 pub(crate) fn cluster_role_rules(o: &Options) -> Vec<PolicyRule> {
     vec![rule(
         "admissionregistration.k8s.io",
         &["validatingwebhookconfigurations", "mutatingwebhookconfigurations"],
         Some(std::slice::from_ref(&o.name)),
-        &["get", "patch"],
+        &["get", "patch", "delete"],
     )]
 }
 
