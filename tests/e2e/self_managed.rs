@@ -522,3 +522,86 @@ fn self_managed_webhooks_go_in_only_once_volguard_serves_and_unregister_takes_th
         .expect("runs");
     assert!(again.success());
 }
+
+/// The PEM certificates of a base64 PEM bundle, in order.
+fn certificates(b64: &str) -> Vec<String> {
+    use base64::Engine as _;
+    let pem = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .unwrap_or_default();
+    String::from_utf8_lossy(&pem)
+        .split_inclusive("-----END CERTIFICATE-----")
+        .filter(|c| c.contains("-----BEGIN CERTIFICATE-----"))
+        .map(|c| c.trim().to_owned())
+        .collect()
+}
+
+fn certificates_in(b64: &str) -> usize {
+    certificates(b64).len()
+}
+
+#[test]
+fn self_managed_ca_rotation_keeps_both_cas_trusted_and_no_review_fails() {
+    let kubeconfig = cluster_common::cluster();
+    let ns = fresh_name("vg-carot");
+    let name = format!("volguard-{ns}");
+    namespace(&kubeconfig, &ns);
+    // A 45 s CA rotates about 30 s in; the new one signs once the webhooks trust it.
+    let life = ["--ca-lifetime", "45s", "--cert-lifetime", "15s"];
+    let mut leader = replica(&kubeconfig, &ns, &name, &life);
+    wait_ready(&mut leader);
+    let mut follower = replica(&kubeconfig, &ns, &name, &life);
+    wait_ready(&mut follower);
+    let _webhooks = register(&kubeconfig, &ns, &name, follower.port);
+    wait_until(
+        "volguard's denial through the follower",
+        Duration::from_secs(30),
+        || review(&kubeconfig, &ns).0,
+    );
+    let first_ca = secret_field(&kubeconfig, &ns, "ca.crt");
+    assert_eq!(certificates_in(&first_ca), 1);
+
+    // Reviews until the CA has rotated and the follower serves a certificate of the new CA.
+    let started = Instant::now();
+    let (mut sent, mut failed, mut overlap) = (0u32, Vec::new(), false);
+    let mut rotated_and_served = false;
+    while !rotated_and_served {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "a CA rotation within 120 s; {sent} reviews sent"
+        );
+        let (denied, stderr) = review(&kubeconfig, &ns);
+        sent += 1;
+        if !denied {
+            failed.push(stderr);
+        }
+        let bundles = ca_bundles(&kubeconfig, &name);
+        overlap |= bundles.iter().all(|b| certificates_in(b) == 2);
+        let ca = secret_field(&kubeconfig, &ns, "ca.crt");
+        let rotated = certificates(&ca).first() != certificates(&first_ca).first();
+        if rotated && overlap {
+            // The follower's certificate verifies against the new bundle's first CA only.
+            let check = Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "kubectl --kubeconfig {k} get secret -n {ns} volguard-tls -o jsonpath='{{.data.ca\\.crt}}' \
+                     | base64 -d | awk '/BEGIN/{{n++}} n==1' > {d}/newest.crt && openssl s_client -connect \
+                     127.0.0.1:{p} -CAfile {d}/newest.crt -verify_return_error </dev/null >/dev/null 2>&1",
+                    k = kubeconfig.display(),
+                    d = follower._dir.path().display(),
+                    p = follower.port
+                ))
+                .status()
+                .expect("sh runs");
+            rotated_and_served = check.success();
+        }
+    }
+    eprintln!(
+        "CA rotated and served in {:?}; reviews sent: {sent}; failed: {}; both CAs in the caBundle: {overlap}",
+        started.elapsed(),
+        failed.len()
+    );
+    assert_eq!(failed, Vec::<String>::new(), "every review answered by volguard");
+    assert!(overlap, "the old and the new CA were trusted together");
+    assert!(leader.is_running() && follower.is_running());
+}
