@@ -425,6 +425,22 @@ fn self_managed_lease_has_one_leader_and_another_takes_over_once_it_expires() {
     assert!(!second.is_empty());
     assert_eq!(transitions(&kubeconfig), before + 1, "one transition");
     assert!(other.ready(), "the new leader still serves");
+
+    // SIGTERM: the leader gives the Lease up before it exits, rather than leaving it to expire.
+    let term = Command::new("kill")
+        .args(["-TERM", &other.child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(term.success());
+    let started = Instant::now();
+    while other.is_running() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "serve stops on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(holder(&kubeconfig), "", "released on shutdown");
 }
 
 #[test]
