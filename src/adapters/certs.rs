@@ -53,15 +53,32 @@ impl std::fmt::Debug for Ca {
 impl Ca {
     /// A new CA named `common_name`, valid for `days`.
     pub fn generate(common_name: &str, days: u32) -> Result<Self, CertError> {
-        let now = time_now();
+        // Valid from a minute ago (a day's tenth is more than that) for `days`, less that minute.
+        Self::generate_for(common_name, days_of(days) - std::time::Duration::from_secs(60))
+    }
+
+    /// A serving certificate for `sans` (DNS names or IP addresses), valid for `days`, signed by this CA.
+    pub fn issue(&self, common_name: &str, sans: &[String], days: u32) -> Result<Issued, CertError> {
+        self.issue_for(
+            common_name,
+            sans,
+            days_of(days) - std::time::Duration::from_secs(60),
+        )
+    }
+}
+
+impl Ca {
+    /// A new CA named `common_name`, valid for `life` from a minute ago. Blocking (key generation).
+    pub(crate) fn generate_for(common_name: &str, life: std::time::Duration) -> Result<Self, CertError> {
+        let (not_before, not_after) = validity_for(life);
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, common_name);
         params.distinguished_name = dn;
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        params.not_before = now.into();
-        params.not_after = (now + days_of(days)).into();
+        params.not_before = not_before.into();
+        params.not_after = not_after.into();
         let key = KeyPair::generate()?;
         let cert = params.self_signed(&key)?;
         Ok(Self {
@@ -70,9 +87,28 @@ impl Ca {
         })
     }
 
-    /// A serving certificate for `sans` (DNS names or IP addresses), valid for `days`, signed by this CA.
-    pub fn issue(&self, common_name: &str, sans: &[String], days: u32) -> Result<Issued, CertError> {
-        let now = time_now();
+    /// The CA `cert_pem`, signing with `key_pem` (read back from where it was stored).
+    pub(crate) fn from_pem(cert_pem: &str, key_pem: &str) -> Result<Self, CertError> {
+        let key = KeyPair::from_pem(key_pem)?;
+        Ok(Self {
+            issuer: Issuer::from_ca_cert_pem(cert_pem, key)?,
+            pem: cert_pem.to_owned(),
+        })
+    }
+
+    /// The CA's private key, PEM (PKCS#8).
+    pub(crate) fn key_pem(&self) -> String {
+        self.issuer.key().serialize_pem()
+    }
+
+    /// A serving certificate for `sans`, valid for `life` from a minute ago, signed by this CA. Blocking.
+    pub(crate) fn issue_for(
+        &self,
+        common_name: &str,
+        sans: &[String],
+        life: std::time::Duration,
+    ) -> Result<Issued, CertError> {
+        let (not_before, not_after) = validity_for(life);
         let mut params = CertificateParams::new(sans.to_vec())?;
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, common_name);
@@ -82,8 +118,8 @@ impl Ca {
             KeyUsagePurpose::DigitalSignature,
             KeyUsagePurpose::KeyEncipherment,
         ];
-        params.not_before = now.into();
-        params.not_after = (now + days_of(days)).into();
+        params.not_before = not_before.into();
+        params.not_after = not_after.into();
         let key = KeyPair::generate()?;
         let cert = params.signed_by(&key, &self.issuer)?;
         Ok(Issued {
@@ -92,9 +128,7 @@ impl Ca {
             key_pem: key.serialize_pem(),
         })
     }
-}
 
-impl Ca {
     /// A client certificate named `common_name` (`clientAuth` only), valid for `days`, signed by this CA:
     /// what the API server presents to a `serve --client-ca` trusting this CA.
     pub fn issue_client(&self, common_name: &str, days: u32) -> Result<Issued, CertError> {
@@ -143,6 +177,14 @@ fn days_of(days: u32) -> std::time::Duration {
 fn time_now() -> std::time::SystemTime {
     // A minute of slack for clocks that disagree between this host and the API server.
     std::time::SystemTime::now() - std::time::Duration::from_secs(60)
+}
+
+/// `notBefore` and `notAfter` for a certificate that must live `life` from now: valid from a little
+/// before now (a minute, or a tenth of a short life, so a 30 s test certificate is not due at once).
+fn validity_for(life: std::time::Duration) -> (std::time::SystemTime, std::time::SystemTime) {
+    let now = std::time::SystemTime::now();
+    let slack = (life / 10).min(std::time::Duration::from_secs(60));
+    (now - slack, now + life)
 }
 
 /// Where [`write`] put the files.

@@ -7,5 +7,6 @@ pub mod certs;
 pub mod cli;
 pub mod install;
 pub mod kube_lookup;
+pub mod managed_tls;
 pub mod manifest;
 pub mod server;

@@ -3,8 +3,8 @@
 //! - every documented values combination (each TLS mode the schema allows, the NetworkPolicy on and off,
 //!   one replica and two (the PodDisruptionBudget), Kubernetes 1.25 and 1.33) lints strictly, renders and
 //!   validates;
-//! - the deterministic TLS modes render byte-identical twice (the default `generate` cannot yet: its test
-//!   is ignored until the self-managed mode of issue 14 becomes the default);
+//! - the default values (`tls.mode: selfManaged`) and the other deterministic TLS modes render
+//!   byte-identical twice (`generate` makes a new CA on every render, as documented);
 //! - the rendering in each TLS mode passes `kubectl apply --dry-run=server` on the real kube-apiserver of
 //!   `../shared/e2e/cluster.sh`;
 //! - `volguard manifests` given the same choices installs the same: the webhooks (rules, failure
@@ -74,11 +74,16 @@ fn documents(text: &str) -> Vec<Value> {
 
 /// The chart rendered with `--set` values: every document, as JSON values.
 fn render(tool: &Path, sets: &[&str]) -> Vec<Value> {
+    documents(&render_text(tool, sets))
+}
+
+/// The chart rendered with `--set` values, as Helm prints it.
+fn render_text(tool: &Path, sets: &[&str]) -> String {
     let mut args = vec!["--release-name", "volguard", "-n", NAMESPACE, "-q"];
     for set in sets {
         args.extend(["--set", set]);
     }
-    documents(&rendered(&helm_check_run(tool, &args), &sets))
+    rendered(&helm_check_run(tool, &args), &sets)
 }
 
 fn of_kind<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
@@ -99,6 +104,21 @@ fn selectors(validating: &Value, mutating: &Value) -> Vec<(String, Value)> {
             )
         })
         .collect()
+}
+
+/// The webhook configurations the chart asks for: with self-managed TLS (the default) those in the
+/// ConfigMap volguard applies once it serves, else the rendered objects.
+fn webhook_configurations(docs: &[Value]) -> Vec<Value> {
+    match docs
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == "volguard-webhooks")
+    {
+        Some(map) => {
+            serde_saphyr::from_multiple(map["data"]["webhooks.yaml"].as_str().expect("webhooks.yaml"))
+                .expect("webhooks.yaml is a YAML stream")
+        }
+        None => docs.to_vec(),
+    }
 }
 
 fn manifests_selectors(args: &[&str]) -> Vec<(String, Value)> {
@@ -130,7 +150,7 @@ fn exemptions_render_as_manifests_prints_them() {
             vec!["--exempt-namespace", "legacy", "--label-exemption"],
         ),
     ] {
-        let docs = render(&tool, &sets);
+        let docs = webhook_configurations(&render(&tool, &sets));
         let chart = selectors(
             of_kind(&docs, "ValidatingWebhookConfiguration"),
             of_kind(&docs, "MutatingWebhookConfiguration"),
@@ -139,10 +159,10 @@ fn exemptions_render_as_manifests_prints_them() {
         assert_eq!(chart.len(), 3, "validate, pods and mutate");
     }
     // Spelled out once: what the API server is told with both exemptions on.
-    let docs = render(
+    let docs = webhook_configurations(&render(
         &tool,
         &["webhook.exemptNamespaces={legacy}", "webhook.labelExemption=true"],
-    );
+    ));
     let chart = selectors(
         of_kind(&docs, "ValidatingWebhookConfiguration"),
         of_kind(&docs, "MutatingWebhookConfiguration"),
@@ -162,12 +182,16 @@ fn the_server_listens_on_the_pod_ip_as_in_the_manifests() {
     let tool = helm_check();
     let docs = render(&tool, &[]);
     let chart = &of_kind(&docs, "Deployment")["spec"]["template"]["spec"]["containers"][0];
-    let d = decode(&manifests(&["--namespace", NAMESPACE, "--cert-manager"]));
+    let d = decode(&manifests(&["--namespace", NAMESPACE, "--self-managed"]));
     let printed = serde_json::to_value(d.container()).expect("serializes");
     assert_eq!(chart["env"], printed["env"]);
+    // The pod's IP to listen on, and (self-managed TLS, the default) its name for the Lease.
     assert_eq!(
         chart["env"],
-        serde_json::json!([{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}])
+        serde_json::json!([
+            {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        ])
     );
     for flag in ["--addr=$(POD_IP):8443", "--metrics-addr=$(POD_IP):9090"] {
         for (what, container) in [("chart", chart), ("manifests", &printed)] {
@@ -180,7 +204,7 @@ fn the_server_listens_on_the_pod_ip_as_in_the_manifests() {
 #[test]
 fn a_generated_certificate_lasts_a_year_and_says_when_it_is_renewed() {
     let tool = helm_check();
-    let docs = render(&tool, &[]);
+    let docs = render(&tool, &["tls.mode=generate"]);
     let secret = of_kind(&docs, "Secret");
     let renew_after: i64 = secret["metadata"]["annotations"]["volguard.io/renew-after"]
         .as_str()
@@ -330,14 +354,16 @@ fn check_combination(tool: &Path, dir: &Path, c: &Combination) -> std::time::Dur
     let count = |kind: &str| all_of_kind(&docs, kind).len();
     assert_eq!(count("NetworkPolicy"), usize::from(c.network_policy), "{c:?}");
     assert_eq!(count("PodDisruptionBudget"), usize::from(c.replicas > 1), "{c:?}");
-    for kind in [
-        "Deployment",
-        "Service",
-        "ServiceAccount",
-        "ClusterRole",
-        "ClusterRoleBinding",
-    ] {
+    for kind in ["Deployment", "Service", "ServiceAccount"] {
         assert_eq!(count(kind), 1, "{c:?}: {kind}");
+    }
+    // Self-managed TLS adds the access to its Secret, Lease (a Role) and webhook configurations.
+    let self_managed = usize::from(c.mode == "selfManaged");
+    for kind in ["ClusterRole", "ClusterRoleBinding"] {
+        assert_eq!(count(kind), 1 + self_managed, "{c:?}: {kind}");
+    }
+    for kind in ["Role", "RoleBinding", "Job"] {
+        assert_eq!(count(kind), self_managed, "{c:?}: {kind}");
     }
     match c.mode.as_str() {
         "generate" => assert_eq!(count("Secret"), 1, "{c:?}: the generated pair"),
@@ -347,7 +373,8 @@ fn check_combination(tool: &Path, dir: &Path, c: &Combination) -> std::time::Dur
             assert!(stderr.contains("2 without a schema"), "{c:?}: {stderr}");
         }
         "secret" => assert_eq!(count("Secret"), 0, "{c:?}: the Secret is the user's"),
-        _ => {}
+        "selfManaged" => assert_eq!(count("Secret"), 0, "{c:?}: volguard creates the Secret"),
+        other => panic!("a tls mode this test does not know: {other}"),
     }
     let deployment = of_kind(&docs, "Deployment");
     assert_eq!(
@@ -363,7 +390,8 @@ fn check_combination(tool: &Path, dir: &Path, c: &Combination) -> std::time::Dur
             "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": pods}}]),
         "{c:?}: replicas spread over nodes"
     );
-    let validating = of_kind(&docs, "ValidatingWebhookConfiguration");
+    let wanted = webhook_configurations(&docs);
+    let validating = of_kind(&wanted, "ValidatingWebhookConfiguration");
     let bare_pods = validating["webhooks"]
         .as_array()
         .and_then(|w| w.iter().find(|w| w["name"] == "pods.validate.volguard.io"))
@@ -447,20 +475,6 @@ fn the_chart_renders_byte_identical_twice_in_the_deterministic_tls_modes() {
     }
 }
 
-#[test]
-#[ignore = "needs the self-managed tls mode (issue 14 item 1): the default tls.mode=generate makes a new CA on every render"]
-fn the_chart_renders_byte_identical_twice_with_default_values() {
-    let tool = helm_check();
-    let (once, twice) = render_twice(&tool, &[]);
-    assert!(once.contains("kind: Deployment"), "a full rendering");
-    assert!(once == twice, "two renderings with default values differ");
-}
-
-// ---- The rendered chart against the real API server (`../shared/e2e/cluster.sh`, v1.20.2). ----
-
-/// Kinds this API server cannot take: policy/v1 PodDisruptionBudget is newer (1.21) and cert-manager's
-/// Issuer and Certificate need cert-manager's CRDs, which the shared cluster does not have. helm-check
-/// validated the first strictly; the others have no schema anywhere.
 const NOT_SERVED: [&str; 3] = ["PodDisruptionBudget", "Issuer", "Certificate"];
 
 #[test]
@@ -693,4 +707,127 @@ fn the_disruption_budget_and_priority_class_render_as_documented() {
         stderr.contains("podDisruptionBudget.minAvailable (2) must be below replicaCount (2)"),
         "{stderr}"
     );
+}
+
+#[test]
+fn the_default_chart_renders_byte_identical_every_time() {
+    let tool = helm_check();
+    let first = render_text(&tool, &[]);
+    let second = render_text(&tool, &[]);
+    assert!(first.contains("--tls-secret="), "the default is self-managed TLS");
+    assert!(
+        !first.contains("caBundle:"),
+        "volguard sets the caBundle, not the chart"
+    );
+    assert!(
+        render(&tool, &[]).iter().all(|d| d["kind"] != "Secret"),
+        "no Secret rendered: volguard creates it"
+    );
+    assert!(first == second, "two renderings differ");
+}
+
+/// The rules of the object of `kind` named `name`.
+fn rules_of<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    &docs
+        .iter()
+        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("a {kind} {name}"))["rules"]
+}
+
+#[test]
+fn self_managed_rbac_and_flags_render_as_manifests_prints_them() {
+    let tool = helm_check();
+    let chart = render(&tool, &[]);
+    let printed = manifests(&["--namespace", NAMESPACE, "--name", "volguard", "--self-managed"]);
+    let printed: Vec<Value> = serde_saphyr::from_multiple(&printed).expect("a YAML stream");
+    for kind in ["Role", "ClusterRole"] {
+        assert_eq!(
+            rules_of(&chart, kind, "volguard-tls"),
+            rules_of(&printed, kind, "volguard-tls"),
+            "{kind} volguard-tls"
+        );
+    }
+    // Only by name, except create (which no authorizer can limit by name).
+    for doc in [&chart, &printed] {
+        for kind in ["Role", "ClusterRole"] {
+            for rule in rules_of(doc, kind, "volguard-tls").as_array().expect("rules") {
+                let verbs = rule["verbs"].as_array().expect("verbs");
+                let named = rule["resourceNames"].as_array().is_some_and(|n| n.len() == 1);
+                assert!(named || verbs == &[serde_json::json!("create")], "{rule}");
+            }
+        }
+    }
+    let tls_args = |docs: &[Value]| -> Vec<Value> {
+        of_kind(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+            .as_array()
+            .expect("args")
+            .iter()
+            .filter(|a| {
+                a.as_str().is_some_and(|a| {
+                    [
+                        "--tls-",
+                        "--service",
+                        "--validating-webhook",
+                        "--mutating-webhook",
+                        "--lease-",
+                    ]
+                    .iter()
+                    .any(|p| a.starts_with(p))
+                })
+            })
+            .cloned()
+            .collect()
+    };
+    assert_eq!(tls_args(&chart), tls_args(&printed));
+    assert!(tls_args(&chart).contains(&serde_json::json!(format!(
+        "--tls-secret={NAMESPACE}/volguard-tls"
+    ))));
+}
+
+#[test]
+fn self_managed_webhooks_are_installed_inactive_and_removed_by_a_pre_delete_hook() {
+    let tool = helm_check();
+    let docs = render(&tool, &[]);
+    // Rendered with no webhooks: the API server sends nothing until volguard's leader puts them in.
+    for kind in ["ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"] {
+        let config = of_kind(&docs, kind);
+        assert_eq!(config["metadata"]["name"], "volguard");
+        assert!(config.get("webhooks").is_none(), "{config}");
+    }
+    let wanted = webhook_configurations(&docs);
+    assert_eq!(
+        of_kind(&wanted, "ValidatingWebhookConfiguration")["webhooks"][0]["clientConfig"]["service"]["name"],
+        "volguard"
+    );
+    let deployment = of_kind(&docs, "Deployment");
+    let args = &deployment["spec"]["template"]["spec"]["containers"][0]["args"];
+    assert!(args.as_array().expect("args").contains(&serde_json::json!(
+        "--webhooks-file=/etc/volguard/webhooks/webhooks.yaml"
+    )));
+    // The pre-delete hook deletes both, as the volguard service account (its ClusterRole may delete them).
+    let job = of_kind(&docs, "Job");
+    assert_eq!(job["metadata"]["annotations"]["helm.sh/hook"], "pre-delete");
+    let pod = &job["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "volguard");
+    assert_eq!(
+        pod["containers"][0]["args"],
+        serde_json::json!([
+            "unregister",
+            "--validating-webhook=volguard",
+            "--mutating-webhook=volguard",
+            "--log-format=json"
+        ])
+    );
+    let role = docs
+        .iter()
+        .find(|d| d["kind"] == "ClusterRole" && d["metadata"]["name"] == "volguard-tls")
+        .expect("ClusterRole volguard-tls");
+    assert_eq!(
+        role["rules"][0]["verbs"],
+        serde_json::json!(["get", "patch", "delete"])
+    );
+    // Other modes render the configurations whole, and no hook.
+    let docs = render(&tool, &["tls.mode=certManager"]);
+    assert!(of_kind(&docs, "ValidatingWebhookConfiguration")["webhooks"].is_array());
+    assert!(docs.iter().all(|d| d["kind"] != "Job"));
 }

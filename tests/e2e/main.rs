@@ -18,4 +18,5 @@ mod client_ca;
 mod install;
 mod mutate;
 mod scenarios;
+mod self_managed;
 mod validate;

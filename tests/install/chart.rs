@@ -113,15 +113,18 @@ fn webhook_rules_and_selectors_match_the_manifests() {
     );
 
     // The fixed fields of each webhook, as the template spells them.
-    let template = chart("templates/webhooks.yaml");
+    let template = chart("templates/_webhooks.tpl");
     for (line, count) in [
         ("admissionReviewVersions: [\"v1\"]", 3),
         ("sideEffects: None", 3),
         ("matchPolicy: Equivalent", 3),
-        ("failurePolicy: {{ .Values.webhook.failurePolicy }}", 2),
-        ("timeoutSeconds: {{ .Values.webhook.timeoutSeconds }}", 3),
-        ("{{- include \"volguard.webhookRules\" . | nindent 6 }}", 2),
-        ("{{- include \"volguard.namespaceSelector\" . | nindent 6 }}", 3),
+        ("failurePolicy: {{ $root.Values.webhook.failurePolicy }}", 2),
+        ("timeoutSeconds: {{ $root.Values.webhook.timeoutSeconds }}", 3),
+        ("{{- include \"volguard.webhookRules\" $root | nindent 6 }}", 2),
+        (
+            "{{- include \"volguard.namespaceSelector\" $root | nindent 6 }}",
+            3,
+        ),
     ] {
         assert_eq!(
             template.matches(line).count(),
@@ -132,8 +135,11 @@ fn webhook_rules_and_selectors_match_the_manifests() {
     assert_eq!(template.matches("reinvocationPolicy: IfNeeded").count(), 1);
     assert!(template.contains("name: validate.volguard.io") && template.contains("name: mutate.volguard.io"));
     assert!(template.contains("path: /validate") && template.contains("path: /mutate"));
-    assert!(template.contains("cert-manager.io/inject-ca-from: {{ .Release.Namespace }}/{{ $fullname }}"));
-    assert!(template.contains("genCA") && template.contains("genSignedCert"));
+    assert!(
+        template.contains("cert-manager.io/inject-ca-from: {{ $root.Release.Namespace }}/{{ $fullname }}")
+    );
+    let secret = chart("templates/webhooks.yaml");
+    assert!(secret.contains("genCA") && secret.contains("genSignedCert"));
     for (policy, timeout, versions, side_effects, match_policy) in [
         (
             &validate.failure_policy,
@@ -182,9 +188,9 @@ fn the_pods_webhook_matches_the_manifests() {
         "the chart's condition is the manifests' one: {}",
         condition.expression
     );
-    let template = chart("templates/webhooks.yaml");
-    assert!(template.contains("semverCompare \">=1.28-0\" .Capabilities.KubeVersion.Version"));
-    assert!(template.contains("failurePolicy: {{ .Values.webhook.pods.failurePolicy }}"));
+    let template = chart("templates/_webhooks.tpl");
+    assert!(template.contains("semverCompare \">=1.28-0\" $root.Capabilities.KubeVersion.Version"));
+    assert!(template.contains("failurePolicy: {{ $root.Values.webhook.pods.failurePolicy }}"));
 }
 
 #[test]

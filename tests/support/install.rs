@@ -72,8 +72,25 @@ pub fn kind_of(doc: &Value) -> &str {
 /// Splits a YAML stream and decodes every document into its type; panics on anything unexpected.
 pub fn decode(yaml: &str) -> Decoded {
     let docs: Vec<Value> = serde_saphyr::from_multiple(yaml).expect("the output is a YAML stream");
+    // Self-managed TLS adds a Role, a ClusterRole and their bindings, all NAME-tls.
+    let is_tls_rbac = |d: &Value| {
+        matches!(
+            kind_of(d),
+            "Role" | "RoleBinding" | "ClusterRole" | "ClusterRoleBinding"
+        ) && d["metadata"]["name"]
+            .as_str()
+            .is_some_and(|n| n.ends_with("-tls"))
+    };
+    let tls_rbac = docs.iter().filter(|d| is_tls_rbac(d)).count();
+    assert!(
+        tls_rbac == 0 || tls_rbac == 4,
+        "all four TLS RBAC objects or none"
+    );
     let one = |kind: &str| -> &Value {
-        let found: Vec<&Value> = docs.iter().filter(|d| kind_of(d) == kind).collect();
+        let found: Vec<&Value> = docs
+            .iter()
+            .filter(|d| kind_of(d) == kind && !is_tls_rbac(d))
+            .collect();
         assert_eq!(found.len(), 1, "exactly one {kind}");
         found[0]
     };
@@ -93,7 +110,7 @@ pub fn decode(yaml: &str) -> Decoded {
         certificate: optional("Certificate").map(typed),
         docs: docs.clone(),
     };
-    let known = decoded.issuer.iter().count() + decoded.certificate.iter().count() + 10;
+    let known = decoded.issuer.iter().count() + decoded.certificate.iter().count() + tls_rbac + 10;
     assert_eq!(docs.len(), known, "no document of an unexpected kind");
     decoded
 }

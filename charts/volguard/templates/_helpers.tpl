@@ -128,6 +128,37 @@ matchExpressions:
   verbs: ["get", "list", "watch"]
 {{- end }}
 
+{{/* Self-managed TLS: the Secret and the Lease (src/install/tls.rs role_rules; tests/e2e/chart_render.rs
+compares the rendering). list and watch are limited by name too: volguard watches the Secret with a
+metadata.name field selector, which the API server authorizes as that name. */}}
+{{- define "volguard.tlsRoleRules" -}}
+{{- $fullname := include "volguard.fullname" . }}
+- apiGroups: [""]
+  resources: ["secrets"]
+  resourceNames: [{{ include "volguard.tlsSecret" . | quote }}]
+  verbs: ["get", "list", "watch", "update", "patch"]
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["create"]
+- apiGroups: ["coordination.k8s.io"]
+  resources: ["leases"]
+  resourceNames: [{{ $fullname | quote }}]
+  verbs: ["get", "update", "patch"]
+- apiGroups: ["coordination.k8s.io"]
+  resources: ["leases"]
+  verbs: ["create"]
+{{- end }}
+
+{{/* Self-managed TLS: volguard's own webhook configurations: their webhooks and caBundle, and deleting
+them in the pre-delete hook (src/install/tls.rs cluster_role_rules). */}}
+{{- define "volguard.tlsClusterRoleRules" -}}
+{{- $fullname := include "volguard.fullname" . }}
+- apiGroups: ["admissionregistration.k8s.io"]
+  resources: ["validatingwebhookconfigurations", "mutatingwebhookconfigurations"]
+  resourceNames: [{{ $fullname | quote }}]
+  verbs: ["get", "patch", "delete"]
+{{- end }}
+
 {{/* compared: src/install/workload.rs probes. */}}
 {{- define "volguard.probes" -}}
 readinessProbe:

@@ -16,7 +16,7 @@ use crate::adapters::install::{
 
 /// `volguard manifests` flags.
 #[derive(Clone, Debug, Args)]
-#[command(group(clap::ArgGroup::new("trust").required(true).args(["ca_bundle", "cert_manager"])))]
+#[command(group(clap::ArgGroup::new("trust").required(true).args(["ca_bundle", "cert_manager", "self_managed"])))]
 pub struct ManifestsArgs {
     /// The namespace volguard runs in; it is created, and excluded from the webhooks.
     #[arg(long, env = "VOLGUARD_NAMESPACE", default_value = "volguard")]
@@ -34,6 +34,11 @@ pub struct ManifestsArgs {
     /// Let cert-manager issue the serving certificate into NAME-tls and inject its CA.
     #[arg(long, env = "VOLGUARD_CERT_MANAGER")]
     pub cert_manager: bool,
+    /// Let volguard manage its certificate: the replica holding the Lease NAME keeps the CA and serving
+    /// certificate in the Secret NAME-tls and the webhooks' caBundle (`serve --tls-secret`); adds the Role
+    /// and ClusterRole NAME-tls it needs.
+    #[arg(long, env = "VOLGUARD_SELF_MANAGED")]
+    pub self_managed: bool,
     /// Send reviews to this https URL (`/validate`, `/mutate` appended) instead of the Service: for a
     /// volguard running outside the cluster, e.g. `https://127.0.0.1:8443` in local tests.
     #[arg(long, env = "VOLGUARD_WEBHOOK_URL", value_parser = parse_https_url)]
@@ -103,6 +108,7 @@ pub fn run(args: ManifestsArgs) -> anyhow::Result<Exit> {
         image,
         ca_bundle,
         cert_manager,
+        self_managed,
         webhook_url,
         failure_policy,
         pod_failure_policy,
@@ -112,6 +118,7 @@ pub fn run(args: ManifestsArgs) -> anyhow::Result<Exit> {
         kube_version,
     } = args;
     let trust = match (ca_bundle, cert_manager) {
+        _ if self_managed => Trust::SelfManaged,
         (Some(path), false) => {
             let pem = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
             let certs = CertificateDer::pem_slice_iter(&pem)

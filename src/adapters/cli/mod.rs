@@ -12,6 +12,7 @@ mod render;
 mod report;
 pub mod review;
 pub mod serve;
+pub mod unregister;
 
 use std::process::ExitCode;
 
@@ -24,6 +25,7 @@ pub(crate) use manifests::ManifestsArgs;
 pub use report::{Stage, Summary};
 pub(crate) use review::ReviewArgs;
 pub(crate) use serve::ServeArgs;
+pub(crate) use unregister::UnregisterArgs;
 
 use crate::domain::workload::ObjectLimits;
 
@@ -90,6 +92,9 @@ pub enum Command {
     ///
     /// Writes ca.crt, tls.crt, tls.key (mode 0600) and ca.b64 into --out; prints the caBundle.
     Certs(CertsArgs),
+    /// Delete volguard's webhook configurations, so the API server stops calling it: what to run before
+    /// removing volguard (the chart's pre-delete hook does).
+    Unregister(UnregisterArgs),
 }
 
 impl Command {
@@ -98,6 +103,7 @@ impl Command {
     pub fn default_log_level(&self) -> &'static str {
         match self {
             Command::Check(_) | Command::Review(_) | Command::Manifests(_) | Command::Certs(_) => "warn",
+            Command::Unregister(_) => "info",
             Command::Serve(_) => "info",
         }
     }
@@ -111,6 +117,7 @@ impl Command {
             Command::Review(args) => review::run(args),
             Command::Manifests(args) => manifests::run(args),
             Command::Certs(args) => certs::run(args),
+            Command::Unregister(args) => unregister::run(args),
         }
     }
 }

@@ -11,6 +11,7 @@ use tracing::{info, warn};
 
 use super::{Exit, ObjectLimitArgs};
 use crate::adapters::kube_lookup::{self, ClusterLookup};
+use crate::adapters::managed_tls::{self, ManagedTls};
 use crate::adapters::server::start::{Config, TlsSource, start};
 use crate::adapters::server::tls::PairPaths;
 use crate::adapters::server::{ConnectionLimits, Limits, ServeOptions, shutdown_signal};
@@ -34,6 +35,83 @@ pub struct ServeArgs {
     /// Serving private key (PEM: PKCS#8, PKCS#1 RSA or SEC1 EC), reloaded when it changes; with --tls-cert.
     #[arg(long, env = "VOLGUARD_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Self-managed TLS: keep the CA and serving certificate in this Secret (NAMESPACE/NAME), created and
+    /// renewed by the replica holding the Lease (--lease-name), reloaded by every replica without a restart.
+    #[arg(long, value_name = "NAMESPACE/NAME", env = "VOLGUARD_TLS_SECRET", conflicts_with = "tls_cert",
+        value_parser = parse_secret_ref)]
+    pub tls_secret: Option<(String, String)>,
+    /// With --tls-secret: the Service the API server calls (its NAME, NAME.NAMESPACE, NAME.NAMESPACE.svc
+    /// and NAME.NAMESPACE.svc.cluster.local go into the certificate; NAMESPACE is the Secret's).
+    #[arg(long, value_name = "NAME", env = "VOLGUARD_SERVICE", requires = "tls_secret")]
+    pub service: Option<String>,
+    /// With --tls-secret: another DNS name or IP address for the certificate (e.g. 127.0.0.1 for a
+    /// webhook registered by URL); repeat or separate with commas.
+    #[arg(
+        long = "tls-san",
+        value_name = "NAME",
+        env = "VOLGUARD_TLS_SANS",
+        value_delimiter = ',',
+        requires = "tls_secret"
+    )]
+    pub tls_sans: Vec<String>,
+    /// With --tls-secret: the ValidatingWebhookConfiguration whose caBundle the leader keeps.
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "VOLGUARD_VALIDATING_WEBHOOK",
+        requires = "tls_secret"
+    )]
+    pub validating_webhook: Option<String>,
+    /// With --tls-secret: the MutatingWebhookConfiguration whose caBundle the leader keeps.
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "VOLGUARD_MUTATING_WEBHOOK",
+        requires = "tls_secret"
+    )]
+    pub mutating_webhook: Option<String>,
+    /// With --tls-secret: a YAML file holding the ValidatingWebhookConfiguration and/or
+    /// MutatingWebhookConfiguration volguard should be registered with. The leader puts their webhooks
+    /// (caBundle set) into the configurations named by --validating-webhook and --mutating-webhook once it
+    /// answers reviews, so a fresh install sends nothing to volguard before a replica is ready.
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "VOLGUARD_WEBHOOKS_FILE",
+        requires = "tls_secret"
+    )]
+    pub webhooks_file: Option<PathBuf>,
+    /// With --tls-secret: the coordination.k8s.io Lease (in the Secret's namespace) that elects the replica
+    /// managing the certificate; default: the Secret's name.
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "VOLGUARD_LEASE_NAME",
+        requires = "tls_secret"
+    )]
+    pub lease_name: Option<String>,
+    /// With --tls-secret: this replica's identity in the Lease; default: the pod name (HOSTNAME) and the
+    /// process id.
+    #[arg(
+        long,
+        value_name = "ID",
+        env = "VOLGUARD_LEASE_IDENTITY",
+        requires = "tls_secret"
+    )]
+    pub lease_identity: Option<String>,
+    /// With --tls-secret: how long the leader holds the Lease without renewing it (renewed every third).
+    #[arg(long, value_name = "DURATION", env = "VOLGUARD_LEASE_DURATION", default_value = "15s",
+        value_parser = parse_duration)]
+    pub lease_duration: Duration,
+    /// With --tls-secret: the serving certificate's life; it is renewed two thirds through it.
+    #[arg(long, value_name = "DURATION", env = "VOLGUARD_CERT_LIFETIME", default_value = "2160h",
+        value_parser = parse_duration)]
+    pub cert_lifetime: Duration,
+    /// With --tls-secret: the CA's life; a new CA joins the caBundle two thirds through it, and signs once
+    /// the webhooks trust it. The old one stays in the caBundle until it expires.
+    #[arg(long, value_name = "DURATION", env = "VOLGUARD_CA_LIFETIME", default_value = "26280h",
+        value_parser = parse_duration)]
+    pub ca_lifetime: Duration,
     /// Without --tls-cert: where the generated dev CA (ca.crt) and serving pair for localhost are written.
     #[arg(long, env = "VOLGUARD_DEV_CERT_DIR", default_value = "certs/dev")]
     pub dev_cert_dir: PathBuf,
@@ -113,6 +191,16 @@ pub(crate) fn parse_listen_addr(s: &str) -> Result<SocketAddr, String> {
     Ok(SocketAddr::new(ip, port))
 }
 
+/// `NAMESPACE/NAME`.
+fn parse_secret_ref(s: &str) -> Result<(String, String), String> {
+    match s.split_once('/') {
+        Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+            Ok((ns.to_owned(), name.to_owned()))
+        }
+        _ => Err(format!("invalid Secret {s:?}: expected NAMESPACE/NAME")),
+    }
+}
+
 /// A duration flag: jiff's friendly format (`8s`, `500ms`, `2m`, `1m30s`, `2 minutes`) or ISO 8601
 /// (`PT8S`); a bare number is seconds. Negative durations are refused.
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -144,6 +232,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
         metrics_addr,
         tls_cert,
         tls_key,
+        tls_secret,
+        service,
+        tls_sans,
+        validating_webhook,
+        mutating_webhook,
+        webhooks_file,
+        lease_name,
+        lease_identity,
+        lease_duration,
+        cert_lifetime,
+        ca_lifetime,
         dev_cert_dir,
         policy,
         kubeconfig,
@@ -166,10 +265,45 @@ async fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
     } = args;
     #[cfg(not(feature = "bench-baseline"))]
     let baseline_allow_all = false;
-    let tls = match (tls_cert, tls_key) {
-        (Some(cert), Some(key)) => TlsSource::Files(PairPaths { cert, key }),
-        _ => TlsSource::Generate(dev_cert_dir),
+    // One stop signal for the server, the election and the Secret's watcher: on SIGTERM the leader gives
+    // the Lease up while the server drains.
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        stop_tx.send_replace(true);
+    });
+    let desired = match &webhooks_file {
+        Some(path) => Some(Arc::new(
+            managed_tls::DesiredWebhooks::read(path)
+                .await
+                .context("reading --webhooks-file")?,
+        )),
+        None => None,
     };
+    let managed_config = tls_secret.map(|(namespace, secret)| {
+        let mut sans: Vec<String> = service
+            .as_deref()
+            .map(|s| ManagedTls::service_names(s, &namespace))
+            .unwrap_or_default();
+        sans.extend(tls_sans);
+        ManagedTls {
+            lease: lease_name.unwrap_or_else(|| secret.clone()),
+            identity: lease_identity.unwrap_or_else(default_identity),
+            namespace,
+            secret,
+            lease_duration,
+            cert_lifetime,
+            ca_lifetime,
+            sans,
+            validating_webhook,
+            mutating_webhook,
+            webhooks: desired,
+            ready: Arc::default(),
+        }
+    });
+    if managed_config.as_ref().is_some_and(|m| m.sans.is_empty()) {
+        anyhow::bail!("--tls-secret needs --service or --tls-san: the names the certificate is for");
+    }
     // A claim the watch has not delivered yet is fetched directly; that must fit well inside the review's
     // own deadline.
     let get_timeout = request_timeout / 4;
@@ -177,6 +311,26 @@ async fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
         cluster_lookup(no_cluster, kubeconfig.as_deref(), context.as_deref(), get_timeout).await?
     } else {
         (object_lookup(objects).await?, None, None)
+    };
+    let mut managed = None;
+    let tls = match (tls_cert, tls_key, managed_config) {
+        (Some(cert), Some(key), _) => TlsSource::Files(PairPaths { cert, key }),
+        (_, _, Some(config)) => {
+            let client = kube_lookup::client(kubeconfig.as_deref(), context.as_deref())
+                .await
+                .context("connecting to the cluster for --tls-secret")?;
+            info!(secret = %config.secret, namespace = %config.namespace, lease = %config.lease,
+                identity = %config.identity, "Self-managed TLS");
+            match managed_tls::start(client, config, stop.clone()).await? {
+                Some(m) => {
+                    let pair = Arc::clone(&m.pair);
+                    managed = Some(m);
+                    TlsSource::Managed(pair)
+                }
+                None => return Ok(Exit::Clean),
+            }
+        }
+        _ => TlsSource::Generate(dev_cert_dir),
     };
     let config = Config {
         addr,
@@ -210,9 +364,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
         baseline_allow_all,
         client_ca,
     };
-    let running = start(config, shutdown_signal())
+    let server_stop = {
+        let mut stop = stop.clone();
+        async move {
+            let _ = stop.wait_for(|s| *s).await;
+        }
+    };
+    let running = start(config, server_stop)
         .await
         .context("starting the webhook server")?;
+    if let Some(m) = &managed {
+        m.watch(Arc::clone(&running.state), stop.clone());
+    }
     if let Some(cluster) = cluster {
         running
             .state
@@ -230,8 +393,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
         );
     }
     running.wait().await.context("the server task failed")?;
+    if let Some(m) = managed {
+        m.finish().await;
+    }
     info!("Stopped");
     Ok(Exit::Clean)
+}
+
+/// The pod's name (HOSTNAME in a pod) and the process id: unique among replicas, and among processes on
+/// one machine.
+fn default_identity() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "volguard".to_owned());
+    format!("{host}_{}", std::process::id())
 }
 
 /// The claims and workloads of `--objects`, read once (off the reactor: the files may be large).

@@ -4,6 +4,7 @@
 //! See <https://kubernetes.io/docs/reference/access-authn-authz/extensible-admission-controllers/>.
 
 mod cert_manager;
+mod tls;
 mod webhook;
 mod workload;
 
@@ -19,6 +20,7 @@ use serde::Serialize;
 
 pub(crate) use cert_manager::service_dns_names;
 pub use cert_manager::{Certificate, Issuer};
+pub use tls::TlsRbac;
 pub(crate) use webhook::NAMESPACE_NAME_LABEL;
 pub use webhook::{mutating_rules, namespace_selector, pod_rules, webhook_rules};
 pub use workload::probes;
@@ -79,6 +81,9 @@ pub enum Trust {
     CaBundle(Vec<u8>),
     /// cert-manager issues the pair into the Secret and injects the CA (`cert-manager.io/inject-ca-from`).
     CertManager,
+    /// volguard itself (`serve --tls-secret`): the leader writes the pair into the Secret and the CA into
+    /// the webhooks' caBundle.
+    SelfManaged,
 }
 
 /// Where the API server sends reviews.
@@ -203,6 +208,8 @@ pub struct Install {
     pub issuer: Option<Issuer>,
     /// With [`Trust::CertManager`]: the serving certificate, written to the TLS Secret.
     pub certificate: Option<Certificate>,
+    /// With [`Trust::SelfManaged`]: access to the Secret, the Lease and the webhooks' caBundle.
+    pub tls_rbac: Option<TlsRbac>,
     /// `/validate`.
     pub validating: ValidatingWebhookConfiguration,
     /// `/mutate`.
@@ -250,6 +257,7 @@ impl Install {
             service: workload::service(options),
             issuer: cert_manager.then(|| cert_manager::issuer(options)),
             certificate: cert_manager.then(|| cert_manager::certificate(options)),
+            tls_rbac: (options.trust == Trust::SelfManaged).then(|| tls::rbac(options)),
             validating: webhook::validating(options),
             mutating: webhook::mutating(options),
         }
@@ -270,6 +278,14 @@ impl Install {
             doc("ClusterRoleBinding", &self.cluster_role_binding)?,
             doc("ConfigMap", &self.policy)?,
         ];
+        if let Some(rbac) = &self.tls_rbac {
+            docs.extend([
+                doc("Role", &rbac.role)?,
+                doc("RoleBinding", &rbac.role_binding)?,
+                doc("ClusterRole", &rbac.cluster_role)?,
+                doc("ClusterRoleBinding", &rbac.cluster_role_binding)?,
+            ]);
+        }
         if let Some(issuer) = &self.issuer {
             docs.push(doc("Issuer", issuer)?);
         }

@@ -138,7 +138,7 @@ pub fn namespace_selector(o: &Options) -> LabelSelector {
 fn client_config(o: &Options, path: &str) -> WebhookClientConfig {
     let ca_bundle = match &o.trust {
         Trust::CaBundle(pem) => Some(ByteString(pem.clone())),
-        Trust::CertManager => None,
+        Trust::CertManager | Trust::SelfManaged => None,
     };
     match &o.endpoint {
         Endpoint::Service => WebhookClientConfig {

@@ -16,7 +16,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::Options;
+use super::{Options, Trust};
 use crate::domain::policy::BUILTIN_POLICY;
 use crate::domain::workload::KINDS;
 
@@ -152,6 +152,46 @@ fn quantities(cpu: &str, memory: &str) -> BTreeMap<String, Quantity> {
     ])
 }
 
+fn field_env(name: &str, path: &str) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                field_path: path.to_owned(),
+                ..ObjectFieldSelector::default()
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    }
+}
+
+fn env(o: &Options) -> Vec<EnvVar> {
+    let mut env = vec![field_env("POD_IP", "status.podIP")];
+    if o.trust == Trust::SelfManaged {
+        // The Lease holder's identity.
+        env.push(field_env("POD_NAME", "metadata.name"));
+    }
+    env
+}
+
+fn args(o: &Options) -> Vec<String> {
+    let mut args = vec![
+        "serve".to_owned(),
+        "--addr=$(POD_IP):8443".to_owned(),
+        "--metrics-addr=$(POD_IP):9090".to_owned(),
+    ];
+    if o.trust == Trust::SelfManaged {
+        args.extend(super::tls::serve_args(o));
+    } else {
+        args.push(format!("--tls-cert={TLS_MOUNT}/tls.crt"));
+        args.push(format!("--tls-key={TLS_MOUNT}/tls.key"));
+    }
+    args.push(format!("--policy={POLICY_MOUNT}"));
+    args.push("--log-format=json".to_owned());
+    args
+}
+
 pub(super) fn deployment(o: &Options) -> Deployment {
     let (readiness, liveness) = probes();
     let selector = LabelSelector {
@@ -164,26 +204,8 @@ pub(super) fn deployment(o: &Options) -> Deployment {
         image_pull_policy: Some("IfNotPresent".to_owned()),
         // Both listeners on the pod's own IP (from the downward API): what the Service, the kubelet's
         // probes and Prometheus reach, and nothing else.
-        env: Some(vec![EnvVar {
-            name: "POD_IP".to_owned(),
-            value_from: Some(EnvVarSource {
-                field_ref: Some(ObjectFieldSelector {
-                    field_path: "status.podIP".to_owned(),
-                    ..ObjectFieldSelector::default()
-                }),
-                ..EnvVarSource::default()
-            }),
-            ..EnvVar::default()
-        }]),
-        args: Some(vec![
-            "serve".to_owned(),
-            "--addr=$(POD_IP):8443".to_owned(),
-            "--metrics-addr=$(POD_IP):9090".to_owned(),
-            format!("--tls-cert={TLS_MOUNT}/tls.crt"),
-            format!("--tls-key={TLS_MOUNT}/tls.key"),
-            format!("--policy={POLICY_MOUNT}"),
-            "--log-format=json".to_owned(),
-        ]),
+        env: Some(env(o)),
+        args: Some(args(o)),
         ports: Some(vec![
             ContainerPort {
                 name: Some("https".to_owned()),
@@ -206,20 +228,26 @@ pub(super) fn deployment(o: &Options) -> Deployment {
             ..ResourceRequirements::default()
         }),
         security_context: Some(container_security_context()),
-        volume_mounts: Some(vec![
-            VolumeMount {
-                name: "policy".to_owned(),
-                mount_path: POLICY_MOUNT.to_owned(),
-                read_only: Some(true),
-                ..VolumeMount::default()
-            },
-            VolumeMount {
-                name: "tls".to_owned(),
-                mount_path: TLS_MOUNT.to_owned(),
-                read_only: Some(true),
-                ..VolumeMount::default()
-            },
-        ]),
+        volume_mounts: Some(
+            [
+                Some(VolumeMount {
+                    name: "policy".to_owned(),
+                    mount_path: POLICY_MOUNT.to_owned(),
+                    read_only: Some(true),
+                    ..VolumeMount::default()
+                }),
+                // Self-managed: read from the API server, not mounted.
+                (o.trust != Trust::SelfManaged).then(|| VolumeMount {
+                    name: "tls".to_owned(),
+                    mount_path: TLS_MOUNT.to_owned(),
+                    read_only: Some(true),
+                    ..VolumeMount::default()
+                }),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+        ),
         ..Container::default()
     };
     let pod = PodSpec {
@@ -247,24 +275,29 @@ pub(super) fn deployment(o: &Options) -> Deployment {
             ..Affinity::default()
         }),
         containers: vec![container],
-        volumes: Some(vec![
-            Volume {
-                name: "policy".to_owned(),
-                config_map: Some(ConfigMapVolumeSource {
-                    name: o.policy_config_map(),
-                    ..ConfigMapVolumeSource::default()
+        volumes: Some(
+            [
+                Some(Volume {
+                    name: "policy".to_owned(),
+                    config_map: Some(ConfigMapVolumeSource {
+                        name: o.policy_config_map(),
+                        ..ConfigMapVolumeSource::default()
+                    }),
+                    ..Volume::default()
                 }),
-                ..Volume::default()
-            },
-            Volume {
-                name: "tls".to_owned(),
-                secret: Some(SecretVolumeSource {
-                    secret_name: Some(o.tls_secret()),
-                    ..SecretVolumeSource::default()
+                (o.trust != Trust::SelfManaged).then(|| Volume {
+                    name: "tls".to_owned(),
+                    secret: Some(SecretVolumeSource {
+                        secret_name: Some(o.tls_secret()),
+                        ..SecretVolumeSource::default()
+                    }),
+                    ..Volume::default()
                 }),
-                ..Volume::default()
-            },
-        ]),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+        ),
         ..PodSpec::default()
     };
     Deployment {

@@ -20,6 +20,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use super::expiry::ExpiryCollector;
 use crate::adapters::kube_lookup::CacheStats;
 
 // Every label value comes from a closed set (the table of kinds, the operations, the rule ids): a caller
@@ -166,6 +167,7 @@ pub struct Metrics {
     connections: Family<ListenerLabels, Gauge>,
     certificate_expiry: Gauge<f64, std::sync::atomic::AtomicU64>,
     caches: CacheCollector,
+    expiry: ExpiryCollector,
 }
 
 impl Default for Metrics {
@@ -239,6 +241,8 @@ impl Metrics {
         );
         let caches = CacheCollector::default();
         registry.register_collector(Box::new(caches.clone()));
+        let expiry = ExpiryCollector::default();
+        registry.register_collector(Box::new(expiry.clone()));
         Self {
             registry,
             reviews,
@@ -251,6 +255,7 @@ impl Metrics {
             connections,
             certificate_expiry,
             caches,
+            expiry,
         }
     }
 
@@ -301,6 +306,18 @@ impl Metrics {
     /// Records when the serving certificate in use expires.
     pub(crate) fn certificate_expires(&self, unix_seconds: f64) {
         self.certificate_expiry.set(unix_seconds);
+        #[allow(clippy::cast_possible_truncation)]
+        self.expiry.serving_expires(unix_seconds as i64);
+    }
+
+    /// Records when the CA of the self-managed certificate expires (Unix seconds).
+    pub(crate) fn ca_expires(&self, unix_seconds: i64) {
+        self.expiry.ca_expires(unix_seconds);
+    }
+
+    /// Self-managed TLS: whether this replica leads (None: not in that mode, not exported).
+    pub(crate) fn set_leader(&self, leading: Option<bool>) {
+        self.expiry.set_leader(leading);
     }
 
     /// Counts one finding.

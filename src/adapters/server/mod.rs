@@ -6,6 +6,7 @@
 
 pub mod baseline;
 pub mod connections;
+mod expiry;
 pub mod log;
 pub mod metrics;
 pub mod reload;

@@ -172,6 +172,27 @@ async fn hash_certs(w: &Watched) -> Option<[u8; 32]> {
         .flatten()
 }
 
+/// Serves a newly loaded pair from the next handshake on, or, when it did not load, keeps the last good
+/// one and counts the refusal. Files and the self-managed Secret both come through here.
+pub(crate) fn swap_pair(
+    state: &Arc<AppState>,
+    loaded: Result<Arc<rustls::sign::CertifiedKey>, super::tls::TlsError>,
+    source: &str,
+) {
+    let Some(store) = &state.certs else { return };
+    match loaded {
+        Ok(pair) => {
+            store.store(pair);
+            state.certs_swapped();
+            info!(source, "Serving certificate reloaded");
+        }
+        Err(e) => {
+            error!(source, error = %e, "Certificate reload refused; the last good pair keeps serving");
+            state.metrics.cert_reload(false);
+        }
+    }
+}
+
 async fn check(state: &Arc<AppState>, watched: &Watched, seen: &mut Seen) {
     if let Some(path) = &watched.policy {
         let now = hash_policy(watched).await;
@@ -196,16 +217,9 @@ async fn check(state: &Arc<AppState>, watched: &Watched, seen: &mut Seen) {
         if now.is_some() && now != seen.certs {
             seen.certs = now;
             let p = paths.clone();
+            let _ = store;
             match tokio::task::spawn_blocking(move || load_pair(&p)).await {
-                Ok(Ok(pair)) => {
-                    store.store(pair);
-                    state.certs_swapped();
-                    info!(cert = %paths.cert.display(), "Serving certificate reloaded");
-                }
-                Ok(Err(e)) => {
-                    error!(error = %e, "Certificate reload refused; the last good pair keeps serving");
-                    state.metrics.cert_reload(false);
-                }
+                Ok(loaded) => swap_pair(state, loaded, &paths.cert.display().to_string()),
                 Err(e) => error!(error = %e, "Certificate reload task failed"),
             }
         }

@@ -25,6 +25,8 @@ pub enum TlsSource {
     Files(PairPaths),
     /// A dev CA and a certificate for localhost and 127.0.0.1, written into this directory.
     Generate(PathBuf),
+    /// A pair already loaded, whose owner swaps in new ones (self-managed TLS: the Secret's watcher).
+    Managed(Arc<rustls::sign::CertifiedKey>),
 }
 
 /// Everything `serve` needs.
@@ -114,7 +116,7 @@ pub async fn start(
     // Fingerprint the files before loading them, so a change made meanwhile is reloaded, not missed.
     let certs_watched = match &config.tls {
         TlsSource::Files(paths) => Some(paths.clone()),
-        TlsSource::Generate(_) => None,
+        TlsSource::Generate(_) | TlsSource::Managed(_) => None,
     };
     let watched = Watched {
         policy: config.policy.clone(),
@@ -128,25 +130,26 @@ pub async fn start(
         None => PolicySet::builtin(),
     })
     .await??;
-    let (pair_paths, generated_ca) = match &config.tls {
-        TlsSource::Files(paths) => (paths.clone(), None),
+    let (pair, generated_ca) = match &config.tls {
+        TlsSource::Managed(pair) => (Arc::clone(pair), None),
+        TlsSource::Files(paths) => {
+            let p = paths.clone();
+            (tokio::task::spawn_blocking(move || load_pair(&p)).await??, None)
+        }
         TlsSource::Generate(dir) => {
             let dir = dir.clone();
             let written = tokio::task::spawn_blocking(move || dev_pair(&dir)).await??;
             info!(ca = %written.ca.display(), "Serving a dev certificate for localhost and 127.0.0.1; use the CA file \
                   as the webhook's caBundle");
+            let p = PairPaths {
+                cert: written.cert,
+                key: written.key,
+            };
             (
-                PairPaths {
-                    cert: written.cert,
-                    key: written.key,
-                },
+                tokio::task::spawn_blocking(move || load_pair(&p)).await??,
                 Some(written.ca),
             )
         }
-    };
-    let pair = {
-        let p = pair_paths.clone();
-        tokio::task::spawn_blocking(move || load_pair(&p)).await??
     };
     let client_roots = match &config.client_ca {
         Some(path) => {
@@ -196,8 +199,10 @@ pub async fn start(
     let expiry = tokio::spawn(watch_expiry(
         Arc::clone(&state),
         match &config.tls {
-            TlsSource::Generate(dir) => Some(dir.clone()),
-            TlsSource::Files(_) => None,
+            TlsSource::Generate(dir) => Expiry::RenewDev(dir.clone()),
+            TlsSource::Files(_) => Expiry::Warn,
+            // The Secret's watcher exports and warns (managed_tls).
+            TlsSource::Managed(_) => Expiry::Managed,
         },
     ));
     info!(%addr, metrics = ?metrics_addr, "Serving admission reviews on /validate and /mutate");
@@ -251,14 +256,30 @@ fn renewal_due(not_before: i64, not_after: i64, now: i64) -> i64 {
     (renew_at - now).max(0)
 }
 
+/// Who looks after the serving certificate's expiry.
+enum Expiry {
+    /// Files: export and warn.
+    Warn,
+    /// A generated dev pair: also renew it.
+    RenewDev(PathBuf),
+    /// Self-managed: only export here.
+    Managed,
+}
+
 /// Every hour: exports the serving certificate's expiry, warns in its last 30 days, and renews a
 /// generated dev certificate two thirds through its life (swapped in without a restart).
-async fn watch_expiry(state: Arc<AppState>, generated: Option<PathBuf>) {
+async fn watch_expiry(state: Arc<AppState>, expiry: Expiry) {
     const WARN_WITHIN: i64 = 30 * 86_400;
+    let generated = match &expiry {
+        Expiry::RenewDev(dir) => Some(dir.clone()),
+        Expiry::Warn | Expiry::Managed => None,
+    };
     loop {
         state.record_certificate_expiry();
         let validity = state.certs.as_ref().and_then(|c| c.validity());
-        if let Some((not_before, not_after)) = validity {
+        if let Some((not_before, not_after)) = validity
+            && !matches!(expiry, Expiry::Managed)
+        {
             let left = not_after - unix_now();
             if left < WARN_WITHIN {
                 tracing::warn!(
