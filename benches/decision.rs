@@ -231,8 +231,8 @@ fn mutate(c: &mut Criterion) {
             .expect("policy");
     let builtin = PolicySet::builtin().expect("built-in policy");
     let review = admission::parse(&body).expect("fixture parses");
-    assert!(admission::mutate(&review, &body, &lookup, &repairing).patched);
-    assert!(!admission::mutate(&review, &body, &lookup, &builtin).patched);
+    assert!(admission::mutate(&review, &lookup, &repairing).patched);
+    assert!(!admission::mutate(&review, &lookup, &builtin).patched);
 
     let mut g = c.benchmark_group("mutate");
     let answer = |response: &kube::core::admission::AdmissionResponse| {
@@ -251,9 +251,7 @@ fn mutate(c: &mut Criterion) {
         g.bench_function(name, |b| {
             b.iter(|| {
                 let review = admission::parse(black_box(&body)).expect("parses");
-                black_box(answer(
-                    &admission::mutate(&review, &body, &lookup, policies).response,
-                ))
+                black_box(answer(&admission::mutate(&review, &lookup, policies).response))
             })
         });
     }

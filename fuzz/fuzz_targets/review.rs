@@ -42,8 +42,8 @@ fuzz_target!(|data: &[u8]| {
     let _ = admission::scan(data, limits);
     if let Ok(review) = admission::parse(data) {
         let _ = admission::validate_within(&review, lookup, policies, limits);
-        let _ = admission::mutate_within(&review, data, lookup, policies, limits);
+        let _ = admission::mutate_within(&review, lookup, policies, limits);
         let _ = admission::validate_within(&review, lookup, repairs, limits);
-        let _ = admission::mutate_within(&review, data, lookup, repairs, limits);
+        let _ = admission::mutate_within(&review, lookup, repairs, limits);
     }
 });

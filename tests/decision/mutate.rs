@@ -428,29 +428,43 @@ fn a_template_the_user_wrote_gets_its_missing_mount_on_update_too() {
 }
 
 #[test]
-fn a_repair_that_cannot_be_made_gets_the_failure_mode() {
+fn the_webhook_patch_made_from_the_typed_object_applies_to_the_object_as_received() {
     use volguard::adapters::admission;
-    // The review as parsed says CREATE of Deployment shop/web at one replica; the body handed to the
-    // mutating path has no object to patch (a body and a review that disagree: a volguard bug). The
-    // policy's failureMode decides: Fail (the default) denies and says why.
-    let review_body = std::fs::read(
+    // The webhook answers from the review decoded once, without the fields no rule reads and without
+    // reading the body again. Its patch must be the one computed against the object as received (what
+    // `check --mutate` prints), apply to that object, and leave everything volguard does not read as sent.
+    let body = std::fs::read(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reviews/update-deployment-image.json"),
     )
     .expect("fixture");
-    let review = admission::parse(&review_body).expect("parses");
+    let received: Value = serde_json::from_slice::<Value>(&body).expect("JSON")["request"]["object"].clone();
+    let review = admission::parse(&body).expect("parses");
     let claim = document("deployments.yaml", "PersistentVolumeClaim", "cms-uploads");
     let mut web_data = claim.clone();
     web_data["metadata"]["name"] = json!("web-data");
     let lookup: Bundle = [typed(&web_data)].iter().collect();
     let policies = load_path(&dir().join("webhook-policy.yaml")).expect("loads");
-    let outcome = admission::mutate(&review, br#"{"request": {}}"#, &lookup, &policies);
-    assert!(!outcome.response.allowed);
-    assert!(!outcome.patched);
-    assert_eq!(
-        outcome.response.result.message,
-        "volguard could not repair Deployment shop/web: the request has no object"
-    );
-    // With the real body, the same review is repaired.
-    let outcome = admission::mutate(&review, &review_body, &lookup, &policies);
+    let outcome = admission::mutate(&review, &lookup, &policies);
     assert!(outcome.response.allowed && outcome.patched);
+    let patch: json_patch::Patch =
+        serde_json::from_slice(outcome.response.patch.as_deref().expect("a patch")).expect("a JSON patch");
+    let full = mutate(&received, &typed(&received), Stage::Update, &lookup, &policies).expect("mutates");
+    assert_eq!(
+        patch, full.patch,
+        "the same patch as against the object as received"
+    );
+    let mut patched = received.clone();
+    json_patch::patch(&mut patched, &patch).expect("applies to the object as received");
+    assert_eq!(patched["spec"]["strategy"], json!({"type": "Recreate"}));
+    for kept in [
+        "/spec/template/spec/containers/0/image",
+        "/metadata/annotations/kubectl.kubernetes.io~1last-applied-configuration",
+        "/metadata/managedFields",
+    ] {
+        assert_eq!(patched.pointer(kept), received.pointer(kept), "{kept} as sent");
+        assert!(patched.pointer(kept).is_some(), "{kept} is in the fixture");
+    }
+    // And the patched object is admitted by the validating webhook's decision.
+    let eval = evaluate(&typed(&patched), &lookup, &policies).expect("judged");
+    assert_ne!(eval.verdict(), Verdict::Deny, "{:?}", eval.findings);
 }

@@ -69,7 +69,7 @@ pub fn run(args: ReviewArgs) -> anyhow::Result<Exit> {
         }
     };
     let outcome = if mutate {
-        admission::mutate(&review, &body, &bundle, &policies)
+        admission::mutate(&review, &bundle, &policies)
     } else {
         admission::validate(&review, &bundle, &policies)
     };

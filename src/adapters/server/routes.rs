@@ -360,14 +360,9 @@ async fn answer(
         _ => Prefetched::default(),
     };
     let outcome = if heavy {
-        let (s, p, b, object_limits) = (
-            Arc::clone(&state),
-            Arc::clone(&policies),
-            bytes.clone(),
-            limits.objects,
-        );
+        let (s, p, object_limits) = (Arc::clone(&state), Arc::clone(&policies), limits.objects);
         let work = tokio::task::spawn_blocking(move || {
-            let outcome = decide(&s, &p, &review, &b, extra, path, &object_limits);
+            let outcome = decide(&s, &p, &review, extra, path, &object_limits);
             (review, outcome)
         });
         match tokio::time::timeout_at(deadline, work).await {
@@ -375,7 +370,7 @@ async fn answer(
             _ => return late(&state, &bytes, &policies, path, started, None),
         }
     } else {
-        decide(&state, &policies, &review, &bytes, extra, path, &limits.objects)
+        decide(&state, &policies, &review, extra, path, &limits.objects)
     };
     respond(&state, path, (operation, kind), &outcome, started)
 }
@@ -401,7 +396,6 @@ fn decide(
     state: &AppState,
     policies: &PolicySet,
     review: &Review,
-    bytes: &[u8],
     extra: Prefetched,
     path: Path,
     limits: &ObjectLimits,
@@ -409,7 +403,7 @@ fn decide(
     let lookup = Overlay::new(state.lookup.as_ref(), extra);
     match path {
         Path::Validate => admission::validate_within(review, &lookup, policies, limits),
-        Path::Mutate => admission::mutate_within(review, bytes, &lookup, policies, limits),
+        Path::Mutate => admission::mutate_within(review, &lookup, policies, limits),
     }
 }
 

@@ -133,10 +133,16 @@ pub(crate) fn wanted(resource: &Resource, policies: &PolicySet) -> bool {
     matches!(resource, Resource::Workload(w) if !selecting(w, policies).is_empty())
 }
 
-/// Repairs `resource` as the policies selecting it ask, and the patch that makes `received` (the same
-/// object, as sent) into the repaired one. Only workloads are mutated.
-pub fn mutate(
-    received: &Value,
+/// Repairs `resource` as the policies selecting it ask, and the patch that makes the object as received
+/// into the repaired one, without the object as received: what the mutating webhook answers. Only
+/// workloads are mutated.
+///
+/// The patch is the difference between the typed object before and after, both decoded without the
+/// fields no rule reads (`domain::workload::unread`), so it only names fields a repair changed, at paths
+/// the object as received has: every field the typed object writes that is not optional is one the API
+/// server requires (metadata, selector, template, containers, names), so its parents are there.
+/// `tests/decision/mutate.rs` applies each patch to the object as received and judges the result again.
+pub fn plan(
     resource: &Resource,
     stage: Stage,
     lookup: &dyn Lookup,
@@ -149,12 +155,7 @@ pub fn mutate(
     if selecting.is_empty() {
         return Ok(Mutation::default());
     }
-    // Repairs never touch managedFields, often the larger part of an object the API server sends: leave
-    // them out of the copy that is repaired, serialised and compared. The patch is the same.
-    let mut base = before.clone();
-    base.metadata_mut().managed_fields = None;
-    let before = &base;
-    let mut after = base.clone();
+    let mut after = before.clone();
     let mut changes = Vec::new();
     if let Workload::StatefulSet(set) = &mut after {
         templates::apply(set, stage, &selecting, &mut changes);
@@ -165,11 +166,32 @@ pub fn mutate(
     }
     record(&mut after, &changes);
     let patch = json_patch::diff(&before.to_json()?, &after.to_json()?);
+    Ok(Mutation {
+        patch,
+        object: None,
+        // The repaired object the rules judge again is `after` itself: the patch only writes what the
+        // typed repair changed, so decoding the patched JSON again would build the same object (the
+        // tests compare the two).
+        repaired: Some(Box::new(Resource::Workload(after))),
+        changes,
+    })
+}
+
+/// [`plan`], and the patch applied to `received` (the same object, as sent): the object `check --mutate`
+/// prints. The patched object must still be of a kind volguard reads.
+pub fn mutate(
+    received: &Value,
+    resource: &Resource,
+    stage: Stage,
+    lookup: &dyn Lookup,
+    policies: &PolicySet,
+) -> Result<Mutation, MutateError> {
+    let mut mutation = plan(resource, stage, lookup, policies)?;
+    if mutation.is_empty() {
+        return Ok(mutation);
+    }
     let mut object = received.clone();
-    json_patch::patch(&mut object, &patch)?;
-    // The patched object must still be of a kind volguard reads. The repaired object the rules judge
-    // again is `after` itself: the patch only writes what the typed repair changed, so decoding the
-    // patched JSON again would build the same object (the tests compare the two).
+    json_patch::patch(&mut object, &mutation.patch)?;
     let (api_version, kind) = type_of(&object)?;
     if ObjectType::of(api_version, kind).is_none() {
         return Err(MutateError::Decode(DecodeError::Invalid {
@@ -178,10 +200,6 @@ pub fn mutate(
             message: "the patched object is no longer of a kind volguard reads".to_owned(),
         }));
     }
-    Ok(Mutation {
-        patch,
-        object: Some(object),
-        repaired: Some(Box::new(Resource::Workload(after))),
-        changes,
-    })
+    mutation.object = Some(object);
+    Ok(mutation)
 }
