@@ -95,7 +95,6 @@ impl DesiredWebhooks {
 
 /// What one configuration should hold.
 struct Target<'a, W> {
-    kind: &'static str,
     name: &'a str,
     desired: Option<&'a [W]>,
     applied: Option<&'a AtomicBool>,
@@ -112,79 +111,49 @@ pub(super) async fn publish(
     let desired = config.webhooks.as_deref();
     let mut all = true;
     if let Some(name) = &config.validating_webhook {
-        let api: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
-        let live = api
-            .get_opt(name)
-            .await
-            .map_err(kube_err(format!("reading ValidatingWebhookConfiguration {name}")))?
-            .map(|c| {
-                c.webhooks
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|w| (w.name, w.client_config.ca_bundle.map(|b| b.0)))
-                    .collect::<Vec<_>>()
-            });
         let target = Target {
-            kind: "ValidatingWebhookConfiguration",
             name,
             desired: desired.and_then(|d| d.validating.as_deref()),
             applied: desired.map(|d| &d.validating_applied),
         };
-        all &= patch(
-            &api,
-            target,
-            live,
-            bundle,
-            ready,
-            |w: &mut ValidatingWebhook, b| w.client_config.ca_bundle = Some(b),
-        )
-        .await?;
+        all &= sync::<ValidatingWebhookConfiguration>(client, target, bundle, ready).await?;
     }
     if let Some(name) = &config.mutating_webhook {
-        let api: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
-        let live = api
-            .get_opt(name)
-            .await
-            .map_err(kube_err(format!("reading MutatingWebhookConfiguration {name}")))?
-            .map(|c| {
-                c.webhooks
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|w| (w.name, w.client_config.ca_bundle.map(|b| b.0)))
-                    .collect::<Vec<_>>()
-            });
         let target = Target {
-            kind: "MutatingWebhookConfiguration",
             name,
             desired: desired.and_then(|d| d.mutating.as_deref()),
             applied: desired.map(|d| &d.mutating_applied),
         };
-        all &= patch(&api, target, live, bundle, ready, |w: &mut MutatingWebhook, b| {
-            w.client_config.ca_bundle = Some(b)
-        })
-        .await?;
+        all &= sync::<MutatingWebhookConfiguration>(client, target, bundle, ready).await?;
     }
     Ok(all)
 }
 
-async fn patch<K, W>(
-    api: &Api<K>,
-    target: Target<'_, W>,
-    live: Option<Vec<(String, Option<Vec<u8>>)>>,
+/// Brings one configuration up to date. `Ok(true)` when it exists and trusts `bundle`.
+async fn sync<C: Configuration>(
+    client: &Client,
+    target: Target<'_, C::Webhook>,
     bundle: &str,
     ready: bool,
-    set_bundle: impl Fn(&mut W, ByteString),
-) -> Result<bool, ManagedTlsError>
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-    W: Clone + Serialize + HasName,
-{
+) -> Result<bool, ManagedTlsError> {
     let Target {
-        kind,
         name,
         desired,
         applied,
     } = target;
+    let kind = C::KIND;
+    let api: Api<C> = Api::all(client.clone());
+    // Each live webhook's name and caBundle; None when the configuration does not exist.
+    let live: Option<Vec<(String, Option<Vec<u8>>)>> = api
+        .get_opt(name)
+        .await
+        .map_err(kube_err(format!("reading {kind} {name}")))?
+        .map(|c| {
+            c.into_webhooks()
+                .into_iter()
+                .map(|w| (w.name().to_owned(), w.ca_bundle().map(<[u8]>::to_vec)))
+                .collect()
+        });
     let Some(live) = live else {
         warn!(
             kind,
@@ -195,7 +164,7 @@ where
     let trusted = live.iter().all(|(_, b)| b.as_deref() == Some(bundle.as_bytes()));
     let body = match (desired, applied) {
         (Some(desired), Some(applied)) => {
-            let names: Vec<&str> = desired.iter().map(HasName::name).collect();
+            let names: Vec<&str> = desired.iter().map(Webhook::name).collect();
             let live_names: Vec<&str> = live.iter().map(|(n, _)| n.as_str()).collect();
             if applied.load(Ordering::SeqCst) && trusted && names == live_names {
                 return Ok(true);
@@ -204,11 +173,11 @@ where
                 // Not serving yet: leave the configuration as it is (inactive on a fresh install).
                 return Ok(false);
             }
-            let webhooks: Vec<W> = desired
+            let webhooks: Vec<C::Webhook> = desired
                 .iter()
                 .cloned()
                 .map(|mut w| {
-                    set_bundle(&mut w, ByteString(bundle.as_bytes().to_vec()));
+                    w.set_ca_bundle(ByteString(bundle.as_bytes().to_vec()));
                     w
                 })
                 .collect();
@@ -244,22 +213,59 @@ where
     Ok(true)
 }
 
-/// A webhook's name: the list's merge key.
-trait HasName {
+/// A webhook of either configuration: its name (the list's merge key) and its caBundle.
+trait Webhook: Clone + Serialize {
     fn name(&self) -> &str;
+    fn ca_bundle(&self) -> Option<&[u8]>;
+    fn set_ca_bundle(&mut self, bundle: ByteString);
 }
 
-impl HasName for ValidatingWebhook {
-    fn name(&self) -> &str {
-        &self.name
-    }
+/// A webhook configuration, validating or mutating.
+trait Configuration:
+    kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug
+{
+    const KIND: &'static str;
+    type Webhook: Webhook;
+    fn into_webhooks(self) -> Vec<Self::Webhook>;
 }
 
-impl HasName for MutatingWebhook {
-    fn name(&self) -> &str {
-        &self.name
-    }
+macro_rules! webhook_kind {
+    ($configuration:ty, $webhook:ty, $kind:literal) => {
+        impl Webhook for $webhook {
+            fn name(&self) -> &str {
+                &self.name
+            }
+            fn ca_bundle(&self) -> Option<&[u8]> {
+                self.client_config
+                    .ca_bundle
+                    .as_ref()
+                    .map(|b| b.0.as_slice())
+            }
+            fn set_ca_bundle(&mut self, bundle: ByteString) {
+                self.client_config.ca_bundle = Some(bundle);
+            }
+        }
+
+        impl Configuration for $configuration {
+            const KIND: &'static str = $kind;
+            type Webhook = $webhook;
+            fn into_webhooks(self) -> Vec<$webhook> {
+                self.webhooks.unwrap_or_default()
+            }
+        }
+    };
 }
+
+webhook_kind!(
+    ValidatingWebhookConfiguration,
+    ValidatingWebhook,
+    "ValidatingWebhookConfiguration"
+);
+webhook_kind!(
+    MutatingWebhookConfiguration,
+    MutatingWebhook,
+    "MutatingWebhookConfiguration"
+);
 
 #[cfg(test)]
 mod tests {
