@@ -7,6 +7,8 @@
 //!   byte-identical twice (`generate` makes a new CA on every render, as documented);
 //! - the rendering in each TLS mode passes `kubectl apply --dry-run=server` on the real kube-apiserver of
 //!   `../shared/e2e/cluster.sh`;
+//! - the self-managed RBAC, applied for real, lets volguard's service account do what `serve` does with
+//!   its Secret, Lease and webhook configurations, and nothing else there (`kubectl auth can-i`);
 //! - `volguard manifests` given the same choices installs the same: the webhooks (rules, failure
 //!   policies, timeouts, selectors, client config), the ClusterRole's access and its binding, the
 //!   namespace selectors' exemptions, and the server's listen addresses.
@@ -830,4 +832,152 @@ fn self_managed_webhooks_are_installed_inactive_and_removed_by_a_pre_delete_hook
     let docs = render(&tool, &["tls.mode=certManager"]);
     assert!(of_kind(&docs, "ValidatingWebhookConfiguration")["webhooks"].is_array());
     assert!(docs.iter().all(|d| d["kind"] != "Job"));
+}
+
+/// The value of `--FLAG=` among the volguard container's arguments.
+fn arg_of(docs: &[Value], flag: &str) -> String {
+    of_kind(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .filter_map(Value::as_str)
+        .find_map(|a| a.strip_prefix(&format!("--{flag}=")).map(str::to_owned))
+        .unwrap_or_else(|| panic!("--{flag} among the args"))
+}
+
+#[test]
+fn the_self_managed_rbac_grants_what_serve_needs_and_nothing_else() {
+    // The chart's RBAC applied for real to the API server (which runs the RBAC authorizer), then asked,
+    // as volguard's service account, what it may do: the tests that run `serve` do so as cluster admin,
+    // so only this shows that the names and verbs the chart grants are the ones serve uses.
+    let tool = helm_check();
+    let kubeconfig = cluster_common::cluster();
+    let ns = cluster_common::fresh_name("vg-rbac");
+    let created = cluster_common::kubectl(
+        &kubeconfig,
+        &["create", "namespace", &ns, "--request-timeout=30s"],
+        None,
+    );
+    assert!(created.status.success(), "{:?}", cluster_common::text(&created));
+    let args = [
+        "--release-name",
+        ns.as_str(),
+        "-n",
+        ns.as_str(),
+        "-q",
+        "--kube-version",
+        "1.25.0",
+    ];
+    let docs = documents(&rendered(&helm_check_run(&tool, &args), &args));
+    let rbac: Vec<Value> = docs
+        .iter()
+        .filter(|d| {
+            [
+                "ServiceAccount",
+                "Role",
+                "RoleBinding",
+                "ClusterRole",
+                "ClusterRoleBinding",
+            ]
+            .contains(&d["kind"].as_str().unwrap_or_default())
+        })
+        .cloned()
+        .collect();
+    assert!(rbac.len() >= 7, "{rbac:?}");
+    let stream = serde_saphyr::to_string_multiple(&rbac).expect("YAML");
+    let out = cluster_common::kubectl(
+        &kubeconfig,
+        &["apply", "--request-timeout=60s", "-f", "-"],
+        Some(&stream),
+    );
+    assert!(out.status.success(), "{:?}", cluster_common::text(&out));
+
+    let account = format!(
+        "system:serviceaccount:{ns}:{}",
+        of_kind(&docs, "ServiceAccount")["metadata"]["name"]
+            .as_str()
+            .expect("a name")
+    );
+    let (secret_ns, secret) = {
+        let s = arg_of(&docs, "tls-secret");
+        let (a, b) = s.split_once('/').expect("NAMESPACE/NAME");
+        (a.to_owned(), b.to_owned())
+    };
+    assert_eq!(secret_ns, ns);
+    let lease = arg_of(&docs, "lease-name");
+    let validating = arg_of(&docs, "validating-webhook");
+    let mutating = arg_of(&docs, "mutating-webhook");
+    let can = |verb: &str, what: &str, namespace: Option<&str>| -> bool {
+        let mut a = vec![
+            "auth",
+            "can-i",
+            verb,
+            what,
+            "--as",
+            account.as_str(),
+            "--request-timeout=30s",
+        ];
+        if let Some(n) = namespace {
+            a.extend(["-n", n]);
+        }
+        let out = cluster_common::kubectl(&kubeconfig, &a, None);
+        let (stdout, stderr) = cluster_common::text(&out);
+        match stdout.trim() {
+            "yes" => true,
+            "no" => false,
+            _ => panic!("kubectl auth can-i {verb} {what}: {stdout} {stderr}"),
+        }
+    };
+    let here = Some(ns.as_str());
+    let granted = [
+        ("get", format!("secrets/{secret}"), here),
+        ("watch", format!("secrets/{secret}"), here),
+        ("list", format!("secrets/{secret}"), here),
+        ("update", format!("secrets/{secret}"), here),
+        ("create", "secrets".to_owned(), here),
+        ("get", format!("leases.coordination.k8s.io/{lease}"), here),
+        ("update", format!("leases.coordination.k8s.io/{lease}"), here),
+        ("create", "leases.coordination.k8s.io".to_owned(), here),
+        (
+            "patch",
+            format!("validatingwebhookconfigurations/{validating}"),
+            None,
+        ),
+        ("patch", format!("mutatingwebhookconfigurations/{mutating}"), None),
+        (
+            "delete",
+            format!("validatingwebhookconfigurations/{validating}"),
+            None,
+        ),
+        ("watch", "deployments.apps".to_owned(), None),
+        ("list", "persistentvolumeclaims".to_owned(), None),
+    ];
+    for (verb, what, namespace) in &granted {
+        assert!(can(verb, what, *namespace), "{account} may {verb} {what}");
+    }
+    let refused = [
+        ("get", "secrets/another-secret".to_owned(), here),
+        ("list", "secrets".to_owned(), here),
+        ("get", format!("secrets/{secret}"), Some("default")),
+        ("create", "secrets".to_owned(), Some("default")),
+        ("delete", format!("secrets/{secret}"), here),
+        (
+            "update",
+            "leases.coordination.k8s.io/another-lease".to_owned(),
+            here,
+        ),
+        (
+            "patch",
+            "validatingwebhookconfigurations/another-webhook".to_owned(),
+            None,
+        ),
+        ("create", "validatingwebhookconfigurations".to_owned(), None),
+        ("create", "deployments.apps".to_owned(), here),
+    ];
+    for (verb, what, namespace) in &refused {
+        assert!(
+            !can(verb, what, *namespace),
+            "{account} may not {verb} {what} in {namespace:?}"
+        );
+    }
 }
