@@ -13,6 +13,8 @@
 
 #[path = "../tests/abuse_common/mod.rs"]
 mod abuse_common;
+#[path = "../tests/support/ports.rs"]
+mod ports;
 
 use std::future::Future;
 use std::path::PathBuf;

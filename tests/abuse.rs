@@ -6,6 +6,8 @@
 //! Every attack is bounded in requests or connections, and every request in time.
 
 mod abuse_common;
+#[path = "support/ports.rs"]
+mod ports;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! open file descriptors from /proc. Killed when dropped (a failing assertion included).
 
 use std::fs::File;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -36,17 +36,33 @@ pub struct Served {
     dir: TempDir,
 }
 
-/// A port nothing listens on right now. Another process could take it before the server binds it; the
-/// server then fails to start, and the readiness wait says so with its log.
+/// A port nothing listens on right now, outside the ephemeral range (see `tests/support/ports.rs`).
+/// Another test could still pick it before the server binds it; the server then exits saying the
+/// address is in use, and [`Served::start`] tries again on new ports.
 fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port on 127.0.0.1")
+    SocketAddr::from(([127, 0, 0, 1], crate::ports::free_port()))
 }
+
+/// How many times a server is started on new ports when another process took one of its ports first.
+const START_ATTEMPTS: usize = 5;
 
 impl Served {
     /// Starts `bin serve ...` and waits until /readyz answers 200 over TLS.
     pub async fn start(bin: &Path, launch: &Launch) -> Self {
+        let mut last = String::new();
+        for _ in 0..START_ATTEMPTS {
+            match Self::attempt(bin, launch).await {
+                Ok(served) => return served,
+                // Tests run in parallel, each picking free ports: a port can be taken between the pick
+                // and the server's bind. Only that is retried; any other exit fails at once.
+                Err(log) if log.contains("Address already in use") => last = log,
+                Err(log) => panic!("volguard serve exited at start:\n{log}"),
+            }
+        }
+        panic!("volguard serve found its ports taken {START_ATTEMPTS} times:\n{last}")
+    }
+
+    async fn attempt(bin: &Path, launch: &Launch) -> Result<Self, String> {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let (addr, metrics_addr) = (free_addr(), free_addr());
         let certs = dir.path().join("certs");
@@ -97,18 +113,17 @@ impl Served {
             ca_pem: String::new(),
             dir,
         };
-        served.wait_ready(&certs.join("ca.crt")).await;
-        served
+        served.wait_ready(&certs.join("ca.crt")).await?;
+        Ok(served)
     }
 
-    async fn wait_ready(&mut self, ca: &Path) {
+    /// Waits until /readyz answers 200; the server's log when it exited first.
+    async fn wait_ready(&mut self, ca: &Path) -> Result<(), String> {
         let until = Instant::now() + START_DEADLINE;
         loop {
-            assert!(
-                self.alive(),
-                "volguard serve exited at start:\n{}",
-                self.log_tail()
-            );
+            if !self.alive() {
+                return Err(self.log_tail());
+            }
             if let Ok(pem) = std::fs::read_to_string(ca)
                 && !pem.is_empty()
             {
@@ -118,7 +133,7 @@ impl Served {
                 if let Ok(r) = client.get(self.url("/readyz")).send().await
                     && r.status().is_success()
                 {
-                    return;
+                    return Ok(());
                 }
             }
             assert!(

@@ -9,6 +9,8 @@ mod cluster_common;
 mod env;
 #[path = "../support/install.rs"]
 mod install_common;
+#[path = "../support/ports.rs"]
+mod ports;
 #[path = "../support/scenario.rs"]
 mod scenario_common;
 

@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 use std::io::Write as _;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -70,14 +69,7 @@ pub fn text(o: &Output) -> (String, String) {
     )
 }
 
-/// A port nobody listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
+pub use crate::ports::free_port;
 
 /// Polls `done` until it holds, failing after `limit`.
 pub fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
@@ -157,7 +149,14 @@ pub fn serve(kubeconfig: &Path, name: String, kinds: &'static [&'static str]) ->
     serve_with(kubeconfig, name, kinds, &[])
 }
 
+/// How many times a server is started on new ports when another process took one of its ports first.
+const START_ATTEMPTS: usize = 5;
+
 /// [`serve`] with more arguments for `volguard serve` (`--policy DIR`, ...).
+///
+/// The ports are free when picked, but tests run in parallel: another can bind one before this server
+/// does. The server then exits saying the address is in use, and is started again on new ports (only
+/// that is retried; any other early exit fails the test with the server's log).
 pub fn serve_with(
     kubeconfig: &Path,
     name: String,
@@ -165,50 +164,63 @@ pub fn serve_with(
     extra: &[&std::ffi::OsStr],
 ) -> Served {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (port, metrics_port) = (free_port(), free_port());
     let log = dir.path().join("serve.log");
     let cert_dir = dir.path().join("certs");
-    let server = crate::env::hermetic(&mut Command::new(env!("CARGO_BIN_EXE_volguard")))
-        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
-        .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
-        .arg("--dev-cert-dir")
-        .arg(&cert_dir)
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(["--grace-period", "2s", "--log-level", "info"])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log file"))
-        .spawn()
-        .expect("volguard serve starts");
-    let mut cleanup = Cleanup {
-        server,
-        kubeconfig: kubeconfig.to_path_buf(),
-        name,
-        kinds,
-        log,
-    };
     let ca = cert_dir.join("ca.crt");
-    wait_until("volguard /readyz", Duration::from_secs(60), || {
-        assert!(
-            cleanup.server.try_wait().expect("status").is_none(),
-            "volguard serve exited early"
-        );
-        Command::new("curl")
-            .args(["-sf", "--max-time", "2", "--cacert"])
-            .arg(&ca)
-            .arg(format!("https://127.0.0.1:{port}/readyz"))
+    for attempt in 1..=START_ATTEMPTS {
+        let (port, metrics_port) = (free_port(), free_port());
+        let server = crate::env::hermetic(&mut Command::new(env!("CARGO_BIN_EXE_volguard")))
+            .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+            .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+            .arg("--dev-cert-dir")
+            .arg(&cert_dir)
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args(["--grace-period", "2s", "--log-level", "info"])
+            .args(extra)
             .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    });
-    Served {
-        port,
-        metrics_port,
-        ca,
-        cleanup,
-        dir,
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("volguard serve starts");
+        let mut cleanup = Cleanup {
+            server,
+            kubeconfig: kubeconfig.to_path_buf(),
+            name: name.clone(),
+            kinds,
+            log: log.clone(),
+        };
+        let mut exited = false;
+        wait_until("volguard /readyz", Duration::from_secs(60), || {
+            if cleanup.server.try_wait().expect("status").is_some() {
+                exited = true;
+                return true;
+            }
+            Command::new("curl")
+                .args(["-sf", "--max-time", "2", "--cacert"])
+                .arg(&ca)
+                .arg(format!("https://127.0.0.1:{port}/readyz"))
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        });
+        if !exited {
+            return Served {
+                port,
+                metrics_port,
+                ca,
+                cleanup,
+                dir,
+            };
+        }
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            text.contains("Address already in use") && attempt < START_ATTEMPTS,
+            "volguard serve exited early (attempt {attempt}):\n{text}"
+        );
+        // Not a failure of this test: keep the objects named `name` (the caller's) by not cleaning up.
+        cleanup.kinds = &[];
     }
+    unreachable!("every attempt returns or fails")
 }
 
 /// A ValidatingWebhookConfiguration and a MutatingWebhookConfiguration, both `name`, sending the
