@@ -431,8 +431,9 @@ fn a_template_the_user_wrote_gets_its_missing_mount_on_update_too() {
 fn the_webhook_patch_made_from_the_typed_object_applies_to_the_object_as_received() {
     use volguard::adapters::admission;
     // The webhook answers from the review decoded once, without the fields no rule reads and without
-    // reading the body again. Its patch must be the one computed against the object as received (what
-    // `check --mutate` prints), apply to that object, and leave everything volguard does not read as sent.
+    // reading the body again. Its patch must name only what the repair changed, apply to the object as
+    // received, and leave everything volguard does not read as sent. (That it equals the patch made
+    // from the object decoded with every field is `decision::every_field`, over every fixture.)
     let body = std::fs::read(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reviews/update-deployment-image.json"),
     )
@@ -448,11 +449,22 @@ fn the_webhook_patch_made_from_the_typed_object_applies_to_the_object_as_receive
     assert!(outcome.response.allowed && outcome.patched);
     let patch: json_patch::Patch =
         serde_json::from_slice(outcome.response.patch.as_deref().expect("a patch")).expect("a JSON patch");
-    let full = mutate(&received, &typed(&received), Stage::Update, &lookup, &policies).expect("mutates");
-    assert_eq!(
-        patch, full.patch,
-        "the same patch as against the object as received"
-    );
+    // Only what the repair changed: the strategy, and the annotation recording it. A patch built from a
+    // typed object missing fields the received one has would remove or replace them here.
+    let paths: Vec<String> = serde_json::to_value(&patch)
+        .expect("JSON")
+        .as_array()
+        .expect("a list of operations")
+        .iter()
+        .map(|op| op["path"].as_str().expect("a path").to_owned())
+        .collect();
+    assert!(!paths.is_empty());
+    for path in &paths {
+        assert!(
+            path.starts_with("/spec/strategy") || path == "/metadata/annotations/volguard.io~1mutated",
+            "{path} in {paths:?}"
+        );
+    }
     let mut patched = received.clone();
     json_patch::patch(&mut patched, &patch).expect("applies to the object as received");
     assert_eq!(patched["spec"]["strategy"], json!({"type": "Recreate"}));

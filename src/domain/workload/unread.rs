@@ -460,12 +460,12 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Fields<A> {
 
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, A::Error> {
         self.next.set(Place::Plain);
-        self.map.next_key_seed(KeySeed {
-            seed,
+        let names = Names {
             unread: self.unread,
             metadata: self.metadata,
             next: &self.next,
-        })
+        };
+        self.map.next_key_seed(KeySeed { seed, names })
     }
 
     fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, A::Error> {
@@ -477,26 +477,40 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Fields<A> {
     }
 }
 
-struct KeySeed<'a, S> {
-    seed: S,
+/// How a struct's keys are named to its type: the unread ones renamed, and, in an `ObjectMeta`,
+/// `annotations` noted so its value loses the last-applied entry.
+#[derive(Clone, Copy)]
+struct Names<'a> {
     unread: &'static [&'static str],
     metadata: bool,
     next: &'a Cell<Place>,
+}
+
+impl Names<'_> {
+    /// The name the struct is given for `key` (None: the unread name); notes `metadata.annotations`.
+    fn of(self, key: &str) -> Option<&str> {
+        if self.unread.contains(&key) {
+            return None;
+        }
+        if self.metadata && key == "annotations" {
+            self.next.set(Place::Annotations);
+        }
+        Some(key)
+    }
+}
+
+struct KeySeed<'a, S> {
+    seed: S,
+    names: Names<'a>,
 }
 
 impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for KeySeed<'_, S> {
     type Value = S::Value;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<S::Value, D::Error> {
-        let rename = Rename {
-            visitor: (),
-            unread: self.unread,
-            metadata: self.metadata,
-            next: self.next,
-        };
         self.seed.deserialize(Key {
             inner: deserializer,
-            rename,
+            names: self.names,
         })
     }
 }
@@ -504,25 +518,7 @@ impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for KeySeed<'_, S> {
 /// A struct's key: renamed when the field is not read.
 struct Key<'a, D> {
     inner: D,
-    rename: Rename<'a, ()>,
-}
-
-impl<'a, D> Key<'a, D> {
-    fn with<V>(self, visitor: V) -> (D, Rename<'a, V>) {
-        let Rename {
-            unread,
-            metadata,
-            next,
-            ..
-        } = self.rename;
-        let rename = Rename {
-            visitor,
-            unread,
-            metadata,
-            next,
-        };
-        (self.inner, rename)
-    }
+    names: Names<'a>,
 }
 
 impl<'de, D: Deserializer<'de>> Deserializer<'de> for Key<'_, D> {
@@ -534,23 +530,19 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Key<'_, D> {
     }
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
-        let (inner, rename) = self.with(visitor);
-        inner.deserialize_any(rename)
+        self.inner.deserialize_any(Rename(visitor, self.names))
     }
 
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
-        let (inner, rename) = self.with(visitor);
-        inner.deserialize_str(rename)
+        self.inner.deserialize_str(Rename(visitor, self.names))
     }
 
     fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
-        let (inner, rename) = self.with(visitor);
-        inner.deserialize_string(rename)
+        self.inner.deserialize_string(Rename(visitor, self.names))
     }
 
     fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
-        let (inner, rename) = self.with(visitor);
-        inner.deserialize_identifier(rename)
+        self.inner.deserialize_identifier(Rename(visitor, self.names))
     }
 
     fn is_human_readable(&self) -> bool {
@@ -558,69 +550,51 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Key<'_, D> {
     }
 }
 
-struct Rename<'a, V> {
-    visitor: V,
-    unread: &'static [&'static str],
-    metadata: bool,
-    next: &'a Cell<Place>,
-}
-
-impl<V> Rename<'_, V> {
-    /// The name the struct is given for `key`; notes when the value is `metadata.annotations`.
-    fn name<'k>(&self, key: &'k str) -> Option<&'k str> {
-        if self.unread.contains(&key) {
-            return None;
-        }
-        if self.metadata && key == "annotations" {
-            self.next.set(Place::Annotations);
-        }
-        Some(key)
-    }
-}
+struct Rename<'a, V>(V, Names<'a>);
 
 impl<'de, V: Visitor<'de>> Visitor<'de> for Rename<'_, V> {
     type Value = V::Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.visitor.expecting(f)
+        self.0.expecting(f)
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        match self.name(v) {
-            Some(key) => self.visitor.visit_str(key),
-            None => self.visitor.visit_borrowed_str(SKIPPED),
+        match self.1.of(v) {
+            Some(key) => self.0.visit_str(key),
+            None => self.0.visit_borrowed_str(SKIPPED),
         }
     }
 
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        match self.name(v) {
-            Some(key) => self.visitor.visit_borrowed_str(key),
-            None => self.visitor.visit_borrowed_str(SKIPPED),
+        match self.1.of(v) {
+            Some(key) => self.0.visit_borrowed_str(key),
+            None => self.0.visit_borrowed_str(SKIPPED),
         }
     }
 
     fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-        if self.name(&v).is_some() {
-            self.visitor.visit_string(v)
+        if self.1.of(&v).is_some() {
+            self.0.visit_string(v)
         } else {
-            self.visitor.visit_borrowed_str(SKIPPED)
+            self.0.visit_borrowed_str(SKIPPED)
         }
     }
 
     fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
-        self.visitor.visit_bytes(v)
+        self.0.visit_bytes(v)
     }
 
     fn visit_borrowed_bytes<E: de::Error>(self, v: &'de [u8]) -> Result<Self::Value, E> {
-        self.visitor.visit_borrowed_bytes(v)
+        self.0.visit_borrowed_bytes(v)
     }
 
     fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Self::Value, E> {
-        self.visitor.visit_byte_buf(v)
+        self.0.visit_byte_buf(v)
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        self.visitor.visit_u64(v)
+        self.0.visit_u64(v)
     }
 }
 

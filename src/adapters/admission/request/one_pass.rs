@@ -48,8 +48,6 @@ enum Field {
 
 /// An object field as read: decoded, or (when it came before the request's `kind`) its JSON text, to decode
 /// once `kind` is known.
-// Read once per object and moved into the Review; boxing would only add an allocation.
-#[allow(clippy::large_enum_variant)]
 enum Slot {
     Decoded(Option<Box<Resource>>),
     Raw(Option<Box<RawValue>>),
