@@ -14,3 +14,4 @@ mod mutate;
 mod options;
 mod readme;
 mod review;
+mod storage;

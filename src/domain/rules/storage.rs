@@ -119,8 +119,8 @@ pub(super) fn templates(subject: &Subject<'_>, table: &ProvisionerTable, out: &m
             continue;
         };
         let (what, whose) = match t.source {
-            PerPodSource::ClaimTemplate => ("volumeClaimTemplate", "each replica's claim"),
-            PerPodSource::Ephemeral => ("generic ephemeral volume", "each pod's claim"),
+            PerPodSource::ClaimTemplate => ("volumeClaimTemplate", "Each replica's claim"),
+            PerPodSource::Ephemeral => ("generic ephemeral volume", "Each pod's claim"),
         };
         let msg = format!(
             "{} has {what} \"{}\" asking for {}, but {}. {whose} never binds, so its pod stays Pending.",

@@ -109,17 +109,26 @@ pub const PROVISIONERS: &[Provisioner] = &[
         source: "https://github.com/ceph/ceph-csi/blob/devel/README.md#support-matrix",
     },
     Provisioner {
-        family: "NFS",
+        family: "NFS (csi-driver-nfs)",
+        names: &["nfs.csi.k8s.io"],
+        suffix: None,
+        filesystem: RWO.or(ROX).or(RWX).or(RWOP),
+        block: NONE,
+        shared_alternative: None,
+        source: "https://github.com/kubernetes-csi/csi-driver-nfs",
+    },
+    Provisioner {
+        family: "NFS subdir external provisioner",
         names: &[
-            "nfs.csi.k8s.io",
             "k8s-sigs.io/nfs-subdir-external-provisioner",
             "cluster.local/nfs-subdir-external-provisioner",
         ],
         suffix: None,
+        // Not a CSI driver: no ReadWriteOncePod, which Kubernetes gives CSI volumes only.
         filesystem: RWO.or(ROX).or(RWX),
         block: NONE,
         shared_alternative: None,
-        source: "https://github.com/kubernetes-csi/csi-driver-nfs",
+        source: "https://github.com/kubernetes-sigs/nfs-subdir-external-provisioner",
     },
     Provisioner {
         family: "Longhorn",
@@ -135,6 +144,7 @@ pub const PROVISIONERS: &[Provisioner] = &[
         family: "local-path",
         names: &["rancher.io/local-path"],
         suffix: None,
+        // hostPath volumes, not CSI: no ReadWriteOncePod.
         filesystem: RWO,
         block: NONE,
         shared_alternative: None,
