@@ -376,9 +376,12 @@ fn judge_claim(
         claim: Some(Arc::new(claim.clone())),
         sharing: Sharing::of(effective_modes(claim)),
     };
+    // What the claim's class can share, for the fix: what every policy says provisioners give.
+    let table = policies.provisioners();
+    let sharable = rules::sharable_modes(claim, lookup, &table);
     for rule in rules::SHARING {
         let mut found = Vec::new();
-        rules::claim_findings(object, &state, &cf, rule, &mut found);
+        rules::claim_findings(object, &state, &cf, rule, sharable.as_deref(), &mut found);
         for (finding, workloads) in found {
             for w in &workloads {
                 let labels = cf

@@ -326,3 +326,69 @@ fn review_denies_a_claim_its_class_cannot_provision() {
     let out = run(volguard(["review".as_ref(), rwx.path().as_os_str()]));
     assert_eq!(out.code, 0, "{}", out.stderr);
 }
+
+#[test]
+fn a_claim_created_under_its_workloads_is_told_what_its_class_can_share() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = dir.path().join("web.yaml");
+    let deployment =
+        std::fs::read_to_string(cli_common::root().join("tests/fixtures/storage/workloads.yaml"))
+            .unwrap()
+            .split("\n---\n")
+            .find(|d| d.contains("name: web\n") && d.contains("kind: Deployment"))
+            .unwrap()
+            .replace("namespace: storage", "namespace: shop");
+    std::fs::write(&web, deployment).unwrap();
+    let fix_for = |class: &str| {
+        let review = pvc_review(&["ReadWriteOnce"]);
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(review.path()).unwrap()).unwrap();
+        v["request"]["object"]["spec"]["storageClassName"] = serde_json::json!(class);
+        std::fs::write(review.path(), serde_json::to_vec(&v).unwrap()).unwrap();
+        let out = run(volguard([
+            "review".as_ref(),
+            review.path().as_os_str(),
+            "-f".as_ref(),
+            "tests/fixtures/storage/classes.yaml".as_ref(),
+            "-f".as_ref(),
+            web.as_os_str(),
+        ]));
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        let message = out.json()["response"]["status"]["message"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            message.contains(
+                "[shared-rwo-claim] PersistentVolumeClaim shop/web-data has access mode ReadWriteOnce"
+            ),
+            "{message}"
+        );
+        message
+    };
+    let ebs = fix_for("gp3");
+    assert!(
+        ebs.contains(
+            "Create the claim with a class that gives ReadWriteMany, such as one of efs.csi.aws.com (class \"gp3\" \
+             (ebs.csi.aws.com) gives neither ReadWriteMany nor ReadOnlyMany with volumeMode: Filesystem), or change \
+             the workloads before creating it"
+        ),
+        "{ebs}"
+    );
+    let efs = fix_for("efs-sc");
+    assert!(
+        efs.contains(
+            "Create the claim with an access mode its workloads can share, which class \"efs-sc\" (efs.csi.aws.com) \
+             gives: ReadWriteMany, or ReadOnlyMany mounted readOnly: true, or change the workloads"
+        ),
+        "{efs}"
+    );
+    let pd = fix_for("standard-rwo");
+    assert!(
+        pd.contains(
+            "Create the claim with ReadOnlyMany, mounted readOnly: true, which class \"standard-rwo\" \
+             (pd.csi.storage.gke.io) gives (ReadWriteMany it cannot, with volumeMode: Filesystem), or change"
+        ),
+        "{pd}"
+    );
+}

@@ -25,7 +25,7 @@ use crate::domain::workload::{ClaimUse, Disk, Footprint, ObjectRef, PerPodSource
 pub(crate) use claim_template::claim_template_yaml;
 pub(crate) use policy_template::policy_templates;
 pub(crate) use sharing::claim as claim_findings;
-pub(crate) use storage::claim as claim_class_finding;
+pub(crate) use storage::{claim as claim_class_finding, sharable_modes};
 
 /// The stable id of every rule, as used in policies, messages, metrics and audit annotations.
 #[derive(

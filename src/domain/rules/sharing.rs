@@ -383,6 +383,7 @@ pub(crate) fn claim(
     state: &ClaimState,
     cf: &ClaimFootprint,
     rule: RuleId,
+    sharable: Option<&str>,
     out: &mut Vec<(Finding, Vec<ObjectRef>)>,
 ) {
     let ClaimState::Found { claim, sharing } = state else {
@@ -395,10 +396,13 @@ pub(crate) fn claim(
     }
     let users = cf.list_users();
     let total = total_text(cf);
+    let modes = sharable.map_or_else(
+        || format!("an access mode its workloads can share ({RWX}, or {ROX} mounted readOnly: true)"),
+        str::to_owned,
+    );
     let fix = format!(
-        "Create the claim with an access mode its workloads can share ({RWX}, or {ROX} mounted readOnly: true), \
-         or change the workloads before creating it: one pod on it at a time, or every pod held on one node (see \
-         \"How volguard counts pods\" in the README)."
+        "Create the claim with {modes}, or change the workloads before creating it: one pod on it at a time, or \
+         every pod held on one node (see \"How volguard counts pods\" in the README)."
     );
     let with = |f: Finding| {
         let mut f = f.fix(fix.clone());

@@ -237,3 +237,42 @@ pub(super) fn rwop_share(c: &ResolvedClaim, table: &ProvisionerTable) -> Option<
         )
     })
 }
+
+/// What a claim under review can be created with for its workloads to share it, when its class is known:
+/// "an access mode its workloads can share that class "efs" (efs.csi.aws.com) gives: ReadWriteMany, or
+/// ReadOnlyMany mounted readOnly: true".
+pub(crate) fn sharable_modes(
+    claim: &PersistentVolumeClaim,
+    lookup: &dyn Lookup,
+    table: &ProvisionerTable,
+) -> Option<String> {
+    let Answer::Found(class) = resolve_class(&ClassRequest::of(claim), lookup) else {
+        return None;
+    };
+    let volume_mode = VolumeMode::of(claim.spec.as_ref());
+    let caps = table.capabilities(&class.provisioner)?;
+    let offered = caps.modes(volume_mode);
+    let described = class.describe();
+    Some(
+        match (offered.contains(Modes::RWX), offered.contains(Modes::ROX)) {
+            (true, true) => format!(
+                "an access mode its workloads can share, which {described} gives: {RWX}, or {ROX} mounted readOnly: true"
+            ),
+            (true, false) => format!("{RWX}, which {described} gives"),
+            (false, true) => format!(
+                "{ROX}, mounted readOnly: true, which {described} gives ({RWX} it cannot, with volumeMode: {volume_mode})"
+            ),
+            (false, false) => {
+                let alternative = caps
+                    .shared_alternative
+                    .as_deref()
+                    .map(|a| format!(", such as one of {a}"))
+                    .unwrap_or_default();
+                format!(
+                    "a class that gives {RWX}{alternative} ({described} gives neither {RWX} nor {ROX} with volumeMode: \
+                 {volume_mode})"
+                )
+            }
+        },
+    )
+}
