@@ -339,15 +339,15 @@ fn rationale(
                 .to_owned()
         }
     });
-    let strategy = spec
-        .strategy
-        .as_ref()
-        .and_then(|s| s.type_.clone())
-        .unwrap_or_else(|| "RollingUpdate".to_owned());
+    let recreate = spec.strategy.as_ref().and_then(|s| s.type_.as_deref()) == Some("Recreate");
     out.push(format!(
         "updateStrategy RollingUpdate: one pod at a time, highest ordinal first, each replaced only after the old \
-         one stopped, so a ReadWriteOnce claim is never wanted by two pods at once (the Deployment's {strategy} \
-         strategy has no StatefulSet equivalent)"
+         one stopped, so a ReadWriteOnce claim is never wanted by two pods at once{}",
+        if recreate {
+            " (as the Deployment's Recreate strategy meant to ensure)"
+        } else {
+            ""
+        }
     ));
     if autoscaled {
         out.push("HorizontalPodAutoscaler: scaleTargetRef now points at the StatefulSet".to_owned());
