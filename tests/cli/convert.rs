@@ -99,6 +99,18 @@ fn convert_and_check(name: &str) {
 }
 
 #[test]
+fn every_fixture_directory_is_a_case_here() {
+    let mut dirs: Vec<String> = std::fs::read_dir(root().join("tests/fixtures/convert"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    dirs.sort();
+    let mut cases = CASES.map(str::to_owned).to_vec();
+    cases.sort();
+    assert_eq!(dirs, cases);
+}
+
+#[test]
 fn one_shared_rwo_claim_becomes_a_template_and_its_volume_is_rebound() {
     convert_and_check("shared-rwo-claim");
     let plan = read(&case("shared-rwo-claim", "plan.md"));

@@ -109,7 +109,7 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<Exit> {
         output_dir,
         diff,
     } = args;
-    let (input, before) = if cluster {
+    let (input, before, retention_policy) = if cluster {
         let name = name.as_deref().context("--cluster needs --name")?;
         read_cluster(
             kubeconfig.as_deref(),
@@ -119,7 +119,9 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<Exit> {
             cluster_timeout,
         )?
     } else {
-        read_files(&files, &namespace, name.as_deref())?
+        // Files name no server: the field is written, as for any current cluster.
+        let (input, before) = read_files(&files, &namespace, name.as_deref())?;
+        (input, before, true)
     };
     let options = Options {
         mode: match access_mode {
@@ -131,6 +133,7 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<Exit> {
             PodManagementPolicy::Parallel => PodManagement::Parallel,
         },
         classes: classes(),
+        retention_policy,
     };
     let conversion = match convert::convert(&input, &options) {
         Ok(c) => c,
@@ -325,14 +328,15 @@ fn check_size(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The Deployment and what surrounds it, read from the cluster within `timeout`.
+/// The Deployment and what surrounds it, read from the cluster within `timeout`, and whether the server
+/// knows `persistentVolumeClaimRetentionPolicy`.
 fn read_cluster(
     kubeconfig: Option<&Path>,
     context: Option<&str>,
     namespace: &str,
     name: &str,
     timeout: Duration,
-) -> anyhow::Result<(Input, serde_json::Value)> {
+) -> anyhow::Result<(Input, serde_json::Value, bool)> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -341,15 +345,35 @@ fn read_cluster(
         let client = crate::adapters::kube_lookup::client(kubeconfig, context)
             .await
             .context("connecting to the cluster (--kubeconfig, --context)")?;
-        tokio::time::timeout(timeout, cluster_input(client, namespace, name))
-            .await
-            .map_err(|_| {
-                anyhow::anyhow!(
-                    "reading Deployment {namespace}/{name} and its claims took over {}s (--cluster-timeout)",
-                    timeout.as_secs()
-                )
-            })?
+        let read = async {
+            let version = client
+                .apiserver_version()
+                .await
+                .context("reading the API server's version")?;
+            let (input, before) = cluster_input(client, namespace, name).await?;
+            anyhow::Ok((
+                input,
+                before,
+                knows_retention_policy(&version.major, &version.minor),
+            ))
+        };
+        tokio::time::timeout(timeout, read).await.map_err(|_| {
+            anyhow::anyhow!(
+                "reading Deployment {namespace}/{name} and its claims took over {}s (--cluster-timeout)",
+                timeout.as_secs()
+            )
+        })?
     })
+}
+
+/// `persistentVolumeClaimRetentionPolicy` is in the apps/v1 schema from 1.23 (alpha, off by default) and on
+/// by default from 1.27. Minor versions may carry a suffix (`27+` on some managed clusters).
+fn knows_retention_policy(major: &str, minor: &str) -> bool {
+    let minor: u32 = minor
+        .trim_end_matches(|c: char| !c.is_ascii_digit())
+        .parse()
+        .unwrap_or(u32::MAX);
+    major != "1" || minor >= 27
 }
 
 async fn cluster_input(

@@ -88,6 +88,9 @@ pub struct Options<'a> {
     pub pod_management: PodManagement,
     /// What each claim's class can give.
     pub classes: &'a dyn ClassCapabilities,
+    /// Whether the API server knows `persistentVolumeClaimRetentionPolicy` (Kubernetes 1.27+): `false`
+    /// leaves it out, since kubectl refuses a field its server's schema does not have.
+    pub retention_policy: bool,
 }
 
 /// What convert reads: the Deployment and what the cluster (or the files) hold around it.
@@ -241,9 +244,11 @@ pub fn convert(input: &Input, options: &Options<'_>) -> Result<Conversion, Conve
                 type_: Some("RollingUpdate".to_owned()),
                 rolling_update: None,
             }),
-            persistent_volume_claim_retention_policy: Some(StatefulSetPersistentVolumeClaimRetentionPolicy {
-                when_deleted: Some("Retain".to_owned()),
-                when_scaled: Some("Retain".to_owned()),
+            persistent_volume_claim_retention_policy: options.retention_policy.then(|| {
+                StatefulSetPersistentVolumeClaimRetentionPolicy {
+                    when_deleted: Some("Retain".to_owned()),
+                    when_scaled: Some("Retain".to_owned()),
+                }
             }),
             min_ready_seconds: spec.min_ready_seconds,
             revision_history_limit: spec.revision_history_limit,
@@ -320,12 +325,15 @@ fn rationale(
              name, <pod>.{service_name}"
         )
     });
-    out.push(
+    out.push(if options.retention_policy {
         "persistentVolumeClaimRetentionPolicy whenDeleted: Retain, whenScaled: Retain: deleting or scaling down \
-         the StatefulSet never deletes a claim, so no data goes with a mistake (Kubernetes 1.27+; older API \
-         servers ignore the field and always retain)"
-            .to_owned(),
-    );
+         the StatefulSet never deletes a claim, so no data goes with a mistake (Kubernetes 1.27+)"
+            .to_owned()
+    } else {
+        "persistentVolumeClaimRetentionPolicy left out: this API server predates it (Kubernetes 1.27); its \
+         StatefulSets never delete their claims, as Retain would say"
+            .to_owned()
+    });
     out.push(match options.pod_management {
         PodManagement::OrderedReady => {
             "podManagementPolicy OrderedReady: pods start one at a time, each Ready before the next, and stop in \

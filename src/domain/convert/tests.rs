@@ -50,6 +50,7 @@ fn options(mode: TemplateMode) -> Options<'static> {
         mode,
         pod_management: PodManagement::OrderedReady,
         classes: &UnknownClasses,
+        retention_policy: true,
     }
 }
 
@@ -128,6 +129,7 @@ fn a_mode_the_class_cannot_give_is_refused() {
             mode: TemplateMode::ReadWriteOncePod,
             pod_management: PodManagement::Parallel,
             classes: &NoPod,
+            retention_policy: true,
         },
     )
     .unwrap_err();

@@ -1,0 +1,384 @@
+//! `volguard convert --cluster` against the real kube-apiserver, and its data plan run step by step: the
+//! commands are taken from the printed plan (plan.md), run as a user would paste them, and each step's
+//! checks run after it.
+//!
+//! This control plane has no kube-controller-manager (see ../shared/e2e/cluster.sh): no PV controller
+//! binds claims or moves volumes between phases, no pvc-protection controller lifts the finalizer of a
+//! deleted claim, no StatefulSet controller makes pods. The test plays those controllers where the plan
+//! waits on them, writing what they would write (a phase through the status subresource, the uid in the
+//! PV's claimRef, the finalizer lifted once no pod uses the claim), and then runs the plan's checks
+//! marked "once the controllers have acted" too, except those that need pods or a Job's pod to run.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::cluster_common;
+use cluster_common::{fresh_name, kubectl, text};
+
+/// A step of plan.md: its title, the shell to run, and its checks (command, expected output, set by a
+/// controller).
+#[derive(Debug, Default)]
+struct Step {
+    title: String,
+    run: String,
+    checks: Vec<(String, String, bool)>,
+}
+
+/// Reads the steps out of the Markdown the way a reader would: the block after `Run:`, each block after
+/// `Check (expect …):`.
+fn parse_plan(plan: &str) -> Vec<Step> {
+    let mut steps: Vec<Step> = Vec::new();
+    let mut lines = plan.lines();
+    // What the next fenced block is: the step's run, a check with its expectation, or the rollback.
+    let mut next: Option<(String, bool)> = None;
+    while let Some(line) = lines.next() {
+        if let Some(title) = line.strip_prefix("## Step ") {
+            let title = title.split_once(". ").expect("`## Step N. title`").1;
+            steps.push(Step {
+                title: title.to_owned(),
+                ..Step::default()
+            });
+        } else if line == "Run:" {
+            next = Some(("run".into(), false));
+        } else if let Some(rest) = line.strip_prefix("Check") {
+            let by_controller = rest.starts_with(", once the controllers have acted");
+            let expect = if rest.contains("(expect nothing printed)") {
+                String::new()
+            } else {
+                let start = rest.find("(expect `").expect("an expectation") + "(expect `".len();
+                let end = start + rest[start..].find("`)").expect("its end");
+                rest[start..end].to_owned()
+            };
+            next = Some((expect, by_controller));
+        } else if line == "Roll back:" {
+            next = None;
+        } else if line == "```sh" {
+            let mut block = String::new();
+            for l in lines.by_ref() {
+                if l == "```" {
+                    break;
+                }
+                block.push_str(l);
+                block.push('\n');
+            }
+            let step = steps.last_mut().expect("blocks come inside steps");
+            match next.take() {
+                Some((what, _)) if what == "run" && step.run.is_empty() => step.run = block,
+                Some((expect, by_controller)) => {
+                    step.checks.push((block.trim().to_owned(), expect, by_controller))
+                }
+                None => {}
+            }
+        }
+    }
+    steps
+}
+
+/// Runs shell text as pasted into a terminal in `dir`, with the test cluster's kubeconfig.
+fn shell(kubeconfig: &Path, dir: &Path, script: &str) -> (bool, String, String) {
+    let out = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", script])
+        .current_dir(dir)
+        .env("KUBECONFIG", kubeconfig)
+        .output()
+        .expect("bash runs");
+    let (stdout, stderr) = text(&out);
+    (out.status.success(), stdout, stderr)
+}
+
+fn ok(kubeconfig: &Path, args: &[&str]) -> String {
+    let out = kubectl(kubeconfig, args, None);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "kubectl {args:?}: {stdout}{stderr}");
+    stdout
+}
+
+fn jsonpath(kubeconfig: &Path, what: &[&str], path: &str) -> String {
+    let mut args = vec!["get"];
+    args.extend_from_slice(what);
+    let path = format!("jsonpath={path}");
+    args.extend(["-o", &path]);
+    ok(kubeconfig, &args)
+}
+
+/// What the PV controller writes: a phase, through the status subresource.
+fn set_phase(kubeconfig: &Path, what: &[&str], phase: &str) {
+    let patch = format!("{{\"status\":{{\"phase\":\"{phase}\"}}}}");
+    let mut args = vec!["patch"];
+    args.extend_from_slice(what);
+    args.extend(["--subresource=status", "--type", "merge", "-p", &patch]);
+    ok(kubeconfig, &args);
+}
+
+fn objects(ns: &str, pv: &str) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: {pv}
+spec:
+  accessModes: [ReadWriteOnce]
+  capacity: {{storage: 1Gi}}
+  persistentVolumeReclaimPolicy: Delete
+  storageClassName: manual
+  hostPath: {{path: /srv/{pv}}}
+  claimRef: {{apiVersion: v1, kind: PersistentVolumeClaim, namespace: {ns}, name: notes-data}}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {{name: notes-data, namespace: {ns}}}
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: manual
+  resources: {{requests: {{storage: 1Gi}}}}
+  volumeName: {pv}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: notes, namespace: {ns}, labels: {{app: notes}}}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: notes}}}}
+  template:
+    metadata: {{labels: {{app: notes}}}}
+    spec:
+      containers:
+      - name: notes
+        image: registry.example.com/notes:1.4
+        ports: [{{name: http, containerPort: 8080}}]
+        volumeMounts: [{{name: data, mountPath: /var/lib/notes}}]
+      volumes:
+      - {{name: data, persistentVolumeClaim: {{claimName: notes-data}}}}
+---
+apiVersion: autoscaling/v2beta2
+kind: HorizontalPodAutoscaler
+metadata: {{name: notes, namespace: {ns}}}
+spec:
+  scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: notes}}
+  minReplicas: 2
+  maxReplicas: 4
+  metrics:
+  - type: Resource
+    resource: {{name: cpu, target: {{type: Utilization, averageUtilization: 75}}}}
+"#
+    )
+}
+
+#[test]
+fn convert_plan_moves_the_claims_volume_to_ordinal_zero_step_by_step() {
+    let kubeconfig = cluster_common::cluster();
+    let ns = fresh_name("convert");
+    let pv = format!("{ns}-data");
+    ok(&kubeconfig, &["create", "namespace", &ns]);
+    let out = kubectl(&kubeconfig, &["apply", "-f", "-"], Some(&objects(&ns, &pv)));
+    assert!(out.status.success(), "{:?}", text(&out));
+
+    // The PV controller would bind them (the PV's claimRef gets the claim's uid, both phases Bound).
+    let claim_uid = jsonpath(&kubeconfig, &["-n", &ns, "pvc", "notes-data"], "{.metadata.uid}");
+    ok(
+        &kubeconfig,
+        &[
+            "patch",
+            "pv",
+            &pv,
+            "--type",
+            "merge",
+            "-p",
+            &format!("{{\"spec\":{{\"claimRef\":{{\"uid\":\"{claim_uid}\"}}}}}}"),
+        ],
+    );
+    set_phase(&kubeconfig, &["pv", &pv], "Bound");
+    set_phase(&kubeconfig, &["-n", &ns, "pvc", "notes-data"], "Bound");
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = crate::env::hermetic(&mut Command::new(env!("CARGO_BIN_EXE_volguard")))
+        .args([
+            "convert",
+            "--cluster",
+            "--namespace",
+            &ns,
+            "--name",
+            "notes",
+            "--kubeconfig",
+        ])
+        .arg(&kubeconfig)
+        .arg("--output-dir")
+        .arg(dir.path())
+        .output()
+        .expect("volguard convert runs");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+
+    // The API server accepts the objects as they are written (before any step ran).
+    let (accepted, o, e) = shell(
+        &kubeconfig,
+        dir.path(),
+        "kubectl apply --dry-run=server -f statefulset.yaml",
+    );
+    assert!(accepted, "{o}{e}");
+    // The HPA exists already (the test made it for the Deployment): the dry run would retarget it.
+    assert_eq!(
+        o,
+        "statefulset.apps/notes created (server dry run)\nservice/notes-headless created (server dry run)\n\
+         horizontalpodautoscaler.autoscaling/notes configured (server dry run)\n\
+         persistentvolumeclaim/data-notes-0 created (server dry run)\n"
+    );
+
+    let plan = std::fs::read_to_string(dir.path().join("plan.md")).unwrap();
+    let steps = parse_plan(&plan);
+    let titles: Vec<&str> = steps.iter().map(|s| s.title.as_str()).collect();
+    assert_eq!(
+        titles,
+        [
+            "Save the objects as they are",
+            "Keep the volume when its claim is deleted",
+            "Stop the Deployment's pods",
+            "Release the volume: delete the old claim",
+            "Reserve the volume for the claim ordinal 0 will mount",
+            "Create the claims ordinal 0 will mount",
+            "Create the StatefulSet",
+            "Delete the Deployment",
+        ]
+    );
+    let mut checked = 0;
+    for step in &steps {
+        if step.title == "Release the volume: delete the old claim" {
+            // The pvc-protection controller lifts the finalizer once no pod uses the claim (step 3 made sure).
+            ok(
+                &kubeconfig,
+                &[
+                    "-n",
+                    &ns,
+                    "patch",
+                    "pvc",
+                    "notes-data",
+                    "--type",
+                    "merge",
+                    "-p",
+                    r#"{"metadata":{"finalizers":null}}"#,
+                ],
+            );
+        }
+        let (ran, o, e) = shell(&kubeconfig, dir.path(), &step.run);
+        assert!(ran, "step {:?} failed:\n{}\n{o}{e}", step.title, step.run);
+        // What the PV controller would do next.
+        match step.title.as_str() {
+            "Release the volume: delete the old claim" => set_phase(&kubeconfig, &["pv", &pv], "Released"),
+            "Reserve the volume for the claim ordinal 0 will mount" => {
+                set_phase(&kubeconfig, &["pv", &pv], "Available")
+            }
+            "Create the claims ordinal 0 will mount" => {
+                let uid = jsonpath(
+                    &kubeconfig,
+                    &["-n", &ns, "pvc", "data-notes-0"],
+                    "{.metadata.uid}",
+                );
+                ok(
+                    &kubeconfig,
+                    &[
+                        "patch",
+                        "pv",
+                        &pv,
+                        "--type",
+                        "merge",
+                        "-p",
+                        &format!("{{\"spec\":{{\"claimRef\":{{\"uid\":\"{uid}\"}}}}}}"),
+                    ],
+                );
+                set_phase(&kubeconfig, &["pv", &pv], "Bound");
+                set_phase(&kubeconfig, &["-n", &ns, "pvc", "data-notes-0"], "Bound");
+            }
+            _ => {}
+        }
+        for (command, expect, by_controller) in &step.checks {
+            // Pods never run here: a check on a pod or on ready replicas cannot hold.
+            if *by_controller && (command.contains(" get pod ") || command.contains("readyReplicas")) {
+                continue;
+            }
+            let (ran, o, e) = shell(&kubeconfig, dir.path(), command);
+            assert!(ran, "check of {:?} failed: {command}\n{e}", step.title);
+            assert_eq!(o.trim(), expect, "check of {:?}: {command}", step.title);
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 13, "every check that can hold without nodes ran");
+
+    // The end: ordinal 0's claim on the original volume, the volume kept and bound to it.
+    let new_uid = jsonpath(
+        &kubeconfig,
+        &["-n", &ns, "pvc", "data-notes-0"],
+        "{.metadata.uid}",
+    );
+    assert_eq!(
+        jsonpath(
+            &kubeconfig,
+            &["-n", &ns, "pvc", "data-notes-0"],
+            "{.spec.volumeName}"
+        ),
+        pv
+    );
+    assert_eq!(
+        jsonpath(
+            &kubeconfig,
+            &["pv", &pv],
+            "{.spec.claimRef.namespace}/{.spec.claimRef.name}/{.spec.claimRef.uid}/{.spec.persistentVolumeReclaimPolicy}"
+        ),
+        format!("{ns}/data-notes-0/{new_uid}/Retain")
+    );
+    assert_eq!(
+        jsonpath(
+            &kubeconfig,
+            &["-n", &ns, "statefulset", "notes"],
+            "{.spec.serviceName} {.spec.replicas} {.spec.template.spec.volumes}"
+        ),
+        "notes-headless 2 "
+    );
+    assert_eq!(
+        jsonpath(
+            &kubeconfig,
+            &["-n", &ns, "hpa", "notes"],
+            "{.spec.scaleTargetRef.kind}/{.spec.scaleTargetRef.name}"
+        ),
+        "StatefulSet/notes"
+    );
+    assert_eq!(
+        ok(&kubeconfig, &["-n", &ns, "get", "deployment,pvc", "-o", "name"]),
+        "persistentvolumeclaim/data-notes-0\n"
+    );
+}
+
+#[test]
+fn plans_are_parsed_as_written() {
+    let plan = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/convert/shared-rwo-claim/plan.md"),
+    )
+    .unwrap();
+    let steps = parse_plan(&plan);
+    assert_eq!(steps.len(), 8);
+    assert_eq!(
+        steps[2].run,
+        "kubectl -n docs scale deployment wiki --replicas=0\n"
+    );
+    assert_eq!(
+        steps[2].checks,
+        [
+            (
+                "kubectl -n docs get deployment wiki -o jsonpath='{.spec.replicas}'".to_owned(),
+                "0".to_owned(),
+                false
+            ),
+            (
+                "kubectl -n docs get pods -l app.kubernetes.io/name=wiki -o name".to_owned(),
+                String::new(),
+                false
+            ),
+        ]
+    );
+    assert!(
+        steps[5]
+            .run
+            .starts_with("kubectl -n docs apply -f - <<'EOF'\napiVersion: v1\n")
+    );
+    assert!(steps[5].run.ends_with("EOF\n"));
+}
