@@ -351,3 +351,62 @@ fn a_deployment_without_a_per_replica_claim_needs_no_statefulset() {
          needs for itself: it needs no StatefulSet (its volumes can be shared as they are); nothing written\n"
     );
 }
+
+/// README's `volguard convert` section: its commands run as written (from a directory holding the
+/// examples, so `--output-dir web-sts` lands in a scratch directory), and the plan excerpt is real output.
+#[test]
+fn the_readme_convert_commands_run_as_written() {
+    let readme = read("README.md");
+    let section = &readme[readme
+        .find("## `volguard convert`")
+        .expect("README has the section")..];
+    let commands_start = section.find("```sh\n").unwrap() + "```sh\n".len();
+    let commands =
+        &section[commands_start..commands_start + section[commands_start..].find("```\n").unwrap()];
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(root().join("examples"), dir.path().join("examples")).unwrap();
+    let mut ran = 0;
+    let mut outputs = Vec::new();
+    for line in commands.lines() {
+        let line = line.split(" #").next().unwrap().trim();
+        let args = line
+            .strip_prefix("cargo run --release -- ")
+            .expect("a volguard command");
+        if args.contains("--cluster") {
+            continue; // tests/e2e/convert.rs runs `convert --cluster` against a real API server
+        }
+        let (args, redirect) = match args.split_once(" > ") {
+            Some((a, file)) => (a, Some(file.trim())),
+            None => (args, None),
+        };
+        let mut cmd = volguard(args.split_whitespace());
+        cmd.current_dir(dir.path());
+        let out = run(cmd);
+        assert_eq!(out.code, 0, "{line}: {}", out.stderr);
+        if let Some(file) = redirect {
+            std::fs::write(dir.path().join(file), &out.stdout).unwrap();
+        }
+        outputs.push(out);
+        ran += 1;
+    }
+    assert_eq!(ran, 4);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("statefulset.yaml")).unwrap(),
+        std::fs::read_to_string(dir.path().join("web-sts/statefulset.yaml")).unwrap()
+    );
+    let plan = std::fs::read_to_string(dir.path().join("web-sts/plan.md")).unwrap();
+    assert_eq!(outputs[0].stderr, plan);
+    assert_eq!(outputs[2].stdout, plan);
+    assert!(
+        outputs[3]
+            .stdout
+            .starts_with("--- Deployment web\n+++ StatefulSet web\n")
+    );
+    let excerpt_start = section.find("````markdown\n").unwrap() + "````markdown\n".len();
+    let excerpt = &section[excerpt_start..excerpt_start + section[excerpt_start..].find("````\n").unwrap()];
+    assert!(excerpt.starts_with("## Step 2. Stop the Deployment's pods\n"));
+    assert!(
+        plan.contains(excerpt),
+        "README's plan excerpt is not in the plan:\n{excerpt}"
+    );
+}
