@@ -279,7 +279,8 @@ fn a_claim_missing_from_the_input_is_a_usage_error() {
     assert_eq!(
         out.stderr,
         "error: Deployment wiki mounts claim wiki-data (volume data), which is not in the input: add the claim's \
-         manifest (kubectl get pvc wiki-data -o yaml), or use --cluster\n"
+         manifest to the files (kubectl get pvc wiki-data -o yaml); with --cluster, create the claim or correct \
+         claimName\n"
     );
 }
 

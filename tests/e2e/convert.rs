@@ -209,6 +209,30 @@ fn convert_plan_moves_the_claims_volume_to_ordinal_zero_step_by_step() {
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
 
+    // This API server (1.20) has no ReadWriteOncePod: asked for, it is refused before anything is written.
+    let refused = crate::env::hermetic(&mut Command::new(env!("CARGO_BIN_EXE_volguard")))
+        .args([
+            "convert",
+            "--cluster",
+            "-n",
+            &ns,
+            "--name",
+            "notes",
+            "--access-mode",
+            "ReadWriteOncePod",
+            "--kubeconfig",
+        ])
+        .arg(&kubeconfig)
+        .output()
+        .expect("volguard convert runs");
+    let (o, e) = text(&refused);
+    assert_eq!((refused.status.code(), o.as_str()), (Some(2), ""), "{e}");
+    assert_eq!(
+        e,
+        "error: --access-mode ReadWriteOncePod: this API server (1.20) predates it (on by default from 1.27); use \
+         ReadWriteOnce\n"
+    );
+
     // The API server accepts the objects as they are written (before any step ran).
     let (accepted, o, e) = shell(
         &kubeconfig,

@@ -109,7 +109,7 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<Exit> {
         output_dir,
         diff,
     } = args;
-    let (input, before, retention_policy) = if cluster {
+    let (input, before, minor) = if cluster {
         let name = name.as_deref().context("--cluster needs --name")?;
         read_cluster(
             kubeconfig.as_deref(),
@@ -119,10 +119,18 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<Exit> {
             cluster_timeout,
         )?
     } else {
-        // Files name no server: the field is written, as for any current cluster.
+        // Files name no server: written as for any current cluster.
         let (input, before) = read_files(&files, &namespace, name.as_deref())?;
-        (input, before, true)
+        (input, before, None)
     };
+    let current = minor.is_none_or(|m| m >= DEFAULT_ON_FROM);
+    if access_mode == AccessMode::ReadWriteOncePod && !current {
+        bail!(
+            "--access-mode ReadWriteOncePod: this API server (1.{}) predates it (on by default from 1.{DEFAULT_ON_FROM}); \
+             use ReadWriteOnce",
+            minor.unwrap_or_default()
+        );
+    }
     let options = Options {
         mode: match access_mode {
             AccessMode::ReadWriteOnce => TemplateMode::ReadWriteOnce,
@@ -133,7 +141,7 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<Exit> {
             PodManagementPolicy::Parallel => PodManagement::Parallel,
         },
         classes: classes(),
-        retention_policy,
+        retention_policy: current,
     };
     let conversion = match convert::convert(&input, &options) {
         Ok(c) => c,
@@ -328,15 +336,15 @@ fn check_size(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The Deployment and what surrounds it, read from the cluster within `timeout`, and whether the server
-/// knows `persistentVolumeClaimRetentionPolicy`.
+/// The Deployment and what surrounds it, read from the cluster within `timeout`, and the server's minor
+/// version.
 fn read_cluster(
     kubeconfig: Option<&Path>,
     context: Option<&str>,
     namespace: &str,
     name: &str,
     timeout: Duration,
-) -> anyhow::Result<(Input, serde_json::Value, bool)> {
+) -> anyhow::Result<(Input, serde_json::Value, Option<u32>)> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -351,11 +359,7 @@ fn read_cluster(
                 .await
                 .context("reading the API server's version")?;
             let (input, before) = cluster_input(client, namespace, name).await?;
-            anyhow::Ok((
-                input,
-                before,
-                knows_retention_policy(&version.major, &version.minor),
-            ))
+            anyhow::Ok((input, before, server_minor(&version.major, &version.minor)))
         };
         tokio::time::timeout(timeout, read).await.map_err(|_| {
             anyhow::anyhow!(
@@ -366,14 +370,30 @@ fn read_cluster(
     })
 }
 
-/// `persistentVolumeClaimRetentionPolicy` is in the apps/v1 schema from 1.23 (alpha, off by default) and on
-/// by default from 1.27. Minor versions may carry a suffix (`27+` on some managed clusters).
-fn knows_retention_policy(major: &str, minor: &str) -> bool {
-    let minor: u32 = minor
-        .trim_end_matches(|c: char| !c.is_ascii_digit())
-        .parse()
-        .unwrap_or(u32::MAX);
-    major != "1" || minor >= 27
+/// The server's minor version when it is a 1.x (`None`: unknown, taken as current). Minor versions may
+/// carry a suffix (`27+` on some managed clusters).
+fn server_minor(major: &str, minor: &str) -> Option<u32> {
+    if major != "1" {
+        return None;
+    }
+    minor.trim_end_matches(|c: char| !c.is_ascii_digit()).parse().ok()
+}
+
+/// Both `persistentVolumeClaimRetentionPolicy` (alpha in 1.23) and `ReadWriteOncePod` (alpha in 1.22) are
+/// on by default from 1.27; before, kubectl refuses the field by the server's schema and the server the mode.
+const DEFAULT_ON_FROM: u32 = 27;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minor_versions_are_read_with_their_suffixes() {
+        assert_eq!(server_minor("1", "20"), Some(20));
+        assert_eq!(server_minor("1", "27+"), Some(27));
+        assert_eq!(server_minor("2", "0"), None);
+        assert_eq!(server_minor("1", ""), None);
+    }
 }
 
 async fn cluster_input(

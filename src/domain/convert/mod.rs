@@ -144,7 +144,8 @@ pub enum ConvertError {
     /// A claim the pod template mounts is not in the input.
     #[error(
         "Deployment {deployment} mounts claim {claim} (volume {volume}), which is not in the input: add the \
-         claim's manifest (kubectl get pvc {claim} -o yaml), or use --cluster"
+         claim's manifest to the files (kubectl get pvc {claim} -o yaml); with --cluster, create the claim or \
+         correct claimName"
     )]
     MissingClaim {
         /// The Deployment.
