@@ -139,3 +139,121 @@ fn a_mode_the_class_cannot_give_is_refused() {
          the data to a class that can"
     );
 }
+
+fn titles(plan: &Plan) -> Vec<&str> {
+    plan.steps.iter().map(|s| s.title.as_str()).collect()
+}
+
+#[test]
+fn an_unknown_volume_is_copied_by_a_job_after_the_pods_stop_and_before_the_statefulset() {
+    let c = convert(&input(DEPLOYMENT), &options(TemplateMode::ReadWriteOnce)).unwrap();
+    assert_eq!(
+        titles(&c.plan),
+        [
+            "Save the objects as they are",
+            "Stop the Deployment's pods",
+            "Create the claims ordinal 0 will mount",
+            "Copy the data",
+            "Create the StatefulSet",
+            "Delete the Deployment",
+        ]
+    );
+    let copy = &c.plan.steps[3];
+    assert!(
+        copy.run[0].contains("name: copy-data-to-web\n"),
+        "{}",
+        copy.run[0]
+    );
+    assert!(
+        copy.run[0].contains("claimName: web-data\n          readOnly: true\n"),
+        "{}",
+        copy.run[0]
+    );
+    assert!(copy.run[0].contains("claimName: data-web-0\n"), "{}", copy.run[0]);
+    // The old claim is never deleted by the plan when its data was copied: the last step says when to.
+    assert!(
+        c.plan
+            .steps
+            .iter()
+            .all(|s| !s.run.iter().any(|r| r.contains("delete pvc web-data")))
+    );
+    assert!(
+        c.plan.steps[5]
+            .why
+            .contains("Claim web-data still holds the old copy")
+    );
+}
+
+#[test]
+fn a_known_volume_lacking_the_template_mode_gets_it_in_the_reservation() {
+    let yaml = format!(
+        "{}\n---\n{}",
+        DEPLOYMENT.replace(
+            "storageClassName: fast,",
+            "storageClassName: fast, volumeName: pv-1,"
+        ),
+        "apiVersion: v1\nkind: PersistentVolume\nmetadata: {name: pv-1}\nspec: {accessModes: [ReadWriteOnce], \
+         persistentVolumeReclaimPolicy: Delete, capacity: {storage: 5Gi}}\n"
+    );
+    let c = convert(&input(&yaml), &options(TemplateMode::ReadWriteOncePod)).unwrap();
+    assert_eq!(
+        c.moves[0].how,
+        Move::Rebind {
+            volume: "pv-1".into(),
+            reclaim_policy: Some("Delete".into()),
+            class: Some(String::new()),
+            add_mode: Some("ReadWriteOncePod".into()),
+        }
+    );
+    // The PV has no class: the new claim says so, or the default class would be written into it.
+    assert_eq!(
+        c.ordinal_claims[0]
+            .spec
+            .as_ref()
+            .unwrap()
+            .storage_class_name
+            .as_deref(),
+        Some("")
+    );
+    let reserve = c
+        .plan
+        .steps
+        .iter()
+        .find(|s| s.title.starts_with("Reserve"))
+        .unwrap();
+    assert!(
+        reserve.run[0].ends_with(",\"accessModes\":[\"ReadWriteOncePod\"]}}'"),
+        "{}",
+        reserve.run[0]
+    );
+    let keep = c.plan.steps.iter().find(|s| s.title.starts_with("Keep")).unwrap();
+    assert_eq!(
+        keep.rollback,
+        ["kubectl patch pv pv-1 -p '{\"spec\":{\"persistentVolumeReclaimPolicy\":\"Delete\"}}'"]
+    );
+}
+
+#[test]
+fn an_hpa_for_another_target_is_left_alone() {
+    let mut i = input(DEPLOYMENT);
+    i.autoscalers.push(serde_json::json!({
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "other", "namespace": "shop"},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "other"}}
+    }));
+    i.autoscalers.push(serde_json::json!({
+        "apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "web", "namespace": "shop", "uid": "u", "resourceVersion": "7"},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}, "maxReplicas": 3},
+        "status": {"currentReplicas": 2}
+    }));
+    let c = convert(&i, &options(TemplateMode::ReadWriteOnce)).unwrap();
+    assert_eq!(
+        c.autoscalers,
+        [serde_json::json!({
+            "apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "web"}, "maxReplicas": 3}
+        })]
+    );
+}
