@@ -383,19 +383,6 @@ fn server_minor(major: &str, minor: &str) -> Option<u32> {
 /// on by default from 1.27; before, kubectl refuses the field by the server's schema and the server the mode.
 const DEFAULT_ON_FROM: u32 = 27;
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn minor_versions_are_read_with_their_suffixes() {
-        assert_eq!(server_minor("1", "20"), Some(20));
-        assert_eq!(server_minor("1", "27+"), Some(27));
-        assert_eq!(server_minor("2", "0"), None);
-        assert_eq!(server_minor("1", ""), None);
-    }
-}
-
 async fn cluster_input(
     client: kube::Client,
     namespace: &str,
@@ -483,4 +470,17 @@ async fn autoscalers(client: &kube::Client, namespace: &str) -> anyhow::Result<V
         }
     }
     Ok(Vec::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minor_versions_are_read_with_their_suffixes() {
+        assert_eq!(server_minor("1", "20"), Some(20));
+        assert_eq!(server_minor("1", "27+"), Some(27));
+        assert_eq!(server_minor("2", "0"), None);
+        assert_eq!(server_minor("1", ""), None);
+    }
 }

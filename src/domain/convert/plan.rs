@@ -347,7 +347,8 @@ pub(super) fn build(s: &Subject<'_>) -> Plan {
             why: "A Job mounts the old claim read-only and the new one, and copies with `cp -a` (owners, modes, \
                   times, links kept). Caveats: both claims must attach to the Job's node (ReadWriteOnce \
                   volumes in one zone); the copy takes as long as the data; SELinux labels and ACLs are not \
-                  copied; the old claim is kept until you have checked the data."
+                  copied; the Job runs as root, which a namespace enforcing the restricted Pod Security \
+                  Standard refuses; the old claim is kept until you have checked the data."
                 .to_owned(),
             ..Step::default()
         };
