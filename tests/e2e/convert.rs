@@ -22,6 +22,7 @@ struct Step {
     title: String,
     run: String,
     checks: Vec<(String, String, bool)>,
+    rollback: String,
 }
 
 /// Reads the steps out of the Markdown the way a reader would: the block after `Run:`, each block after
@@ -51,7 +52,7 @@ fn parse_plan(plan: &str) -> Vec<Step> {
             };
             next = Some((expect, by_controller));
         } else if line == "Roll back:" {
-            next = None;
+            next = Some(("rollback".into(), false));
         } else if line == "```sh" {
             let mut block = String::new();
             for l in lines.by_ref() {
@@ -64,6 +65,7 @@ fn parse_plan(plan: &str) -> Vec<Step> {
             let step = steps.last_mut().expect("blocks come inside steps");
             match next.take() {
                 Some((what, _)) if what == "run" && step.run.is_empty() => step.run = block,
+                Some((what, _)) if what == "rollback" && step.rollback.is_empty() => step.rollback = block,
                 Some((expect, by_controller)) => {
                     step.checks.push((block.trim().to_owned(), expect, by_controller))
                 }
@@ -164,8 +166,9 @@ spec:
     )
 }
 
-#[test]
-fn convert_plan_moves_the_claims_volume_to_ordinal_zero_step_by_step() {
+/// A namespace with the PersistentVolume, its bound claim (bound as the PV controller would), the
+/// Deployment and its HPA; and a scratch directory.
+fn bound_claim_and_deployment() -> (std::path::PathBuf, String, String, tempfile::TempDir) {
     let kubeconfig = cluster_common::cluster();
     let ns = fresh_name("convert");
     let pv = format!("{ns}-data");
@@ -173,42 +176,100 @@ fn convert_plan_moves_the_claims_volume_to_ordinal_zero_step_by_step() {
     let out = kubectl(&kubeconfig, &["apply", "-f", "-"], Some(&objects(&ns, &pv)));
     assert!(out.status.success(), "{:?}", text(&out));
 
-    // The PV controller would bind them (the PV's claimRef gets the claim's uid, both phases Bound).
-    let claim_uid = jsonpath(&kubeconfig, &["-n", &ns, "pvc", "notes-data"], "{.metadata.uid}");
-    ok(
-        &kubeconfig,
-        &[
-            "patch",
-            "pv",
-            &pv,
-            "--type",
-            "merge",
-            "-p",
-            &format!("{{\"spec\":{{\"claimRef\":{{\"uid\":\"{claim_uid}\"}}}}}}"),
-        ],
-    );
-    set_phase(&kubeconfig, &["pv", &pv], "Bound");
-    set_phase(&kubeconfig, &["-n", &ns, "pvc", "notes-data"], "Bound");
-
+    // The PV controller would bind them.
+    bind(&kubeconfig, &ns, "notes-data", &pv);
     let dir = tempfile::tempdir().unwrap();
+    (kubeconfig, ns, pv, dir)
+}
+
+/// `volguard convert --cluster` for the Deployment, writing into `dir`.
+fn convert(kubeconfig: &Path, ns: &str, dir: &Path) -> Vec<Step> {
     let out = crate::env::hermetic(&mut Command::new(env!("CARGO_BIN_EXE_volguard")))
         .args([
             "convert",
             "--cluster",
             "--namespace",
-            &ns,
+            ns,
             "--name",
             "notes",
             "--kubeconfig",
         ])
-        .arg(&kubeconfig)
+        .arg(kubeconfig)
         .arg("--output-dir")
-        .arg(dir.path())
+        .arg(dir)
         .output()
         .expect("volguard convert runs");
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    parse_plan(&std::fs::read_to_string(dir.join("plan.md")).unwrap())
+}
 
+/// Runs one step's commands as pasted, then plays the controllers this cluster lacks, then runs the
+/// step's checks; returns how many checks ran.
+fn run_step(kubeconfig: &Path, ns: &str, pv: &str, dir: &Path, step: &Step) -> usize {
+    if step.title == "Release the volume: delete the old claim" {
+        // The pvc-protection controller lifts the finalizer once no pod uses the claim (the step before
+        // made sure none does).
+        lift_finalizer(kubeconfig, ns, "notes-data");
+    }
+    let (ran, o, e) = shell(kubeconfig, dir, &step.run);
+    assert!(ran, "step {:?} failed:\n{}\n{o}{e}", step.title, step.run);
+    // What the PV controller would do next.
+    match step.title.as_str() {
+        "Release the volume: delete the old claim" => set_phase(kubeconfig, &["pv", pv], "Released"),
+        "Reserve the volume for the claim ordinal 0 will mount" => {
+            set_phase(kubeconfig, &["pv", pv], "Available")
+        }
+        "Create the claims ordinal 0 will mount" => bind(kubeconfig, ns, "data-notes-0", pv),
+        _ => {}
+    }
+    let mut checked = 0;
+    for (command, expect, by_controller) in &step.checks {
+        // Pods never run here: a check on a pod or on ready replicas cannot hold.
+        if *by_controller && (command.contains(" get pod ") || command.contains("readyReplicas")) {
+            continue;
+        }
+        let (ran, o, e) = shell(kubeconfig, dir, command);
+        assert!(ran, "check of {:?} failed: {command}\n{e}", step.title);
+        assert_eq!(o.trim(), expect, "check of {:?}: {command}", step.title);
+        checked += 1;
+    }
+    checked
+}
+
+fn lift_finalizer(kubeconfig: &Path, ns: &str, claim: &str) {
+    ok(
+        kubeconfig,
+        &[
+            "-n",
+            ns,
+            "patch",
+            "pvc",
+            claim,
+            "--type",
+            "merge",
+            "-p",
+            r#"{"metadata":{"finalizers":null}}"#,
+        ],
+    );
+}
+
+/// What the PV controller writes when it binds a claim to a volume: the claim's uid in the volume's
+/// claimRef, both phases Bound.
+fn bind(kubeconfig: &Path, ns: &str, claim: &str, pv: &str) {
+    let uid = jsonpath(kubeconfig, &["-n", ns, "pvc", claim], "{.metadata.uid}");
+    let patch = format!(
+        "{{\"spec\":{{\"claimRef\":{{\"apiVersion\":\"v1\",\"kind\":\"PersistentVolumeClaim\",\
+         \"namespace\":\"{ns}\",\"name\":\"{claim}\",\"uid\":\"{uid}\"}}}}}}"
+    );
+    ok(kubeconfig, &["patch", "pv", pv, "--type", "merge", "-p", &patch]);
+    set_phase(kubeconfig, &["pv", pv], "Bound");
+    set_phase(kubeconfig, &["-n", ns, "pvc", claim], "Bound");
+}
+
+#[test]
+fn convert_plan_moves_the_claims_volume_to_ordinal_zero_step_by_step() {
+    let (kubeconfig, ns, pv, dir) = bound_claim_and_deployment();
     // This API server (1.20) has no ReadWriteOncePod: asked for, it is refused before anything is written.
     let refused = crate::env::hermetic(&mut Command::new(env!("CARGO_BIN_EXE_volguard")))
         .args([
@@ -233,6 +294,8 @@ fn convert_plan_moves_the_claims_volume_to_ordinal_zero_step_by_step() {
          ReadWriteOnce\n"
     );
 
+    let steps = convert(&kubeconfig, &ns, dir.path());
+
     // The API server accepts the objects as they are written (before any step ran).
     let (accepted, o, e) = shell(
         &kubeconfig,
@@ -248,8 +311,6 @@ fn convert_plan_moves_the_claims_volume_to_ordinal_zero_step_by_step() {
          persistentvolumeclaim/data-notes-0 created (server dry run)\n"
     );
 
-    let plan = std::fs::read_to_string(dir.path().join("plan.md")).unwrap();
-    let steps = parse_plan(&plan);
     let titles: Vec<&str> = steps.iter().map(|s| s.title.as_str()).collect();
     assert_eq!(
         titles,
@@ -264,67 +325,10 @@ fn convert_plan_moves_the_claims_volume_to_ordinal_zero_step_by_step() {
             "Delete the Deployment",
         ]
     );
-    let mut checked = 0;
-    for step in &steps {
-        if step.title == "Release the volume: delete the old claim" {
-            // The pvc-protection controller lifts the finalizer once no pod uses the claim (step 3 made sure).
-            ok(
-                &kubeconfig,
-                &[
-                    "-n",
-                    &ns,
-                    "patch",
-                    "pvc",
-                    "notes-data",
-                    "--type",
-                    "merge",
-                    "-p",
-                    r#"{"metadata":{"finalizers":null}}"#,
-                ],
-            );
-        }
-        let (ran, o, e) = shell(&kubeconfig, dir.path(), &step.run);
-        assert!(ran, "step {:?} failed:\n{}\n{o}{e}", step.title, step.run);
-        // What the PV controller would do next.
-        match step.title.as_str() {
-            "Release the volume: delete the old claim" => set_phase(&kubeconfig, &["pv", &pv], "Released"),
-            "Reserve the volume for the claim ordinal 0 will mount" => {
-                set_phase(&kubeconfig, &["pv", &pv], "Available")
-            }
-            "Create the claims ordinal 0 will mount" => {
-                let uid = jsonpath(
-                    &kubeconfig,
-                    &["-n", &ns, "pvc", "data-notes-0"],
-                    "{.metadata.uid}",
-                );
-                ok(
-                    &kubeconfig,
-                    &[
-                        "patch",
-                        "pv",
-                        &pv,
-                        "--type",
-                        "merge",
-                        "-p",
-                        &format!("{{\"spec\":{{\"claimRef\":{{\"uid\":\"{uid}\"}}}}}}"),
-                    ],
-                );
-                set_phase(&kubeconfig, &["pv", &pv], "Bound");
-                set_phase(&kubeconfig, &["-n", &ns, "pvc", "data-notes-0"], "Bound");
-            }
-            _ => {}
-        }
-        for (command, expect, by_controller) in &step.checks {
-            // Pods never run here: a check on a pod or on ready replicas cannot hold.
-            if *by_controller && (command.contains(" get pod ") || command.contains("readyReplicas")) {
-                continue;
-            }
-            let (ran, o, e) = shell(&kubeconfig, dir.path(), command);
-            assert!(ran, "check of {:?} failed: {command}\n{e}", step.title);
-            assert_eq!(o.trim(), expect, "check of {:?}: {command}", step.title);
-            checked += 1;
-        }
-    }
+    let checked: usize = steps
+        .iter()
+        .map(|step| run_step(&kubeconfig, &ns, &pv, dir.path(), step))
+        .sum();
     assert_eq!(checked, 13, "every check that can hold without nodes ran");
 
     // The end: ordinal 0's claim on the original volume, the volume kept and bound to it.
@@ -371,6 +375,69 @@ fn convert_plan_moves_the_claims_volume_to_ordinal_zero_step_by_step() {
     );
 }
 
+/// Every step up to the ordinal-0 claim, then their rollbacks, last first: the old claim is back on its
+/// volume, the volume's policy and the Deployment's replicas as they were.
+#[test]
+fn convert_plan_rolls_back_step_by_step() {
+    let (kubeconfig, ns, pv, dir) = bound_claim_and_deployment();
+    let steps = convert(&kubeconfig, &ns, dir.path());
+    let create = steps
+        .iter()
+        .position(|s| s.title == "Create the claims ordinal 0 will mount")
+        .unwrap();
+    let done = &steps[..=create];
+    for step in done {
+        run_step(&kubeconfig, &ns, &pv, dir.path(), step);
+    }
+    assert_eq!(
+        jsonpath(&kubeconfig, &["pv", &pv], "{.spec.claimRef.name}"),
+        "data-notes-0"
+    );
+    for step in done.iter().rev() {
+        if step.title == "Create the claims ordinal 0 will mount" {
+            lift_finalizer(&kubeconfig, &ns, "data-notes-0");
+        }
+        let (ran, o, e) = shell(&kubeconfig, dir.path(), &step.rollback);
+        assert!(
+            ran,
+            "rollback of {:?} failed:\n{}\n{o}{e}",
+            step.title, step.rollback
+        );
+        if step.title == "Release the volume: delete the old claim" {
+            bind(&kubeconfig, &ns, "notes-data", &pv);
+        }
+    }
+    let claim_uid = jsonpath(&kubeconfig, &["-n", &ns, "pvc", "notes-data"], "{.metadata.uid}");
+    assert_eq!(
+        jsonpath(
+            &kubeconfig,
+            &["-n", &ns, "pvc", "notes-data"],
+            "{.spec.volumeName} {.spec.storageClassName}"
+        ),
+        format!("{pv} manual")
+    );
+    assert_eq!(
+        jsonpath(
+            &kubeconfig,
+            &["pv", &pv],
+            "{.spec.claimRef.name}/{.spec.claimRef.uid}/{.spec.persistentVolumeReclaimPolicy}"
+        ),
+        format!("notes-data/{claim_uid}/Delete")
+    );
+    assert_eq!(
+        jsonpath(
+            &kubeconfig,
+            &["-n", &ns, "deployment", "notes"],
+            "{.spec.replicas}"
+        ),
+        "2"
+    );
+    assert_eq!(
+        ok(&kubeconfig, &["-n", &ns, "get", "pvc", "-o", "name"]),
+        "persistentvolumeclaim/notes-data\n"
+    );
+}
+
 #[test]
 fn plans_are_parsed_as_written() {
     let plan = std::fs::read_to_string(
@@ -405,4 +472,8 @@ fn plans_are_parsed_as_written() {
             .starts_with("kubectl -n docs apply -f - <<'EOF'\napiVersion: v1\n")
     );
     assert!(steps[5].run.ends_with("EOF\n"));
+    assert_eq!(
+        steps[4].rollback,
+        "kubectl patch pv pvc-3f1c2a9e-8d4b-4c1e-9a7f-0b5e6d2c1a00 --type merge -p '{\"spec\":{\"claimRef\":null}}'\n"
+    );
 }

@@ -38,7 +38,8 @@ pub(in crate::domain::convert) fn build(s: &Subject<'_>) -> Plan {
     };
     plan.notes.push(format!(
         "Run the steps in order, each only once the previous one's checks print what they expect. The pods \
-         are down from step {} until the StatefulSet's ordinal 0 is Ready. volguard applies nothing.",
+         are down from step {} until the StatefulSet's ordinal 0 is Ready. To go back, run the `Roll back` \
+         blocks of the steps done, last first. volguard applies nothing.",
         if rebinds.is_empty() { 2 } else { 3 }
     ));
     plan.notes.push(format!(
@@ -186,7 +187,7 @@ pub(in crate::domain::convert) fn build(s: &Subject<'_>) -> Plan {
             release.rollback.push(format!(
                 "kubectl patch pv {pv} --type merge -p '{{\"spec\":{{\"claimRef\":null}}}}'"
             ));
-            release.rollback.push(restore.clone());
+            release.rollback.push(restore);
             let modes = add_mode
                 .map(|mode| format!(",\"accessModes\":[\"{mode}\"]"))
                 .unwrap_or_default();
@@ -213,7 +214,6 @@ pub(in crate::domain::convert) fn build(s: &Subject<'_>) -> Plan {
             reserve.rollback.push(format!(
                 "kubectl patch pv {pv} --type merge -p '{{\"spec\":{{\"claimRef\":null}}}}'"
             ));
-            reserve.rollback.push(restore);
         }
         plan.steps.push(release);
         plan.steps.push(reserve);
