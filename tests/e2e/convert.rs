@@ -436,6 +436,37 @@ fn convert_plan_rolls_back_step_by_step() {
         ok(&kubeconfig, &["-n", &ns, "get", "pvc", "-o", "name"]),
         "persistentvolumeclaim/notes-data\n"
     );
+
+    // A Deployment whose claim the cluster does not hold: a usage error, nothing written.
+    let orphan = objects(&ns, &pv)
+        .split("---\n")
+        .find(|d| d.contains("kind: Deployment"))
+        .unwrap()
+        .replace("name: notes, namespace", "name: orphan, namespace")
+        .replace("claimName: notes-data", "claimName: gone");
+    let out = kubectl(&kubeconfig, &["apply", "-f", "-"], Some(&orphan));
+    assert!(out.status.success(), "{:?}", text(&out));
+    let out = crate::env::hermetic(&mut Command::new(env!("CARGO_BIN_EXE_volguard")))
+        .args([
+            "convert",
+            "--cluster",
+            "-n",
+            &ns,
+            "--name",
+            "orphan",
+            "--kubeconfig",
+        ])
+        .arg(&kubeconfig)
+        .output()
+        .expect("volguard convert runs");
+    let (o, e) = text(&out);
+    assert_eq!((out.status.code(), o.as_str()), (Some(2), ""));
+    assert_eq!(
+        e,
+        "error: Deployment orphan mounts claim gone (volume data), which is not in the input: add the claim's \
+         manifest to the files (kubectl get pvc gone -o yaml); with --cluster, create the claim or correct \
+         claimName\n"
+    );
 }
 
 #[test]
