@@ -10,6 +10,7 @@ mod env;
 mod architecture;
 mod certs;
 mod check;
+mod convert;
 mod mutate;
 mod options;
 mod readme;
