@@ -411,3 +411,47 @@ fn the_readme_convert_commands_run_as_written() {
         "README's plan excerpt is not in the plan:\n{excerpt}"
     );
 }
+
+#[test]
+fn a_mode_the_claims_class_cannot_give_is_refused_and_one_it_can_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = std::fs::read_to_string(root().join(case("shared-rwo-claim", "input.yaml"))).unwrap();
+    let with_class = |provisioner: &str| {
+        let class = format!(
+            "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: gp3\nprovisioner: {provisioner}\n"
+        );
+        write(dir.path(), "input.yaml", &format!("{input}\n---\n{class}"))
+    };
+    let convert = |file: &str| {
+        run(volguard([
+            "convert",
+            "-f",
+            file,
+            "--access-mode",
+            "ReadWriteOncePod",
+        ]))
+    };
+    // local-path makes hostPath volumes: not CSI, so no ReadWriteOncePod.
+    let out = convert(&with_class("rancher.io/local-path"));
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(
+        out.stderr.contains(
+            "storage class gp3 cannot give ReadWriteOncePod: choose another --access-mode, or move the data to a \
+             class that can"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.stdout, "");
+    // EBS (CSI) can.
+    let out = convert(&with_class("ebs.csi.aws.com"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("      - ReadWriteOncePod\n"),
+        "{}",
+        out.stdout
+    );
+    // ReadWriteOnce, the default, every class in the table gives.
+    let out = run(volguard(["convert", "-f", &with_class("rancher.io/local-path")]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}

@@ -43,6 +43,16 @@ impl ClassCapabilities for UnknownClasses {
     }
 }
 
+impl ClassCapabilities for crate::domain::storage::Classes {
+    fn can_give(&self, class: Option<&str>, access_mode: &str, volume_mode: Option<&str>) -> Option<bool> {
+        let volume_mode = match volume_mode {
+            Some("Block") => crate::domain::storage::VolumeMode::Block,
+            _ => crate::domain::storage::VolumeMode::Filesystem,
+        };
+        self.gives(class, access_mode, volume_mode)
+    }
+}
+
 /// The access mode each replica's own claim gets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TemplateMode {
@@ -107,6 +117,8 @@ pub struct Input {
     pub autoscalers: Vec<serde_json::Value>,
     /// Services in the namespace: a headless one selecting the pods is reused.
     pub services: Vec<Service>,
+    /// StorageClasses: what the claims' classes can give (none: unknown, nothing is refused on a guess).
+    pub classes: Vec<k8s_openapi::api::storage::v1::StorageClass>,
 }
 
 /// The converted objects and the plan.

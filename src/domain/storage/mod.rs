@@ -254,6 +254,45 @@ pub fn is_default(class: &StorageClass) -> bool {
     })
 }
 
+/// A set of StorageClasses with the table that says what their provisioners give: what a tool that holds
+/// the classes (not a lookup) asks of them.
+#[derive(Clone, Debug, Default)]
+pub struct Classes {
+    /// Class name → provisioner.
+    by_name: std::collections::BTreeMap<String, String>,
+    /// The default class, if any is marked.
+    default: Option<String>,
+    table: ProvisionerTable,
+}
+
+impl Classes {
+    /// The classes, judged with `table`.
+    pub fn new(classes: &[StorageClass], table: ProvisionerTable) -> Self {
+        let arcs: Vec<Arc<StorageClass>> = classes.iter().cloned().map(Arc::new).collect();
+        Self {
+            by_name: classes
+                .iter()
+                .map(|c| (c.metadata.name.clone().unwrap_or_default(), c.provisioner.clone()))
+                .collect(),
+            default: newest_default(arcs.iter()).and_then(|c| c.metadata.name.clone()),
+            table,
+        }
+    }
+
+    /// Whether a claim naming `class` (`None`: the default) may get `mode` in `volume_mode`: None when the
+    /// class or its provisioner is unknown, or the claim asks for no class (`""`).
+    pub fn gives(&self, class: Option<&str>, mode: &str, volume_mode: VolumeMode) -> Option<bool> {
+        let name = match class {
+            Some("") => return None,
+            Some(n) => n,
+            None => self.default.as_deref()?,
+        };
+        let provisioner = self.by_name.get(name)?;
+        let offered = self.table.capabilities(provisioner)?.modes(volume_mode);
+        Modes::named(mode).map(|m| offered.contains(m))
+    }
+}
+
 /// Access modes a claim asks for that its class's provisioner cannot give.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Gap {

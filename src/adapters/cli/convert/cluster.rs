@@ -120,6 +120,15 @@ async fn cluster_input(
         .with_context(|| format!("listing Services in {namespace}"))?
         .items;
     input.autoscalers = autoscalers(&client, namespace).await?;
+    // What the claims' classes can give; a user who may not list classes converts without that check.
+    let classes: Api<k8s_openapi::api::storage::v1::StorageClass> = Api::all(client.clone());
+    match classes.list(&ListParams::default().limit(MAX_LISTED)).await {
+        Ok(list) => input.classes = list.items,
+        Err(kube::Error::Api(e)) if e.code == 403 => {
+            tracing::warn!("may not list StorageClasses: what the claims' classes can give is not checked");
+        }
+        Err(e) => return Err(e).context("listing StorageClasses"),
+    }
     Ok((input, before))
 }
 

@@ -29,6 +29,7 @@ pub(super) fn read_files(
             let kind = value["kind"].as_str().unwrap_or_default().to_owned();
             if value["metadata"]["namespace"].as_str().is_none_or(str::is_empty)
                 && kind != "PersistentVolume"
+                && kind != "StorageClass"
                 && let Some(meta) = value["metadata"].as_object_mut()
             {
                 meta.insert("namespace".into(), namespace.into());
@@ -49,6 +50,14 @@ pub(super) fn read_files(
                     .services
                     .push(serde_json::from_value::<Service>(value).with_context(at)?),
                 "HorizontalPodAutoscaler" => input.autoscalers.push(value),
+                "StorageClass" => {
+                    if let Some(meta) = value["metadata"].as_object_mut() {
+                        meta.remove("namespace");
+                    }
+                    input
+                        .classes
+                        .push(serde_json::from_value(value).with_context(at)?);
+                }
                 other => others.push(format!(
                     "{other} {}",
                     value["metadata"]["name"].as_str().unwrap_or("?")

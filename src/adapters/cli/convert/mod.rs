@@ -15,10 +15,8 @@ mod cluster;
 mod files;
 
 use super::Exit;
-use crate::domain::convert::{
-    self, ClassCapabilities, Conversion, ConvertError, Input, Options, PodManagement, TemplateMode,
-    UnknownClasses,
-};
+use crate::domain::convert::{self, Conversion, ConvertError, Input, Options, PodManagement, TemplateMode};
+use crate::domain::storage::{Classes, ProvisionerTable};
 use crate::domain::workload::DEFAULT_NAMESPACE;
 use cluster::{DEFAULT_ON_FROM, read_cluster};
 use files::read_files;
@@ -128,6 +126,7 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<Exit> {
             minor.unwrap_or_default()
         );
     }
+    let classes = Classes::new(&input.classes, ProvisionerTable::default());
     let options = Options {
         mode: match access_mode {
             AccessMode::ReadWriteOnce => TemplateMode::ReadWriteOnce,
@@ -137,7 +136,7 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<Exit> {
             PodManagementPolicy::OrderedReady => PodManagement::OrderedReady,
             PodManagementPolicy::Parallel => PodManagement::Parallel,
         },
-        classes: classes(),
+        classes: &classes,
         retention_policy: current,
     };
     let conversion = match convert::convert(&input, &options) {
@@ -172,11 +171,6 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<Exit> {
     }
     out.flush()?;
     Ok(Exit::Clean)
-}
-
-/// What each class can give: nothing known yet (the provisioner table of issue 17 plugs in here).
-fn classes() -> &'static dyn ClassCapabilities {
-    &UnknownClasses
 }
 
 /// The output documents, each after comments that say what it is and why it is so.
