@@ -4,6 +4,7 @@
 //! ([`LogArgs`]) are flattened in. Every flag has a `VOLGUARD_*` environment twin. Only `main.rs` installs
 //! the tracing subscriber, from [`LogArgs`] and [`Command::default_log_level`].
 
+pub mod audit;
 pub mod certs;
 pub mod check;
 mod input;
@@ -18,6 +19,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub(crate) use audit::AuditArgs;
 pub(crate) use certs::CertsArgs;
 pub(crate) use check::CheckArgs;
 pub use check::check;
@@ -81,6 +83,12 @@ pub enum Command {
     /// Exit status: 0 nothing denied, 1 something denied (or warned, with --strict), 2 usage or input
     /// error (the rest is still checked and reported).
     Check(CheckArgs),
+    /// Judge every workload already in the cluster, as the webhook would judge it, and report like check;
+    /// with --write-reports, keep one policy report per namespace.
+    ///
+    /// Exit status: 0 nothing denied, 1 something denied (or warned, with --strict), 2 usage error, an
+    /// object that could not be judged, or reports that could not be written.
+    Audit(AuditArgs),
     /// Serve the HTTPS admission webhook (/validate, /mutate), with /healthz, /readyz and /metrics.
     Serve(ServeArgs),
     /// Answer one captured AdmissionReview request offline, as the webhook would.
@@ -102,7 +110,11 @@ impl Command {
     /// standard error quiet, a server will want `info`.
     pub fn default_log_level(&self) -> &'static str {
         match self {
-            Command::Check(_) | Command::Review(_) | Command::Manifests(_) | Command::Certs(_) => "warn",
+            Command::Check(_)
+            | Command::Audit(_)
+            | Command::Review(_)
+            | Command::Manifests(_)
+            | Command::Certs(_) => "warn",
             Command::Unregister(_) => "info",
             Command::Serve(_) => "info",
         }
@@ -113,6 +125,7 @@ impl Command {
     pub fn run(self) -> anyhow::Result<Exit> {
         match self {
             Command::Check(args) => check::run(args),
+            Command::Audit(args) => audit::run(args),
             Command::Serve(args) => serve::run(args),
             Command::Review(args) => review::run(args),
             Command::Manifests(args) => manifests::run(args),

@@ -49,11 +49,13 @@ pub enum RuleId {
     MissingClaim,
     /// A claim or workload that could not be looked up; its action comes from the failure mode.
     LookupFailed,
+    /// A `volguard.io/skip` annotation that cannot be honoured: no reason given, or a rule it cannot name.
+    InvalidSkip,
 }
 
 impl RuleId {
     /// Every rule, in report order.
-    pub const ALL: [RuleId; 9] = [
+    pub const ALL: [RuleId; 10] = [
         RuleId::SharedRwoClaim,
         RuleId::RolloutAttachDeadlock,
         RuleId::StatefulsetClaimTemplateModes,
@@ -63,6 +65,7 @@ impl RuleId {
         RuleId::StatelessDeployment,
         RuleId::MissingClaim,
         RuleId::LookupFailed,
+        RuleId::InvalidSkip,
     ];
 
     /// The id as written in policies and messages.
@@ -77,6 +80,7 @@ impl RuleId {
             RuleId::StatelessDeployment => "stateless-deployment",
             RuleId::MissingClaim => "missing-claim",
             RuleId::LookupFailed => "lookup-failed",
+            RuleId::InvalidSkip => "invalid-skip",
         }
     }
 }
