@@ -227,7 +227,10 @@ mod tests {
     #[test]
     fn rules_are_read_trimmed_deduplicated_and_in_order() {
         let a = annotations(&[
-            (SKIP_ANNOTATION, " missing-claim , shared-rwo-claim,missing-claim,"),
+            (
+                SKIP_ANNOTATION,
+                " missing-claim , shared-rwo-claim,missing-claim,",
+            ),
             (SKIP_REASON_ANNOTATION, "  the claim is RWX in practice "),
         ]);
         assert_eq!(
@@ -314,7 +317,10 @@ mod tests {
         assert!(apply(&mut findings, Some(&a), &object(), &[&p]).is_empty());
         assert_eq!(findings.len(), 2);
         let invalid = &findings[1];
-        assert_eq!((invalid.finding.rule, invalid.action), (RuleId::InvalidSkip, Action::Deny));
+        assert_eq!(
+            (invalid.finding.rule, invalid.action),
+            (RuleId::InvalidSkip, Action::Deny)
+        );
         assert_eq!(
             invalid.finding.message,
             "volguard.io/skip needs a volguard.io/skip-reason annotation saying why the rule does not apply; \

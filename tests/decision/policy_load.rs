@@ -105,7 +105,11 @@ fn unknown_key_inside_a_rule_is_named() {
             "  rules:\n    shared-rwo-claim:\n      actoin: Deny\n"
         ))
         .err(),
-        parse(8, 7, "unknown field `actoin`, expected one of action, allowExceptions")
+        parse(
+            8,
+            7,
+            "unknown field `actoin`, expected one of action, allowExceptions"
+        )
     );
     assert_eq!(
         load(&with_spec(

@@ -159,6 +159,16 @@ them in the pre-delete hook (src/install/tls.rs cluster_role_rules). */}}
   verbs: ["get", "patch", "delete"]
 {{- end }}
 
+{{/* Writing policy reports (src/adapters/policy_report): see rbac.yaml. */}}
+{{- define "volguard.reportRules" -}}
+- apiGroups: ["wgpolicyk8s.io"]
+  resources: ["policyreports"]
+  verbs: ["get", "list", "create", "patch", "delete"]
+- apiGroups: ["openreports.io"]
+  resources: ["reports"]
+  verbs: ["get", "list", "create", "patch", "delete"]
+{{- end }}
+
 {{/* compared: src/install/workload.rs probes. */}}
 {{- define "volguard.probes" -}}
 readinessProbe:

@@ -63,7 +63,12 @@ pub struct AuditArgs {
         value_parser = super::serve::parse_duration)]
     pub cluster_timeout: Duration,
     /// Workloads judged at most; more in scope is a usage error (narrow it with -n or -l).
-    #[arg(long, value_name = "N", env = "VOLGUARD_AUDIT_MAX_OBJECTS", default_value_t = 10_000)]
+    #[arg(
+        long,
+        value_name = "N",
+        env = "VOLGUARD_AUDIT_MAX_OBJECTS",
+        default_value_t = 10_000
+    )]
     pub max_objects: usize,
     /// Write one policy report per namespace with the results (and delete volguard's reports of
     /// namespaces with no workload left). Needs get, list, patch and delete on the report kind.
@@ -75,8 +80,13 @@ pub struct AuditArgs {
     pub report_api: ReportApi,
     /// With --write-reports: results kept in one namespace's report (failures first); the summary
     /// still counts them all.
-    #[arg(long, value_name = "N", env = "VOLGUARD_MAX_REPORT_RESULTS", default_value_t = 1000,
-        requires = "write_reports")]
+    #[arg(
+        long,
+        value_name = "N",
+        env = "VOLGUARD_MAX_REPORT_RESULTS",
+        default_value_t = 1000,
+        requires = "write_reports"
+    )]
     pub max_report_results: usize,
     /// With --write-reports: how long each apply, list page or delete may take.
     #[arg(long, value_name = "DURATION", env = "VOLGUARD_REQUEST_TIMEOUT", default_value = "10s",
@@ -166,7 +176,11 @@ pub fn run(args: AuditArgs) -> anyhow::Result<Exit> {
             limits,
         ));
         match written {
-            Ok(w) => tracing::info!(applied = w.applied.len(), deleted = w.deleted.len(), "Reports written"),
+            Ok(w) => tracing::info!(
+                applied = w.applied.len(),
+                deleted = w.deleted.len(),
+                "Reports written"
+            ),
             Err(e) => {
                 fail(&format!("writing the policy reports: {e}"))?;
                 exit = Exit::Usage;
@@ -268,13 +282,17 @@ pub(crate) fn parse_selector(text: &str) -> Result<Selector, String> {
 }
 
 fn expression(term: &str) -> Result<Expression, String> {
-    let bad = || format!("`{term}` is not a label selector term (k=v, k!=v, k, !k, k in (a,b), k notin (a,b))");
+    let bad =
+        || format!("`{term}` is not a label selector term (k=v, k!=v, k, !k, k in (a,b), k notin (a,b))");
     let key_ok = |k: &str| {
         !k.is_empty()
             && k.chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
     };
-    let value_ok = |v: &str| v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    let value_ok = |v: &str| {
+        v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
     let set = |values: &str| -> Result<std::collections::BTreeSet<String>, String> {
         let inner = values
             .trim()
@@ -305,7 +323,11 @@ fn expression(term: &str) -> Result<Expression, String> {
     }
     if let Some(k) = term.strip_prefix('!') {
         let k = k.trim();
-        return if key_ok(k) { Ok(Expression::DoesNotExist(k.to_owned())) } else { Err(bad()) };
+        return if key_ok(k) {
+            Ok(Expression::DoesNotExist(k.to_owned()))
+        } else {
+            Err(bad())
+        };
     }
     let mut words = term.splitn(2, char::is_whitespace);
     let key = words.next().unwrap_or_default();
@@ -350,7 +372,9 @@ mod tests {
         let elsewhere = labels(&[("app", "web"), ("env", "dev"), ("team", "a")]);
         assert!(!s.matches(&elsewhere));
         assert_eq!(
-            parse_selector("app.kubernetes.io/name==db,x notin (a)").unwrap().to_string(),
+            parse_selector("app.kubernetes.io/name==db,x notin (a)")
+                .unwrap()
+                .to_string(),
             "app.kubernetes.io/name=db,x notin (a)"
         );
         assert!(parse_selector("").unwrap().selects_all());
@@ -367,7 +391,9 @@ mod tests {
         ] {
             assert_eq!(
                 parse_selector(text).unwrap_err(),
-                format!("`{term}` is not a label selector term (k=v, k!=v, k, !k, k in (a,b), k notin (a,b))"),
+                format!(
+                    "`{term}` is not a label selector term (k=v, k!=v, k, !k, k in (a,b), k notin (a,b))"
+                ),
                 "{text}"
             );
         }

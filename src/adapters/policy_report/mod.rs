@@ -220,7 +220,11 @@ pub fn results(object: &ResourceRef, evaluation: &Evaluation) -> Vec<ReportResul
         out.push(r);
     }
     for e in &evaluation.exceptions {
-        let mut r = result(e.rule, Outcome::Skip, format!("skipped (volguard.io/skip): {}", e.reason));
+        let mut r = result(
+            e.rule,
+            Outcome::Skip,
+            format!("skipped (volguard.io/skip): {}", e.reason),
+        );
         r.scored = false;
         r.properties.insert("reason".into(), e.reason.clone());
         out.push(r);
@@ -255,7 +259,12 @@ pub fn error_result(object: &ResourceRef, message: &str) -> ReportResult {
 
 /// The report of one namespace from its objects' results (in the order given), keeping at most
 /// `max_results` results; the summary counts them all.
-pub fn build(api: ReportApi, namespace: &str, results: Vec<ReportResult>, max_results: usize) -> PolicyReport {
+pub fn build(
+    api: ReportApi,
+    namespace: &str,
+    results: Vec<ReportResult>,
+    max_results: usize,
+) -> PolicyReport {
     let (group, version, kind, _) = api.gvk();
     let mut summary = ReportSummary::default();
     for r in &results {
@@ -290,7 +299,10 @@ pub fn build(api: ReportApi, namespace: &str, results: Vec<ReportResult>, max_re
         metadata: ObjectMeta {
             name: Some(REPORT_NAME.to_owned()),
             namespace: Some(namespace.to_owned()),
-            labels: Some(BTreeMap::from([(MANAGED_BY.0.to_owned(), MANAGED_BY.1.to_owned())])),
+            labels: Some(BTreeMap::from([(
+                MANAGED_BY.0.to_owned(),
+                MANAGED_BY.1.to_owned(),
+            )])),
             // An apply without the annotation removes one an earlier, truncated apply set.
             annotations: (!annotations.is_empty()).then_some(annotations),
             ..ObjectMeta::default()

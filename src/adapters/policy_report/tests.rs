@@ -89,7 +89,11 @@ fn a_shared_rwo_deployment_fails_its_rule_and_passes_the_others() {
             ("volume".to_owned(), "data".to_owned()),
         ])
     );
-    assert!(fail.message.starts_with("Deployment shop/web may run 3 pods"), "{}", fail.message);
+    assert!(
+        fail.message.starts_with("Deployment shop/web may run 3 pods"),
+        "{}",
+        fail.message
+    );
     assert_eq!(fail.resources, vec![object]);
     assert_eq!((results[1].severity.as_ref(), results[1].scored), (None, true));
 }
@@ -131,7 +135,10 @@ fn the_summary_counts_every_result_and_a_long_report_keeps_failures_first() {
     assert_eq!(report.metadata.annotations, None);
 
     let capped = build(ReportApi::Openreports, "shop", all, 2);
-    assert_eq!((capped.api_version.as_str(), capped.kind.as_str()), ("openreports.io/v1alpha1", "Report"));
+    assert_eq!(
+        (capped.api_version.as_str(), capped.kind.as_str()),
+        ("openreports.io/v1alpha1", "Report")
+    );
     assert_eq!(capped.summary.pass, 7);
     assert_eq!(
         capped.results.iter().map(|r| r.result).collect::<Vec<_>>(),
@@ -145,7 +152,10 @@ fn the_same_findings_make_the_same_report() {
     let input = [claim("data"), deployment("web", 3, "data", json!({}))];
     let a = build(ReportApi::Wgpolicyk8s, "shop", judged(&input, "web").1, 100);
     let b = build(ReportApi::Wgpolicyk8s, "shop", judged(&input, "web").1, 100);
-    assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&b).unwrap());
+    assert_eq!(
+        serde_json::to_string(&a).unwrap(),
+        serde_json::to_string(&b).unwrap()
+    );
     assert!(!serde_json::to_string(&a).unwrap().contains("timestamp"));
 }
 

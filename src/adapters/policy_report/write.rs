@@ -5,9 +5,9 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
-use kube::Client;
 
 use super::{MANAGED_BY, PolicyReport, REPORT_NAME, ReportApi};
 
@@ -74,10 +74,7 @@ async fn bounded<T>(
 ) -> Result<T, WriteError> {
     match tokio::time::timeout(limits.request_timeout, request).await {
         Ok(Ok(t)) => Ok(t),
-        Ok(Err(source)) => Err(WriteError::Request {
-            what: what(),
-            source,
-        }),
+        Ok(Err(source)) => Err(WriteError::Request { what: what(), source }),
         Err(_) => Err(WriteError::Timeout {
             what: what(),
             timeout: limits.request_timeout,
@@ -111,7 +108,12 @@ pub async fn write(
         let namespace = report.metadata.namespace.as_deref().unwrap_or_default();
         let reports: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
         let what = || format!("applying {kind} {namespace}/{REPORT_NAME}");
-        let applied = bounded(what, limits, reports.patch(REPORT_NAME, &params, &Patch::Apply(report))).await;
+        let applied = bounded(
+            what,
+            limits,
+            reports.patch(REPORT_NAME, &params, &Patch::Apply(report)),
+        )
+        .await;
         match applied {
             Err(e) if not_served(&e) => return Err(missing()),
             Err(e) => return Err(e),
@@ -129,7 +131,12 @@ pub async fn write(
         .limit(PAGE_SIZE);
     let mut stale = Vec::new();
     for _ in 0..MAX_PAGES {
-        let page = bounded(|| format!("listing volguard's {kind}s"), limits, listed.list(&list)).await;
+        let page = bounded(
+            || format!("listing volguard's {kind}s"),
+            limits,
+            listed.list(&list),
+        )
+        .await;
         let page = match page {
             Err(e) if not_served(&e) => return Err(missing()),
             page => page?,
@@ -148,7 +155,13 @@ pub async fn write(
     for namespace in stale {
         let reports: Api<DynamicObject> = Api::namespaced_with(client.clone(), &namespace, &resource);
         let what = || format!("deleting the stale {kind} {namespace}/{REPORT_NAME}");
-        match bounded(what, limits, reports.delete(REPORT_NAME, &DeleteParams::default())).await {
+        match bounded(
+            what,
+            limits,
+            reports.delete(REPORT_NAME, &DeleteParams::default()),
+        )
+        .await
+        {
             // Gone already: what was wanted.
             Err(e) if not_served(&e) => {}
             Err(e) => return Err(e),

@@ -36,8 +36,7 @@ pub(super) fn apply(
     };
     let subject = Subject::resolve(&footprint, lookup);
     // A rule the workload validly skips has no finding, so nothing to repair.
-    let skipped =
-        crate::decision::exceptions::honoured(before.metadata().annotations.as_ref(), policies);
+    let skipped = crate::decision::exceptions::honoured(before.metadata().annotations.as_ref(), policies);
     for policy in policies {
         let m = &policy.mutation;
         let wanted = |rule: RuleId| {

@@ -1,0 +1,400 @@
+//! `volguard audit` against the real kube-apiserver, with no webhook registered: workloads and claims
+//! created as a cluster that predates volguard would have them, judged, and kept in policy reports that
+//! `kubectl get policyreports` lists. A fix turns a result into pass; a deletion removes it; a namespace
+//! with nothing left loses its report. The report CRDs applied are the ones the chart vendors.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::cluster_common::{self, fresh_name, kubectl, text};
+
+fn claim(ns: &str, name: &str, mode: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n  \
+         accessModes: [{mode}]\n  resources:\n    requests:\n      storage: 1Gi\n"
+    )
+}
+
+fn deployment(ns: &str, name: &str, replicas: u32, claim: &str, annotations: &str) -> String {
+    format!(
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+  namespace: {ns}
+  labels: {{app: {name}}}
+  annotations: {{{annotations}}}
+spec:
+  replicas: {replicas}
+  strategy: {{type: Recreate}}
+  selector:
+    matchLabels: {{app: {name}}}
+  template:
+    metadata:
+      labels: {{app: {name}}}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.27
+        volumeMounts:
+        - name: data
+          mountPath: /usr/share/nginx/html
+      volumes:
+      - name: data
+        persistentVolumeClaim:
+          claimName: {claim}
+"#
+    )
+}
+
+fn must(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> String {
+    let out = kubectl(kubeconfig, args, stdin);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "kubectl {args:?}: {stdout}{stderr}");
+    stdout
+}
+
+/// The report CRDs the chart vendors, applied (idempotent: every test run and engineer shares them).
+fn apply_report_crds(kubeconfig: &Path) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/volguard/files/crds");
+    let dir = dir.to_str().expect("utf-8 path");
+    must(
+        kubeconfig,
+        &["apply", "--server-side", "--force-conflicts", "-f", dir],
+        None,
+    );
+    for crd in [
+        "policyreports.wgpolicyk8s.io",
+        "clusterpolicyreports.wgpolicyk8s.io",
+        "reports.openreports.io",
+        "clusterreports.openreports.io",
+    ] {
+        must(
+            kubeconfig,
+            &[
+                "wait",
+                "--for=condition=Established",
+                "--timeout=30s",
+                &format!("crd/{crd}"),
+            ],
+            None,
+        );
+    }
+}
+
+fn audit(kubeconfig: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = crate::env::hermetic(&mut Command::new(env!("CARGO_BIN_EXE_volguard")))
+        .arg("audit")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(["--color", "never", "--cluster-timeout", "30s"])
+        .args(args)
+        .output()
+        .expect("volguard audit runs");
+    let (stdout, stderr) = text(&out);
+    (out.status.code(), stdout, stderr)
+}
+
+/// `kubectl get KIND -A -o json`'s items in `ns`.
+fn reports_in(kubeconfig: &Path, kind: &str, ns: &str) -> Vec<Value> {
+    let json = must(
+        kubeconfig,
+        &["get", kind, "-A", "-o", "json", "--show-managed-fields"],
+        None,
+    );
+    let list: Value = serde_json::from_str(&json).expect("a JSON list");
+    list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|r| r["metadata"]["namespace"] == ns)
+        .cloned()
+        .collect()
+}
+
+/// (object name, rule, result) of every result of a report.
+fn results(report: &Value) -> Vec<(String, String, String)> {
+    report["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            (
+                r["resources"][0]["name"].as_str().unwrap_or_default().to_owned(),
+                r["rule"].as_str().unwrap_or_default().to_owned(),
+                r["result"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn row(name: &str, rule: &str, result: &str) -> (String, String, String) {
+    (name.to_owned(), rule.to_owned(), result.to_owned())
+}
+
+/// The results of a Deployment on a claim that the built-in policy finds nothing wrong with but `fail`.
+fn deployment_rows(name: &str, shared: &str) -> Vec<(String, String, String)> {
+    vec![
+        row(name, "shared-rwo-claim", shared),
+        row(name, "rollout-attach-deadlock", "pass"),
+        row(name, "shared-claim-writable", "pass"),
+        row(name, "missing-claim", "pass"),
+    ]
+}
+
+#[test]
+fn audit_writes_policy_reports_that_follow_fixes_and_deletions() {
+    let kc = &cluster_common::cluster();
+    apply_report_crds(kc);
+    let ns = fresh_name("audit");
+    must(kc, &["create", "namespace", &ns], None);
+    let _cleanup = scopeguard(kc, &ns);
+    let objects = [
+        claim(&ns, "shared", "ReadWriteOnce"),
+        claim(&ns, "own", "ReadWriteOnce"),
+        deployment(&ns, "bad", 3, "shared", ""),
+        deployment(&ns, "good", 1, "own", ""),
+    ]
+    .join("---\n");
+    must(kc, &["apply", "-f", "-"], Some(&objects));
+
+    let (code, stdout, stderr) = audit(kc, &["-n", &ns, "--write-reports"]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.starts_with(&format!(
+            "DENY  Deployment {ns}/bad  (cluster)\n  [shared-rwo-claim] deny: "
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.ends_with("2 objects checked, 1 denied, 0 warned\n"),
+        "{stdout}"
+    );
+    let reports = reports_in(kc, "policyreports", &ns);
+    assert_eq!(reports.len(), 1, "one report per namespace: {reports:#?}");
+    let report = &reports[0];
+    // kubectl shows the CRD's preferred version; volguard wrote v1alpha2 (managedFields say which).
+    assert_eq!(
+        report["metadata"]["managedFields"][0]["apiVersion"],
+        "wgpolicyk8s.io/v1alpha2"
+    );
+    assert_eq!(report["metadata"]["name"], "volguard");
+    assert_eq!(
+        report["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "volguard"
+    );
+    let managers: Vec<&str> = report["metadata"]["managedFields"]
+        .as_array()
+        .expect("managedFields")
+        .iter()
+        .filter_map(|m| m["manager"].as_str())
+        .collect();
+    assert_eq!(managers, ["volguard"]);
+    let mut want = deployment_rows("bad", "fail");
+    want.extend(deployment_rows("good", "pass"));
+    assert_eq!(results(report), want);
+    assert_eq!(
+        report["summary"],
+        serde_json::json!({"pass": 7, "fail": 1, "warn": 0, "error": 0, "skip": 0})
+    );
+    let fail = &report["results"][0];
+    assert_eq!(fail["severity"], "high");
+    assert_eq!(fail["properties"]["claim"], "shared");
+    assert_eq!(fail["properties"]["action"], "Deny");
+    assert_eq!(fail["resources"][0]["kind"], "Deployment");
+    assert_eq!(fail["resources"][0]["apiVersion"], "apps/v1");
+    let uid = must(
+        kc,
+        &[
+            "get",
+            "deployment",
+            "-n",
+            &ns,
+            "bad",
+            "-o",
+            "jsonpath={.metadata.uid}",
+        ],
+        None,
+    );
+    assert_eq!(fail["resources"][0]["uid"], uid.as_str());
+
+    // The same cluster, audited again: the same report, not even a new resourceVersion.
+    let version = report["metadata"]["resourceVersion"].clone();
+    let (code, ..) = audit(kc, &["-n", &ns, "--write-reports"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        reports_in(kc, "policyreports", &ns)[0]["metadata"]["resourceVersion"],
+        version
+    );
+
+    // The fix: one replica. Its result turns pass.
+    must(
+        kc,
+        &["scale", "deployment", "-n", &ns, "bad", "--replicas=1"],
+        None,
+    );
+    let (code, stdout, stderr) = audit(kc, &["-n", &ns, "--write-reports"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let report = &reports_in(kc, "policyreports", &ns)[0];
+    let mut want = deployment_rows("bad", "pass");
+    want.extend(deployment_rows("good", "pass"));
+    assert_eq!(results(report), want);
+    assert_eq!(report["summary"]["fail"], 0);
+    assert_eq!(report["summary"]["pass"], 8);
+
+    // Deleted: its results are gone, the other object's stay.
+    must(
+        kc,
+        &[
+            "delete",
+            "deployment",
+            "-n",
+            &ns,
+            "bad",
+            "--wait=true",
+            "--timeout=30s",
+        ],
+        None,
+    );
+    let (code, stdout, stderr) = audit(kc, &["-n", &ns, "--write-reports"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let report = &reports_in(kc, "policyreports", &ns)[0];
+    assert_eq!(results(report), deployment_rows("good", "pass"));
+    assert_eq!(report["summary"]["pass"], 4);
+
+    // Nothing left in the namespace: no report either.
+    must(
+        kc,
+        &[
+            "delete",
+            "deployment",
+            "-n",
+            &ns,
+            "good",
+            "--wait=true",
+            "--timeout=30s",
+        ],
+        None,
+    );
+    let (code, stdout, stderr) = audit(kc, &["-n", &ns, "--write-reports"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert_eq!(stdout, "0 objects checked, 0 denied, 0 warned\n");
+    assert!(reports_in(kc, "policyreports", &ns).is_empty());
+}
+
+#[test]
+fn an_exception_is_a_skip_result_and_openreports_reports_say_the_same() {
+    let kc = &cluster_common::cluster();
+    apply_report_crds(kc);
+    let ns = fresh_name("audit-skip");
+    must(kc, &["create", "namespace", &ns], None);
+    let _cleanup = scopeguard(kc, &ns);
+    let skip =
+        r#""volguard.io/skip": shared-rwo-claim, "volguard.io/skip-reason": "single-node lab cluster""#;
+    let objects = [
+        claim(&ns, "shared", "ReadWriteOnce"),
+        deployment(&ns, "lab", 2, "shared", skip),
+        deployment(
+            &ns,
+            "careless",
+            1,
+            "shared",
+            r#""volguard.io/skip": shared-rwo-claim"#,
+        ),
+    ]
+    .join("---\n");
+    must(kc, &["apply", "-f", "-"], Some(&objects));
+    let (code, stdout, stderr) = audit(kc, &["-n", &ns, "--write-reports", "--report-api", "openreports"]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    // careless shares lab's claim without the exception's reason: both its skip and the shared claim deny.
+    assert!(
+        stdout.contains("[invalid-skip] deny: volguard.io/skip needs a volguard.io/skip-reason"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "SKIP  Deployment {ns}/lab  (cluster)\n  [shared-rwo-claim] skip: single-node lab cluster\n"
+        )),
+        "{stdout}"
+    );
+    let reports = reports_in(kc, "reports.openreports.io", &ns);
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0]["apiVersion"], "openreports.io/v1alpha1");
+    let rows = results(&reports[0]);
+    assert!(rows.contains(&row("lab", "shared-rwo-claim", "skip")), "{rows:?}");
+    assert!(
+        rows.contains(&row("careless", "shared-rwo-claim", "fail")),
+        "{rows:?}"
+    );
+    assert!(
+        rows.contains(&row("careless", "invalid-skip", "fail")),
+        "{rows:?}"
+    );
+    let skip = reports[0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["result"] == "skip")
+        .unwrap();
+    assert_eq!(skip["properties"]["reason"], "single-node lab cluster");
+    assert_eq!(skip["scored"], false);
+    assert_eq!(reports[0]["summary"]["skip"], 1);
+    assert_eq!(reports[0]["summary"]["fail"], 2);
+    assert!(
+        reports_in(kc, "policyreports", &ns).is_empty(),
+        "only the API asked for"
+    );
+}
+
+#[test]
+fn a_selector_narrows_the_audit_and_its_bounds_are_usage_errors() {
+    let kc = &cluster_common::cluster();
+    let ns = fresh_name("audit-sel");
+    must(kc, &["create", "namespace", &ns], None);
+    let _cleanup = scopeguard(kc, &ns);
+    let objects = [
+        claim(&ns, "shared", "ReadWriteOnce"),
+        deployment(&ns, "bad", 3, "shared", ""),
+        deployment(&ns, "other", 1, "shared", ""),
+    ]
+    .join("---\n");
+    must(kc, &["apply", "-f", "-"], Some(&objects));
+    let (code, stdout, stderr) = audit(kc, &["-n", &ns, "-l", "app=other", "-v", "-o", "json"]);
+    // `other` alone: one pod, but `bad`'s three pods share its claim, so it is denied too.
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    let report: Value = serde_json::from_str(&stdout).expect("JSON");
+    let names: Vec<&str> = report["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["other"]);
+    assert_eq!(report["objects"][0]["origin"]["file"], "cluster");
+    assert_eq!(report["objects"][0]["findings"][0]["rule"], "shared-rwo-claim");
+
+    let (code, _, stderr) = audit(kc, &["-n", &ns, "--max-objects", "1"]);
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        stderr,
+        "error: 2 workloads to audit, over --max-objects 1: narrow it with --namespace or --selector, or \
+         raise the limit\n"
+    );
+    let (code, _, stderr) = audit(kc, &["-l", "app=x", "--write-reports"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+}
+
+/// Deletes the namespace however the test ends (without waiting: namespaces never finish deleting on
+/// this control plane).
+fn scopeguard<'a>(kubeconfig: &'a Path, ns: &'a str) -> impl Drop + 'a {
+    struct Guard<'a>(&'a Path, &'a str);
+    impl Drop for Guard<'_> {
+        fn drop(&mut self) {
+            let _ = kubectl(self.0, &["delete", "namespace", self.1, "--wait=false"], None);
+        }
+    }
+    Guard(kubeconfig, ns)
+}
