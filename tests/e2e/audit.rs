@@ -398,3 +398,80 @@ fn scopeguard<'a>(kubeconfig: &'a Path, ns: &'a str) -> impl Drop + 'a {
     }
     Guard(kubeconfig, ns)
 }
+
+/// The `sh` block of README.md's "Policy reports" section.
+fn readme_audit_commands() -> Vec<String> {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).expect("README.md");
+    let start = readme
+        .find("### Policy reports")
+        .expect("README.md has a Policy reports section");
+    let body = start + readme[start..].find("```sh\n").expect("a sh block") + "```sh\n".len();
+    let end = body + readme[body..].find("```\n").expect("the block ends");
+    readme[body..end].lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn the_readme_audit_commands_work_as_written() {
+    let kc = &cluster_common::cluster();
+    let commands = readme_audit_commands();
+    assert_eq!(commands.len(), 3, "{commands:?}");
+    let ns = fresh_name("audit-readme");
+    must(kc, &["create", "namespace", &ns], None);
+    let _cleanup = scopeguard(kc, &ns);
+    let objects = [
+        claim(&ns, "shared", "ReadWriteOnce"),
+        deployment(&ns, "web", 2, "shared", ""),
+    ]
+    .join("---\n");
+    must(kc, &["apply", "-f", "-"], Some(&objects));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut outputs = Vec::new();
+    for command in &commands {
+        // The README's namespace is `shop`; this run's is fresh.
+        let words: Vec<String> = command
+            .split_whitespace()
+            .map(|w| if w == "shop" { ns.clone() } else { w.to_owned() })
+            .collect();
+        let (program, args) = words.split_first().expect("a command");
+        let out = match program.as_str() {
+            "kubectl" => {
+                let mut cmd = Command::new("kubectl");
+                cmd.arg("--kubeconfig").arg(kc).args(args).current_dir(root);
+                cmd.output().expect("kubectl runs")
+            }
+            "volguard" => crate::env::hermetic(&mut Command::new(env!("CARGO_BIN_EXE_volguard")))
+                .env("KUBECONFIG", kc)
+                .args(args)
+                .current_dir(root)
+                .output()
+                .expect("volguard runs"),
+            other => panic!("README.md runs {other}, which this test does not know"),
+        };
+        outputs.push((out.status.code(), text(&out)));
+    }
+    // The CRDs apply; the audit finds the shared claim (exit 1) and writes the report kubectl lists.
+    assert_eq!(outputs[0].0, Some(0), "{:?}", outputs[0]);
+    assert_eq!(outputs[1].0, Some(1), "{:?}", outputs[1]);
+    assert!(
+        outputs[1]
+            .1
+            .0
+            .contains(&format!("DENY  Deployment {ns}/web  (cluster)")),
+        "{:?}",
+        outputs[1]
+    );
+    assert_eq!(outputs[2].0, Some(0), "{:?}", outputs[2]);
+    let listed: Vec<Vec<&str>> = outputs[2]
+        .1
+        .0
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        listed[0],
+        ["NAME", "PASS", "FAIL", "WARN", "ERROR", "SKIP", "AGE"]
+    );
+    assert_eq!(listed[1][..6], ["volguard", "3", "1", "0", "0", "0"]);
+    assert_eq!(listed.len(), 2);
+}
