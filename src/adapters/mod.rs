@@ -3,6 +3,7 @@
 //! the objects and certificates that install volguard, and the policy reports `audit` writes.
 
 pub mod admission;
+pub mod audit;
 pub mod certs;
 pub mod cli;
 pub mod install;

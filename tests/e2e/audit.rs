@@ -475,3 +475,141 @@ fn the_readme_audit_commands_work_as_written() {
     assert_eq!(listed[1][..6], ["volguard", "3", "1", "0", "0", "0"]);
     assert_eq!(listed.len(), 2);
 }
+
+/// A metric's value from `/metrics` on 127.0.0.1, when the line is there.
+fn metric(port: u16, line_start: &str) -> Option<f64> {
+    let out = Command::new("curl")
+        .args([
+            "-sf",
+            "--max-time",
+            "2",
+            &format!("http://127.0.0.1:{port}/metrics"),
+        ])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn serve_audits_in_the_background_and_its_reports_follow_a_fix() {
+    let kc = &cluster_common::cluster();
+    apply_report_crds(kc);
+    let ns = fresh_name("audit-bg");
+    must(kc, &["create", "namespace", &ns], None);
+    let _cleanup = scopeguard(kc, &ns);
+    let objects = [
+        claim(&ns, "shared", "ReadWriteOnce"),
+        deployment(&ns, "bad", 3, "shared", ""),
+    ]
+    .join("---\n");
+    must(kc, &["apply", "-f", "-"], Some(&objects));
+    let lease = format!("{ns}/volguard-audit");
+    let served = cluster_common::serve_with(
+        kc,
+        fresh_name("unused"),
+        &[],
+        &[
+            "--audit-interval",
+            "10s",
+            "--audit-lease",
+            &lease,
+            "--audit-namespace",
+            &ns,
+            "--audit-write-pause",
+            "0s",
+        ]
+        .map(std::ffi::OsStr::new),
+    );
+    let summary = || -> Option<Value> {
+        let out = kubectl(
+            kc,
+            &[
+                "get",
+                "policyreports",
+                "-n",
+                &ns,
+                "volguard",
+                "-o",
+                "jsonpath={.summary}",
+            ],
+            None,
+        );
+        out.status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout).ok())
+            .flatten()
+    };
+    let failing = serde_json::json!({"pass": 3, "fail": 1, "warn": 0, "error": 0, "skip": 0});
+    cluster_common::wait_until(
+        "the first background pass",
+        std::time::Duration::from_secs(60),
+        || summary().as_ref() == Some(&failing),
+    );
+    let finding =
+        format!("volguard_audit_findings{{rule=\"shared-rwo-claim\",namespace=\"{ns}\",result=\"fail\"}}");
+    assert_eq!(metric(served.metrics_port, &finding), Some(1.0));
+    assert!(
+        metric(
+            served.metrics_port,
+            "volguard_audit_runs_total{result=\"success\"}"
+        )
+        .is_some_and(|n| n >= 1.0)
+    );
+    let holder = must(
+        kc,
+        &[
+            "get",
+            "lease",
+            "-n",
+            &ns,
+            "volguard-audit",
+            "-o",
+            "jsonpath={.spec.holderIdentity}",
+        ],
+        None,
+    );
+    assert!(!holder.is_empty(), "the audit Lease has a holder");
+
+    must(
+        kc,
+        &["scale", "deployment", "-n", &ns, "bad", "--replicas=1"],
+        None,
+    );
+    let passing = serde_json::json!({"pass": 4, "fail": 0, "warn": 0, "error": 0, "skip": 0});
+    cluster_common::wait_until("a pass after the fix", std::time::Duration::from_secs(60), || {
+        summary().as_ref() == Some(&passing)
+    });
+    cluster_common::wait_until("the metric to follow", std::time::Duration::from_secs(30), || {
+        metric(served.metrics_port, &finding).is_none()
+    });
+    // SIGTERM: the Lease is released on shutdown, so another replica takes over at once.
+    let mut served = served;
+    let term = Command::new("kill")
+        .args(["-TERM", &served.cleanup.server.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(term.success());
+    cluster_common::wait_until(
+        "serve to stop on SIGTERM",
+        std::time::Duration::from_secs(30),
+        || served.cleanup.server.try_wait().expect("status").is_some(),
+    );
+    let holder = must(
+        kc,
+        &[
+            "get",
+            "lease",
+            "-n",
+            &ns,
+            "volguard-audit",
+            "-o",
+            "jsonpath={.spec.holderIdentity}",
+        ],
+        None,
+    );
+    assert_eq!(holder, "", "released on shutdown");
+}

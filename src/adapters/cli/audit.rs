@@ -6,24 +6,18 @@
 //! `--max-objects` workloads in scope is a usage error rather than an unbounded report; each report
 //! holds at most `--max-report-results` results; every write waits at most `--request-timeout`.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
-use kube::core::{Expression, Selector, SelectorExt as _};
+use kube::core::{Expression, Selector};
 
 use super::check::{ColorWhen, OutputFormat};
 use super::report::{InputError, Location, ObjectReport, Report, Stage};
 use super::{Exit, render};
-use crate::adapters::kube_lookup::ClusterLookup;
-use crate::adapters::policy_report::{self, ReportApi, ReportResult, WriteLimits};
-use crate::decision::{self, Evaluation};
-use crate::domain::lookup::Answer;
-use crate::domain::policy::PolicySet;
-use crate::domain::workload::{Resource, Workload};
+use crate::adapters::audit::{in_scope, judge, reports};
+use crate::adapters::policy_report::{self, ReportApi, WriteLimits};
 
 /// `volguard audit` flags.
 #[derive(Clone, Debug, Args)]
@@ -167,7 +161,10 @@ pub fn run(args: AuditArgs) -> anyhow::Result<Exit> {
     }
     if write_reports {
         let reports = reports(&judged, report_api, max_report_results);
-        let limits = WriteLimits { request_timeout };
+        let limits = WriteLimits {
+            request_timeout,
+            pause: Duration::ZERO,
+        };
         let written = runtime.block_on(policy_report::write(
             &client,
             report_api,
@@ -198,61 +195,6 @@ fn cluster() -> Location {
         line: None,
         item: None,
     }
-}
-
-/// The cached workloads no controller owns, in `namespace` (None: all) and matching `selector`, by
-/// namespace, kind and name.
-fn in_scope(
-    lookup: &ClusterLookup,
-    namespace: Option<&str>,
-    selector: Option<&Selector>,
-) -> Result<Vec<Arc<Workload>>, String> {
-    static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
-    let all = match lookup.judged_workloads() {
-        Answer::Found(all) => all,
-        Answer::Missing => Vec::new(),
-        Answer::Unknown(why) => return Err(why),
-    };
-    Ok(all
-        .into_iter()
-        .filter(|w| namespace.is_none_or(|ns| w.object_ref().namespace == ns))
-        .filter(|w| selector.is_none_or(|s| s.matches(w.metadata().labels.as_ref().unwrap_or(&NO_LABELS))))
-        .collect())
-}
-
-type Judgement = (Arc<Workload>, Result<Evaluation, String>);
-
-/// Each workload judged as the webhook judges its creation.
-fn judge(workloads: &[Arc<Workload>], lookup: &ClusterLookup, policies: &PolicySet) -> Vec<Judgement> {
-    use rayon::prelude::*;
-    workloads
-        .par_iter()
-        .map(|w| {
-            let resource = Resource::Workload((**w).clone());
-            let evaluation = decision::evaluate(&resource, lookup, policies).map_err(|e| e.to_string());
-            (Arc::clone(w), evaluation)
-        })
-        .collect()
-}
-
-/// One report per namespace with a judged workload, its objects in namespace, kind and name order.
-fn reports(judged: &[Judgement], api: ReportApi, max_results: usize) -> Vec<policy_report::PolicyReport> {
-    let mut by_namespace: BTreeMap<String, Vec<ReportResult>> = BTreeMap::new();
-    for (workload, evaluation) in judged {
-        let object = policy_report::reference(workload);
-        let results = match evaluation {
-            Ok(e) => policy_report::results(&object, e),
-            Err(message) => vec![policy_report::error_result(&object, message)],
-        };
-        by_namespace
-            .entry(object.namespace.clone())
-            .or_default()
-            .extend(results);
-    }
-    by_namespace
-        .into_iter()
-        .map(|(ns, results)| policy_report::build(api, &ns, results, max_results))
-        .collect()
 }
 
 /// Parses a label selector as kubectl writes one: comma-separated `k=v`, `k==v`, `k!=v`, `k`, `!k`,
@@ -349,6 +291,10 @@ fn expression(term: &str) -> Result<Expression, String> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use kube::core::SelectorExt as _;
+
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

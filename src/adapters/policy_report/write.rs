@@ -23,6 +23,8 @@ const MAX_PAGES: usize = 100;
 pub struct WriteLimits {
     /// One apply, list page or delete.
     pub request_timeout: Duration,
+    /// The pause after each request: the background audit's rate limit (zero for `volguard audit`).
+    pub pause: Duration,
 }
 
 /// What a write did.
@@ -72,7 +74,11 @@ async fn bounded<T>(
     limits: WriteLimits,
     request: impl std::future::Future<Output = Result<T, kube::Error>>,
 ) -> Result<T, WriteError> {
-    match tokio::time::timeout(limits.request_timeout, request).await {
+    let answer = tokio::time::timeout(limits.request_timeout, request).await;
+    if !limits.pause.is_zero() {
+        tokio::time::sleep(limits.pause).await;
+    }
+    match answer {
         Ok(Ok(t)) => Ok(t),
         Ok(Err(source)) => Err(WriteError::Request { what: what(), source }),
         Err(_) => Err(WriteError::Timeout {
