@@ -54,3 +54,33 @@ fn reports_cannot_be_written_for_part_of_a_namespace() {
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("--write-reports"), "{}", out.stderr);
 }
+
+#[test]
+fn the_background_audit_needs_its_lease_and_a_cluster() {
+    let out = run(volguard(["serve", "--audit-interval", "1m"]));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains(
+            "the following required arguments were not provided:\n  --audit-lease <NAMESPACE/NAME>"
+        ),
+        "{}",
+        out.stderr
+    );
+    let out = run(volguard([
+        "serve",
+        "--audit-interval",
+        "1m",
+        "--audit-lease",
+        "volguard/audit",
+        "--no-cluster",
+    ]));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("error: the argument '--audit-interval <DURATION>' cannot be used with '--no-cluster'"),
+        "{}",
+        out.stderr
+    );
+    let out = run(volguard(["serve", "--audit-lease", "no-slash"]));
+    assert_eq!(out.code, 2);
+}

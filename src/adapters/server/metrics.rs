@@ -496,3 +496,63 @@ pub async fn serve(
 pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(addr).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(m: &Metrics, prefix: &str) -> Vec<String> {
+        m.encode()
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn audit_findings_keep_at_most_the_busiest_namespaces_by_name() {
+        let m = Metrics::new();
+        let mut findings = Vec::new();
+        // Namespace ns-000 has 120 findings, ns-001 119, ... ns-119 one.
+        for i in 0..120usize {
+            for _ in 0..(120 - i) {
+                findings.push(("shared-rwo-claim", format!("ns-{i:03}"), "fail"));
+            }
+        }
+        m.audit_pass(Some(&findings), 1_700_000_000);
+        let series = lines(&m, "volguard_audit_findings{");
+        assert_eq!(series.len(), AUDIT_NAMESPACE_LABELS + 1);
+        assert!(series.contains(
+            &"volguard_audit_findings{rule=\"shared-rwo-claim\",namespace=\"ns-000\",result=\"fail\"} 120".to_owned()
+        ));
+        // ns-100 .. ns-119: 20 + 19 + ... + 1.
+        assert!(series.contains(
+            &"volguard_audit_findings{rule=\"shared-rwo-claim\",namespace=\"_other\",result=\"fail\"} 210".to_owned()
+        ));
+        assert_eq!(
+            lines(&m, "volguard_audit_last_success_timestamp_seconds "),
+            ["volguard_audit_last_success_timestamp_seconds 1700000000"]
+        );
+
+        // The next pass replaces the last one's series; a failed pass changes none.
+        m.audit_pass(
+            Some(&[("missing-claim", "shop".to_owned(), "warn")]),
+            1_700_000_600,
+        );
+        m.audit_pass(None, 1_700_001_200);
+        assert_eq!(
+            lines(&m, "volguard_audit_findings{"),
+            ["volguard_audit_findings{rule=\"missing-claim\",namespace=\"shop\",result=\"warn\"} 1"]
+        );
+        let mut runs = lines(&m, "volguard_audit_runs_total{");
+        runs.sort();
+        assert_eq!(
+            runs,
+            [
+                "volguard_audit_runs_total{result=\"failure\"} 1",
+                "volguard_audit_runs_total{result=\"success\"} 2"
+            ]
+        );
+    }
+}
