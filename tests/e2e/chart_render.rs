@@ -1033,6 +1033,62 @@ fn the_report_crds_and_rbac_render_only_when_asked() {
         }
     }
     assert_eq!(granted, want);
+    let args = |docs: &[Value]| -> Vec<String> {
+        of_kind(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+            .as_array()
+            .expect("args")
+            .iter()
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect()
+    };
+    assert!(!args(&docs).iter().any(|a| a.starts_with("--audit-")));
+
+    // The background audit: serve's flags, the Lease it is elected by, and the Role granting that Lease.
+    let docs = render(
+        &tool,
+        &[
+            "reports.enabled=true",
+            "reports.auditInterval=10m",
+            "reports.api=openreports",
+        ],
+    );
+    let fullname = of_kind(&docs, "Deployment")["metadata"]["name"]
+        .as_str()
+        .expect("a name")
+        .to_owned();
+    let audit: Vec<String> = args(&docs)
+        .into_iter()
+        .filter(|a| a.starts_with("--audit-"))
+        .collect();
+    assert_eq!(
+        audit,
+        [
+            "--audit-interval=10m".to_owned(),
+            format!("--audit-lease={NAMESPACE}/{fullname}-audit"),
+            "--audit-report-api=openreports".to_owned(),
+        ]
+    );
+    // The replica's identity in the Lease, once, in every TLS mode.
+    for mode in [None, Some("tls.mode=generate")] {
+        let mut sets = vec!["reports.enabled=true", "reports.auditInterval=10m"];
+        sets.extend(mode);
+        let identities = args(&render(&tool, &sets))
+            .into_iter()
+            .filter(|a| a == "--lease-identity=$(POD_NAME)")
+            .count();
+        assert_eq!(identities, 1, "{sets:?}");
+    }
+    let role = all_of_kind(&docs, "Role")
+        .into_iter()
+        .find(|r| r["metadata"]["name"] == format!("{fullname}-audit").as_str())
+        .expect("the audit Lease's Role");
+    assert_eq!(
+        role["rules"][0]["resourceNames"],
+        serde_json::json!([format!("{fullname}-audit")])
+    );
+    // Without reports.enabled the interval alone turns nothing on.
+    let docs = render(&tool, &["reports.auditInterval=10m"]);
+    assert!(!args(&docs).iter().any(|a| a.starts_with("--audit-")));
 }
 
 #[test]
