@@ -320,6 +320,11 @@ async fn the_webhook_honours_a_skip_with_a_reason() {
     .await;
     assert_eq!(response["allowed"], true, "{response:#}");
     assert_eq!(warnings(&response), Vec::<String>::new());
+    // The API server's audit log keeps the exception and its reason.
+    assert_eq!(
+        response["auditAnnotations"],
+        serde_json::json!({"skipped": "shared-rwo-claim: single-node cluster"})
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
