@@ -30,8 +30,10 @@ pub const POLICY: &str = "volguard";
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "volguard");
 /// The annotation saying how many results were left out of a report over the result limit.
 pub const TRUNCATED_ANNOTATION: &str = "volguard.io/results-left-out";
-/// Characters of a result's message kept (etcd limits an object to about 1.5 MB).
+/// Characters of a result's message kept.
 const MESSAGE_CHARS: usize = 2048;
+/// Bytes of results (as JSON) kept in one report: etcd refuses an object over about 1.5 MB.
+const MAX_RESULT_BYTES: usize = 1 << 20;
 
 /// Which report API to write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -258,7 +260,7 @@ pub fn error_result(object: &ResourceRef, message: &str) -> ReportResult {
 }
 
 /// The report of one namespace from its objects' results (in the order given), keeping at most
-/// `max_results` results; the summary counts them all.
+/// `max_results` results and [`MAX_RESULT_BYTES`] of them; the summary counts them all.
 pub fn build(
     api: ReportApi,
     namespace: &str,
@@ -279,19 +281,35 @@ pub fn build(
     }
     let mut results = results;
     let mut annotations = BTreeMap::new();
-    if results.len() > max_results {
+    let sizes: Vec<usize> = results
+        .iter()
+        .map(|r| serde_json::to_vec(r).map_or(MAX_RESULT_BYTES, |v| v.len()))
+        .collect();
+    if results.len() > max_results || sizes.iter().sum::<usize>() > MAX_RESULT_BYTES {
         // Failures first, so what is left out is what matters least.
-        results.sort_by_key(|r| match r.result {
+        let rank = |r: &ReportResult| match r.result {
             Outcome::Fail | Outcome::Error => 0,
             Outcome::Warn => 1,
             Outcome::Skip => 2,
             Outcome::Pass => 3,
-        });
+        };
+        let mut ranked: Vec<(ReportResult, usize)> = results.into_iter().zip(sizes).collect();
+        ranked.sort_by_key(|(r, _)| rank(r));
+        let total = ranked.len();
+        let mut bytes = 0;
+        results = ranked
+            .into_iter()
+            .take(max_results)
+            .take_while(|(_, size)| {
+                bytes += size;
+                bytes <= MAX_RESULT_BYTES
+            })
+            .map(|(r, _)| r)
+            .collect();
         annotations.insert(
             TRUNCATED_ANNOTATION.to_owned(),
-            (results.len() - max_results).to_string(),
+            (total - results.len()).to_string(),
         );
-        results.truncate(max_results);
     }
     PolicyReport {
         api_version: api_version(group, version),

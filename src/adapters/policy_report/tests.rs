@@ -165,3 +165,21 @@ fn long_messages_are_capped() {
     assert_eq!(capped(&long).chars().count(), MESSAGE_CHARS + 1);
     assert_eq!(capped("short"), "short");
 }
+
+#[test]
+fn a_report_keeps_at_most_a_mebibyte_of_results() {
+    let input = [claim("data"), deployment("web", 3, "data", json!({}))];
+    let one = judged(&input, "web").1.remove(0);
+    let mut big = one.clone();
+    big.message = "m".repeat(MESSAGE_CHARS);
+    let size = serde_json::to_vec(&big).unwrap().len();
+    let many = vec![big; 2 * MAX_RESULT_BYTES / size];
+    let report = build(ReportApi::Wgpolicyk8s, "shop", many.clone(), usize::MAX);
+    let kept = report.results.len();
+    assert_eq!(kept, MAX_RESULT_BYTES / size);
+    assert_eq!(report.summary.fail as usize, many.len());
+    assert_eq!(
+        report.metadata.annotations.unwrap()[TRUNCATED_ANNOTATION],
+        (many.len() - kept).to_string()
+    );
+}
