@@ -11,6 +11,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use serde::Serialize;
 
+use super::exceptions::{self, Exception};
 use crate::domain::access::{Sharing, effective_modes};
 use crate::domain::footprint::{self, ClaimFootprint};
 use crate::domain::lookup::{Answer, Lookup, VolumeKey};
@@ -96,6 +97,13 @@ pub struct Evaluation {
     /// What the object adds to each volume's hazard, for ratcheting an update.
     #[serde(skip)]
     pub exposure: Exposure,
+    /// The rules the object skips (`volguard.io/skip`), honoured, with the reason given.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exceptions: Vec<Exception>,
+    /// The rules that judged the object (on, and about its kind), skipped ones included: a rule here with
+    /// no finding and no exception passed.
+    #[serde(skip)]
+    pub checked: Vec<RuleId>,
 }
 
 impl Evaluation {
@@ -199,6 +207,25 @@ pub fn evaluate(
         judge_claim_class(claim, &object, lookup, &selecting, &mut findings);
     }
     let mut findings = findings.list;
+    let annotations = match &target_workload {
+        Some(w) => w.metadata().annotations.as_ref(),
+        None => resource.metadata().annotations.as_ref(),
+    };
+    let judged_kind = match &target_workload {
+        Some(w) => Kind::from(w.kind()),
+        None => object.kind,
+    };
+    let (exceptions, checked) = match (&judgeable, &judged_through) {
+        (_, Some(_)) => (Vec::new(), Vec::new()),
+        (Judgeable::Pods(_), None) => (
+            exceptions::apply(&mut findings, annotations, &object, &selecting),
+            checked_rules(judged_kind, &selecting),
+        ),
+        _ => (
+            exceptions::apply(&mut findings, annotations, &object, &selecting),
+            Vec::new(),
+        ),
+    };
     findings.sort_by_key(|j| RuleId::ALL.iter().position(|r| *r == j.finding.rule));
     let pods = match &judgeable {
         Judgeable::Pods(fp) => Some(fp.pods),
@@ -215,7 +242,32 @@ pub fn evaluate(
         judged_through,
         pods,
         exposure,
+        exceptions,
+        checked,
     })
+}
+
+/// The rules that judge a workload of `kind` under the selecting policies: those some policy has on, and
+/// that read that kind (a Deployment's rollout, a StatefulSet's templates). `lookup-failed` and
+/// `invalid-skip` are not among them: they only ever report a problem, never a pass.
+fn checked_rules(kind: Kind, policies: &[&Policy]) -> Vec<RuleId> {
+    let about_kind = |rule: RuleId| match rule {
+        RuleId::RolloutAttachDeadlock | RuleId::StatelessDeployment => kind == Kind::Deployment,
+        RuleId::StatefulsetClaimTemplateModes | RuleId::StatefulsetSharedClaim => kind == Kind::StatefulSet,
+        RuleId::StatefulsetPolicyTemplate => {
+            kind == Kind::StatefulSet && policies.iter().any(|p| !p.mutation.templates.is_empty())
+        }
+        RuleId::SharedRwoClaim
+        | RuleId::SharedClaimWritable
+        | RuleId::MissingClaim
+        | RuleId::UnsupportedAccessMode
+        | RuleId::UnbindableClaim => true,
+        RuleId::LookupFailed | RuleId::InvalidSkip => false,
+    };
+    RuleId::ALL
+        .into_iter()
+        .filter(|r| about_kind(*r) && policies.iter().any(|p| p.action(*r) != Action::Off))
+        .collect()
 }
 
 /// Judges an UPDATE: `new` as it stands, then ratcheted against `old`. A denial that the old object already

@@ -429,7 +429,7 @@ fn a_bad_policy_file_is_a_usage_error_with_file_line_and_column() {
     assert_eq!(
         out.stderr,
         "error: tests/fixtures/check/bad-policy.yaml:6:3: unknown field `defaultActoin`, expected one of match, \
-         exclude, defaultAction, failureMode, rules, mutate, provisioners\n"
+         exclude, defaultAction, failureMode, allowExceptions, rules, mutate, provisioners\n"
     );
     assert_eq!(out.stdout, "");
 }

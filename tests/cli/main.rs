@@ -8,6 +8,7 @@ mod cli_common;
 mod env;
 
 mod architecture;
+mod audit;
 mod certs;
 mod check;
 mod convert;

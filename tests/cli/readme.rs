@@ -30,6 +30,57 @@ fn the_text_excerpt_is_real_output() {
 }
 
 #[test]
+fn the_exceptions_excerpt_is_real_output() {
+    let cmd = "check -f tests/fixtures/check/lab-wiki-skip.yaml";
+    let shown = block_after(&readme(), &format!("`cargo run --release -- {cmd}`:"), "text");
+    let out = run(volguard(cmd.split(' ')));
+    assert_eq!(out.code, 1);
+    assert_eq!(out.stdout, shown);
+    assert!(shown.starts_with("SKIP  Deployment lab/lab-wiki"), "{shown}");
+}
+
+#[test]
+fn the_exceptions_policy_example_loads_and_refuses_the_skip_in_prod() {
+    let policy = block_after(&readme(), "refuses exceptions there only:", "yaml");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        cli_common::root().join("policies/default.yaml"),
+        dir.path().join("default.yaml"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("prod.yaml"), policy).unwrap();
+    let input = std::fs::read_to_string(cli_common::root().join("tests/fixtures/check/lab-wiki-skip.yaml"))
+        .unwrap()
+        .replace("namespace: lab", "namespace: prod");
+    let manifests = tempfile::tempdir().unwrap();
+    let file = manifests.path().join("prod-wiki.yaml");
+    std::fs::write(&file, input).unwrap();
+    let out = run(volguard([
+        "check".as_ref(),
+        "-f".as_ref(),
+        file.as_os_str(),
+        "--policy".as_ref(),
+        dir.path().as_os_str(),
+        "--color".as_ref(),
+        "never".as_ref(),
+    ]));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stdout.starts_with("DENY  Deployment prod/lab-wiki"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(
+            "(volguard.io/skip does not apply: policy prod-no-exceptions allows no exception to \
+             shared-rwo-claim here)"
+        ),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
 fn the_json_excerpt_is_real_output() {
     let cmd = "check -f examples/single-replica-rollout.yaml -o json";
     let shown = block_after(&readme(), &format!("`cargo run --release -- {cmd}`,"), "json");

@@ -304,6 +304,21 @@ fn one_replica_rolling_update_on_rwo_becomes_recreate() {
 }
 
 #[test]
+fn a_rule_the_workload_skips_is_not_repaired() {
+    let mut original = document("deployments.yaml", "Deployment", "cms");
+    original["metadata"]["annotations"] = json!({
+        "volguard.io/skip": "rollout-attach-deadlock",
+        "volguard.io/skip-reason": "the volume is released by a preStop hook",
+    });
+    assert_eq!(rules_of(&original), vec![]);
+    assert!(run(&original, Stage::Create).changes.is_empty());
+    // Without its reason the skip is not honoured: the repair is made, and the skip itself denies.
+    original["metadata"]["annotations"] = json!({"volguard.io/skip": "rollout-attach-deadlock"});
+    assert_eq!(run(&original, Stage::Create).changes.len(), 1);
+    assert_eq!(verdict(&original), Verdict::Deny);
+}
+
+#[test]
 fn writable_mounts_of_a_shared_read_only_many_claim_become_read_only() {
     let original = document("deployments.yaml", "Deployment", "web");
     assert_eq!(verdict(&original), Verdict::Deny);

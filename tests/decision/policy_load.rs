@@ -80,7 +80,7 @@ fn unknown_spec_key_is_named_with_the_expected_keys() {
         parse(
             6,
             3,
-            "unknown field `matches`, expected one of match, exclude, defaultAction, failureMode, rules, mutate, provisioners"
+            "unknown field `matches`, expected one of match, exclude, defaultAction, failureMode, allowExceptions, rules, mutate, provisioners"
         )
     );
 }
@@ -105,7 +105,11 @@ fn unknown_key_inside_a_rule_is_named() {
             "  rules:\n    shared-rwo-claim:\n      actoin: Deny\n"
         ))
         .err(),
-        parse(8, 7, "unknown field `actoin`, expected one of action")
+        parse(
+            8,
+            7,
+            "unknown field `actoin`, expected one of action, allowExceptions"
+        )
     );
     assert_eq!(
         load(&with_spec(
@@ -115,7 +119,7 @@ fn unknown_key_inside_a_rule_is_named() {
         parse(
             8,
             7,
-            "unknown field `allowedModes`, expected one of action, allowedAccessModes"
+            "unknown field `allowedModes`, expected one of action, allowExceptions, allowedAccessModes"
         )
     );
 }
@@ -630,6 +634,7 @@ fn the_builtin_policy_loads_with_its_documented_actions() {
             ("unsupported-access-mode", Action::Deny),
             ("unbindable-claim", Action::Deny),
             ("lookup-failed", Action::Deny),
+            ("invalid-skip", Action::Deny),
         ]
     );
 }
@@ -658,6 +663,7 @@ fn unlisted_rules_take_the_default_action_but_opt_in_rules_stay_off() {
         let want = match rule {
             RuleId::StatelessDeployment => Action::Off,
             RuleId::LookupFailed => Action::Warn,
+            RuleId::InvalidSkip => Action::Deny,
             _ => Action::Audit,
         };
         assert_eq!(p.action(rule), want, "{rule}");

@@ -133,10 +133,11 @@ fn schema_keys_rules_by_rule_id() {
         .map(String::as_str)
         .collect();
     keys.sort_unstable();
-    // lookup-failed takes its action from failureMode, not from a rule setting.
+    // lookup-failed takes its action from failureMode, and invalid-skip always denies: neither has a
+    // rule setting.
     let mut ids: Vec<&str> = RuleId::ALL
         .iter()
-        .filter(|r| **r != RuleId::LookupFailed)
+        .filter(|r| !matches!(r, RuleId::LookupFailed | RuleId::InvalidSkip))
         .map(|r| r.as_str())
         .collect();
     ids.sort_unstable();

@@ -981,3 +981,281 @@ fn the_self_managed_rbac_grants_what_serve_needs_and_nothing_else() {
         );
     }
 }
+
+#[test]
+fn the_report_crds_and_rbac_render_only_when_asked() {
+    let tool = helm_check();
+    let names = |docs: &[Value], kind: &str| -> Vec<String> {
+        all_of_kind(docs, kind)
+            .iter()
+            .map(|d| d["metadata"]["name"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let plain = render(&tool, &[]);
+    assert!(names(&plain, "CustomResourceDefinition").is_empty());
+    assert!(
+        !names(&plain, "ClusterRole")
+            .iter()
+            .any(|n| n.ends_with("-reports"))
+    );
+
+    let docs = render(&tool, &["reports.enabled=true", "reports.installCRDs=true"]);
+    let mut crds = names(&docs, "CustomResourceDefinition");
+    crds.sort();
+    assert_eq!(
+        crds,
+        [
+            "clusterpolicyreports.wgpolicyk8s.io",
+            "clusterreports.openreports.io",
+            "policyreports.wgpolicyk8s.io",
+            "reports.openreports.io",
+        ]
+    );
+    for crd in all_of_kind(&docs, "CustomResourceDefinition") {
+        assert_eq!(
+            crd["metadata"]["annotations"]["helm.sh/resource-policy"], "keep",
+            "{crd:#}"
+        );
+    }
+    let reports = all_of_kind(&docs, "ClusterRole")
+        .into_iter()
+        .find(|r| {
+            r["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.ends_with("-reports"))
+        })
+        .expect("a reports ClusterRole");
+    let granted = access(&reports["rules"]);
+    let mut want = std::collections::BTreeSet::new();
+    for (group, resource) in [("wgpolicyk8s.io", "policyreports"), ("openreports.io", "reports")] {
+        for verb in ["get", "list", "create", "patch", "delete"] {
+            want.insert((group.to_owned(), resource.to_owned(), verb.to_owned()));
+        }
+    }
+    assert_eq!(granted, want);
+    let args = |docs: &[Value]| -> Vec<String> {
+        of_kind(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+            .as_array()
+            .expect("args")
+            .iter()
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect()
+    };
+    assert!(!args(&docs).iter().any(|a| a.starts_with("--audit-")));
+
+    // The background audit: serve's flags, the Lease it is elected by, and the Role granting that Lease.
+    let docs = render(
+        &tool,
+        &[
+            "reports.enabled=true",
+            "reports.auditInterval=10m",
+            "reports.api=openreports",
+        ],
+    );
+    let fullname = of_kind(&docs, "Deployment")["metadata"]["name"]
+        .as_str()
+        .expect("a name")
+        .to_owned();
+    let audit: Vec<String> = args(&docs)
+        .into_iter()
+        .filter(|a| a.starts_with("--audit-"))
+        .collect();
+    assert_eq!(
+        audit,
+        [
+            "--audit-interval=10m".to_owned(),
+            format!("--audit-lease={NAMESPACE}/{fullname}-audit"),
+            "--audit-report-api=openreports".to_owned(),
+        ]
+    );
+    // The replica's identity in the Lease, once, in every TLS mode.
+    for mode in [None, Some("tls.mode=generate")] {
+        let mut sets = vec!["reports.enabled=true", "reports.auditInterval=10m"];
+        sets.extend(mode);
+        let identities = args(&render(&tool, &sets))
+            .into_iter()
+            .filter(|a| a == "--lease-identity=$(POD_NAME)")
+            .count();
+        assert_eq!(identities, 1, "{sets:?}");
+    }
+    let role = all_of_kind(&docs, "Role")
+        .into_iter()
+        .find(|r| r["metadata"]["name"] == format!("{fullname}-audit").as_str())
+        .expect("the audit Lease's Role");
+    assert_eq!(
+        role["rules"][0]["resourceNames"],
+        serde_json::json!([format!("{fullname}-audit")])
+    );
+    // Without reports.enabled the interval alone turns nothing on.
+    let docs = render(&tool, &["reports.auditInterval=10m"]);
+    assert!(!args(&docs).iter().any(|a| a.starts_with("--audit-")));
+}
+
+#[test]
+fn audit_writes_reports_as_the_charts_service_account() {
+    // The chart's RBAC (reports.enabled) applied for real, and `volguard audit --write-reports` run as
+    // volguard's service account (impersonated through the kubeconfig): the grants are what it uses.
+    let tool = helm_check();
+    let kubeconfig = cluster_common::cluster();
+    let ns = cluster_common::fresh_name("vg-reports");
+    let kc = |args: &[&str], stdin: Option<&str>| {
+        let out = cluster_common::kubectl(&kubeconfig, args, stdin);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {:?}",
+            cluster_common::text(&out)
+        );
+        out
+    };
+    kc(&["create", "namespace", &ns, "--request-timeout=30s"], None);
+    let crds = root().join("charts/volguard/files/crds");
+    kc(
+        &[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            crds.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    kc(
+        &[
+            "wait",
+            "--for=condition=Established",
+            "--timeout=30s",
+            "crd/policyreports.wgpolicyk8s.io",
+        ],
+        None,
+    );
+    let args = [
+        "--release-name",
+        ns.as_str(),
+        "-n",
+        ns.as_str(),
+        "-q",
+        "--set",
+        "reports.enabled=true",
+    ];
+    let docs = documents(&rendered(&helm_check_run(&tool, &args), &args));
+    let rbac: Vec<Value> = docs
+        .iter()
+        .filter(|d| {
+            ["ServiceAccount", "ClusterRole", "ClusterRoleBinding"]
+                .contains(&d["kind"].as_str().unwrap_or_default())
+        })
+        .cloned()
+        .collect();
+    let stream = serde_saphyr::to_string_multiple(&rbac).expect("YAML");
+    kc(&["apply", "--request-timeout=60s", "-f", "-"], Some(&stream));
+    let cluster_wide: Vec<(String, String)> = rbac
+        .iter()
+        .filter(|d| d["kind"] != "ServiceAccount")
+        .map(|d| {
+            (
+                d["kind"].as_str().unwrap_or_default().to_lowercase(),
+                d["metadata"]["name"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    struct Delete(PathBuf, Vec<(String, String)>, String);
+    impl Drop for Delete {
+        fn drop(&mut self) {
+            for (kind, name) in &self.1 {
+                let _ = cluster_common::kubectl(&self.0, &["delete", kind, name, "--ignore-not-found"], None);
+            }
+            let _ = cluster_common::kubectl(&self.0, &["delete", "namespace", &self.2, "--wait=false"], None);
+        }
+    }
+    let _cleanup = Delete(kubeconfig.clone(), cluster_wide, ns.clone());
+    let account = format!(
+        "system:serviceaccount:{ns}:{}",
+        of_kind(&docs, "ServiceAccount")["metadata"]["name"]
+            .as_str()
+            .expect("a name")
+    );
+    let workload = format!(
+        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {{name: data, namespace: {ns}}}\nspec: \
+         {{accessModes: [ReadWriteOnce], resources: {{requests: {{storage: 1Gi}}}}}}\n---\napiVersion: apps/v1\n\
+         kind: Deployment\nmetadata: {{name: web, namespace: {ns}}}\nspec:\n  replicas: 2\n  strategy: {{type: Recreate}}\n  \
+         selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      \
+         containers: [{{name: web, image: nginx, volumeMounts: [{{name: d, mountPath: /d}}]}}]\n      \
+         volumes: [{{name: d, persistentVolumeClaim: {{claimName: data}}}}]\n"
+    );
+    kc(&["apply", "-f", "-"], Some(&workload));
+
+    // The e2e kubeconfig, impersonating the service account.
+    let mut config: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(&kubeconfig).expect("kubeconfig")).expect("YAML");
+    for user in config["users"].as_array_mut().expect("users") {
+        user["user"]["as"] = account.clone().into();
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let as_volguard = dir.path().join("kubeconfig");
+    std::fs::write(&as_volguard, serde_saphyr::to_string(&config).expect("YAML")).expect("write");
+    let audit = |extra: &[&str]| {
+        crate::env::hermetic(&mut Command::new(env!("CARGO_BIN_EXE_volguard")))
+            .args(["audit", "-n", &ns, "--color", "never", "--kubeconfig"])
+            .arg(&as_volguard)
+            .args(extra)
+            .output()
+            .expect("volguard audit runs")
+    };
+    let out = audit(&["--write-reports"]);
+    let (stdout, stderr) = cluster_common::text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    let summary = kc(
+        &[
+            "get",
+            "policyreports",
+            "-n",
+            &ns,
+            "volguard",
+            "-o",
+            "jsonpath={.summary}",
+        ],
+        None,
+    );
+    let summary: Value = serde_json::from_slice(&summary.stdout).expect("JSON");
+    assert_eq!(
+        summary,
+        serde_json::json!({"pass": 3, "fail": 1, "warn": 0, "error": 0, "skip": 0})
+    );
+    // openreports too, without a chart change.
+    let out = audit(&["--write-reports", "--report-api", "openreports"]);
+    assert_eq!(out.status.code(), Some(1), "{:?}", cluster_common::text(&out));
+    // Without the reports grant the write is refused, and the run says so (exit 2).
+    let reports_role = rbac
+        .iter()
+        .find(|d| {
+            d["kind"] == "ClusterRoleBinding"
+                && d["metadata"]["name"]
+                    .as_str()
+                    .is_some_and(|n| n.ends_with("-reports"))
+        })
+        .expect("the reports binding");
+    kc(
+        &[
+            "delete",
+            "clusterrolebinding",
+            reports_role["metadata"]["name"].as_str().expect("name"),
+        ],
+        None,
+    );
+    let mut refused = false;
+    for _ in 0..50 {
+        let out = audit(&["--write-reports"]);
+        let (_, stderr) = cluster_common::text(&out);
+        if out.status.code() == Some(2) {
+            assert!(
+                stderr.starts_with("error: writing the policy reports: applying PolicyReport"),
+                "{stderr}"
+            );
+            assert!(stderr.contains("forbidden"), "{stderr}");
+            refused = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(refused, "the write was never refused once the grant was gone");
+}

@@ -14,6 +14,7 @@ mod ports;
 #[path = "../support/scenario.rs"]
 mod scenario_common;
 
+mod audit;
 mod chart_render;
 mod check_cluster;
 mod client_ca;

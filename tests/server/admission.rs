@@ -299,3 +299,48 @@ async fn a_kind_volguard_does_not_judge_is_allowed_unchanged() {
         assert_eq!(response.get("patch"), None, "{path}: {response:#}");
     }
 }
+
+/// The captured image UPDATE at 5 replicas from 1 (so not ratcheted), with `annotations` on the object.
+fn annotated(annotations: Value) -> Value {
+    let mut review = update(1, 5);
+    review["request"]["object"]["metadata"]["annotations"] = annotations;
+    review
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_honours_a_skip_with_a_reason() {
+    let server = TestServer::start(Setup::default()).await;
+    let response = validate(
+        &server,
+        &annotated(serde_json::json!({
+            "volguard.io/skip": "shared-rwo-claim",
+            "volguard.io/skip-reason": "single-node cluster",
+        })),
+    )
+    .await;
+    assert_eq!(response["allowed"], true, "{response:#}");
+    assert_eq!(warnings(&response), Vec::<String>::new());
+    // The API server's audit log keeps the exception and its reason.
+    assert_eq!(
+        response["auditAnnotations"],
+        serde_json::json!({"skipped": "shared-rwo-claim: single-node cluster"})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_denies_a_skip_without_a_reason_and_skips_nothing() {
+    let server = TestServer::start(Setup::default()).await;
+    let response = validate(
+        &server,
+        &annotated(serde_json::json!({"volguard.io/skip": "shared-rwo-claim"})),
+    )
+    .await;
+    assert_denied_for_sharing(&response);
+    assert!(
+        message(&response).contains(
+            "[invalid-skip] volguard.io/skip needs a volguard.io/skip-reason annotation saying why the rule \
+             does not apply; no rule is skipped"
+        ),
+        "{response:#}"
+    );
+}

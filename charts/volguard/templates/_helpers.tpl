@@ -162,6 +162,21 @@ them in the pre-delete hook (src/install/tls.rs cluster_role_rules). */}}
   verbs: ["get", "patch", "delete"]
 {{- end }}
 
+{{/* Whether serve audits in the background: "true" or empty. */}}
+{{- define "volguard.backgroundAudit" -}}
+{{- if and .Values.reports.enabled .Values.reports.auditInterval }}true{{ end }}
+{{- end }}
+
+{{/* Writing policy reports (src/adapters/policy_report): see rbac.yaml. */}}
+{{- define "volguard.reportRules" -}}
+- apiGroups: ["wgpolicyk8s.io"]
+  resources: ["policyreports"]
+  verbs: ["get", "list", "create", "patch", "delete"]
+- apiGroups: ["openreports.io"]
+  resources: ["reports"]
+  verbs: ["get", "list", "create", "patch", "delete"]
+{{- end }}
+
 {{/* compared: src/install/workload.rs probes. */}}
 {{- define "volguard.probes" -}}
 readinessProbe:

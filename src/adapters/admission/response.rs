@@ -20,6 +20,8 @@ use crate::domain::policy::Action;
 
 /// The audit annotation that lists what the mutating webhook changed.
 pub(crate) const MUTATIONS_ANNOTATION: &str = "mutations";
+/// The audit annotation listing the rules skipped with `volguard.io/skip`, each with its reason.
+pub(crate) const SKIPPED_ANNOTATION: &str = "skipped";
 
 /// The API server truncates longer warnings; keep each under this many bytes.
 pub(crate) const MAX_WARNING_LEN: usize = 256;
@@ -216,6 +218,15 @@ fn audit_annotations(eval: &Evaluation) -> HashMap<String, String> {
             value.push_str(" | ");
         }
         value.push_str(&j.finding.message);
+    }
+    // The audit log records every exception honoured, with its reason (`volguard.io/skip`).
+    if !eval.exceptions.is_empty() {
+        let skipped: Vec<String> = eval
+            .exceptions
+            .iter()
+            .map(|e| format!("{}: {}", e.rule, e.reason))
+            .collect();
+        out.insert(SKIPPED_ANNOTATION.to_owned(), skipped.join(" | "));
     }
     for v in out.values_mut() {
         *v = truncate(std::mem::take(v), MAX_ANNOTATION_LEN);

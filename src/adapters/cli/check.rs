@@ -149,7 +149,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
     let (report, documents) = if cluster {
         let connected = connect(kubeconfig.as_deref(), context.as_deref(), cluster_timeout);
         match connected {
-            Ok((_runtime, lookup)) => run_check(&files, &policies, options, Some(&lookup)),
+            Ok((_runtime, lookup, _client)) => run_check(&files, &policies, options, Some(&lookup)),
             Err(e) => {
                 render::error_line(&format!("{e:#}"), color.into()).context("writing to standard error")?;
                 return Ok(Exit::Usage);
@@ -181,7 +181,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
     Ok(report.exit())
 }
 
-fn load_policies(path: Option<&Path>) -> Result<PolicySet, policy::LoadError> {
+pub(super) fn load_policies(path: Option<&Path>) -> Result<PolicySet, policy::LoadError> {
     match path {
         Some(p) => policy::load_path(p),
         None => PolicySet::builtin(),
@@ -195,11 +195,11 @@ fn load_policies(path: Option<&Path>) -> Result<PolicySet, policy::LoadError> {
 /// every workload that mounts a claim, which only a list can tell, and a dry run over many files then costs
 /// four LISTs, whatever the number of objects. The runtime is returned because it owns the watches; the
 /// check reads the caches synchronously.
-fn connect(
+pub(super) fn connect(
     kubeconfig: Option<&Path>,
     context: Option<&str>,
     timeout: std::time::Duration,
-) -> anyhow::Result<(tokio::runtime::Runtime, ClusterLookup)> {
+) -> anyhow::Result<(tokio::runtime::Runtime, ClusterLookup, kube::Client)> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -210,9 +210,9 @@ fn connect(
             .await
             .context("connecting to the cluster (--kubeconfig, --context)")?;
         // Reads only; a dry run never needs a cache miss fetched (the caches hold everything).
-        let lookup = ClusterLookup::start(client, std::time::Duration::from_secs(5));
+        let lookup = ClusterLookup::start(client.clone(), std::time::Duration::from_secs(5));
         match tokio::time::timeout(timeout, lookup.wait_synced()).await {
-            Ok(true) => Ok(lookup),
+            Ok(true) => Ok((lookup, client)),
             Ok(false) => anyhow::bail!("the cluster caches stopped before their first sync"),
             Err(_) => anyhow::bail!(
                 "the cluster's claims and workloads were not listed within {}s (volguard needs list and watch on \
@@ -223,7 +223,7 @@ fn connect(
             ),
         }
     })?;
-    Ok((runtime, lookup))
+    Ok((runtime, lookup.0, lookup.1))
 }
 
 /// Checks manifest files: every claim and workload in any of them is visible to every object, so a claim

@@ -4,6 +4,7 @@
 //! ([`LogArgs`]) are flattened in. Every flag has a `VOLGUARD_*` environment twin. Only `main.rs` installs
 //! the tracing subscriber, from [`LogArgs`] and [`Command::default_log_level`].
 
+pub mod audit;
 pub mod certs;
 pub mod check;
 pub mod convert;
@@ -19,6 +20,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub(crate) use audit::AuditArgs;
 pub(crate) use certs::CertsArgs;
 pub(crate) use check::CheckArgs;
 pub use check::check;
@@ -91,6 +93,12 @@ pub enum Command {
     /// --diff). Exit status: 0 converted (or nothing to convert: no claim needs one per replica, said on
     /// standard error), 2 usage or input error (no Deployment, a claim missing from the input).
     Convert(ConvertArgs),
+    /// Judge every workload already in the cluster, as the webhook would judge it, and report like check;
+    /// with --write-reports, keep one policy report per namespace.
+    ///
+    /// Exit status: 0 nothing denied, 1 something denied (or warned, with --strict), 2 usage error, an
+    /// object that could not be judged, or reports that could not be written.
+    Audit(AuditArgs),
     /// Serve the HTTPS admission webhook (/validate, /mutate), with /healthz, /readyz and /metrics.
     Serve(ServeArgs),
     /// Answer one captured AdmissionReview request offline, as the webhook would.
@@ -114,6 +122,7 @@ impl Command {
         match self {
             Command::Check(_)
             | Command::Convert(_)
+            | Command::Audit(_)
             | Command::Review(_)
             | Command::Manifests(_)
             | Command::Certs(_) => "warn",
@@ -128,6 +137,7 @@ impl Command {
         match self {
             Command::Check(args) => check::run(args),
             Command::Convert(args) => convert::run(args),
+            Command::Audit(args) => audit::run(args),
             Command::Serve(args) => serve::run(args),
             Command::Review(args) => review::run(args),
             Command::Manifests(args) => manifests::run(args),

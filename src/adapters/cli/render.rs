@@ -175,7 +175,7 @@ fn text_body(report: &Report, verbose: bool, out: &mut dyn Write) -> io::Result<
     // Blocks end with a blank line; lines written since the last block need one.
     let mut pending_blank = false;
     for object in &report.objects {
-        if !object.findings.is_empty() || !object.changes.is_empty() {
+        if !object.findings.is_empty() || !object.changes.is_empty() || !object.exceptions.is_empty() {
             object_block(object, out)?;
             pending_blank = false;
         } else if verbose {
@@ -225,7 +225,9 @@ fn object_block(object: &ObjectReport, out: &mut dyn Write) -> io::Result<()> {
         Verdict::Deny => ("DENY ", DENY),
         Verdict::Warn => ("WARN ", WARN),
         // Allowed, and repaired (`--mutate`) with nothing left to say.
-        Verdict::Allow if object.findings.is_empty() => ("FIXED", OK),
+        Verdict::Allow if object.findings.is_empty() && !object.changes.is_empty() => ("FIXED", OK),
+        // Allowed because it skips, with a reason, what would have been found.
+        Verdict::Allow if object.findings.is_empty() => ("SKIP ", DIM),
         // Allowed, but with findings: audit only.
         Verdict::Allow => ("AUDIT", AUDIT),
     };
@@ -239,7 +241,16 @@ fn object_block(object: &ObjectReport, out: &mut dyn Write) -> io::Result<()> {
     for f in &object.findings {
         finding(f, out)?;
     }
+    exceptions(object, out)?;
     writeln!(out)
+}
+
+/// The `skip` lines of an object: each rule it skips, and why.
+fn exceptions(object: &ObjectReport, out: &mut dyn Write) -> io::Result<()> {
+    for e in &object.exceptions {
+        writeln!(out, "  [{BOLD}{}{BOLD:#}] {DIM}skip{DIM:#}: {}", e.rule, e.reason)?;
+    }
+    Ok(())
 }
 
 fn finding(f: &Finding, out: &mut dyn Write) -> io::Result<()> {

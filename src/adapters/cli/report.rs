@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::Exit;
 use crate::adapters::manifest;
+use crate::decision::exceptions::Exception;
 use crate::decision::mutate::Change;
 use crate::decision::{Evaluation, Judged, Verdict};
 use crate::domain::policy::Action;
@@ -122,6 +123,9 @@ pub struct ObjectReport {
     pub policies: Vec<String>,
     /// Its findings, in rule order (with `--mutate`: of the repaired object).
     pub findings: Vec<Finding>,
+    /// The rules it skips with the `volguard.io/skip` annotation, honoured, each with its reason (empty:
+    /// none).
+    pub exceptions: Vec<Exception>,
     /// With `--mutate`: what the policies' repairs changed (empty: nothing).
     pub changes: Vec<Change>,
     /// With `--mutate`: the RFC 6902 patch the mutating webhook would send, against the object as written
@@ -132,19 +136,25 @@ pub struct ObjectReport {
 impl ObjectReport {
     /// The report of one evaluation.
     pub fn new(origin: &manifest::Origin, evaluation: &Evaluation) -> Self {
+        Self::at(origin.into(), evaluation)
+    }
+
+    /// The report of one evaluation of an object at `origin` (`cluster`, for `audit`).
+    pub fn at(origin: Location, evaluation: &Evaluation) -> Self {
         let ObjectRef {
             kind,
             namespace,
             name,
         } = &evaluation.object;
         Self {
-            origin: origin.into(),
+            origin,
             kind: kind.to_string(),
             namespace: namespace.clone(),
             name: name.clone(),
             verdict: evaluation.verdict(),
             policies: evaluation.policies.clone(),
             findings: evaluation.findings.iter().map(Finding::from).collect(),
+            exceptions: evaluation.exceptions.clone(),
             changes: Vec::new(),
             patch: None,
         }

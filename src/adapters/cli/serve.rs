@@ -10,8 +10,11 @@ use clap::Args;
 use tracing::{info, warn};
 
 use super::{Exit, ObjectLimitArgs};
+use crate::adapters::audit::background::{self, BackgroundAudit};
 use crate::adapters::kube_lookup::{self, ClusterLookup};
+use crate::adapters::managed_tls::lease::LeaseConfig;
 use crate::adapters::managed_tls::{self, ManagedTls};
+use crate::adapters::policy_report::{ReportApi, WriteLimits};
 use crate::adapters::server::start::{Config, TlsSource, start};
 use crate::adapters::server::tls::PairPaths;
 use crate::adapters::server::{ConnectionLimits, Limits, ServeOptions, shutdown_signal};
@@ -90,19 +93,58 @@ pub struct ServeArgs {
         requires = "tls_secret"
     )]
     pub lease_name: Option<String>,
-    /// With --tls-secret: this replica's identity in the Lease; default: the pod name (HOSTNAME) and the
-    /// process id.
-    #[arg(
-        long,
-        value_name = "ID",
-        env = "VOLGUARD_LEASE_IDENTITY",
-        requires = "tls_secret"
-    )]
+    /// With --tls-secret or --audit-interval: this replica's identity in the Leases; default: the pod name
+    /// (HOSTNAME) and the process id.
+    #[arg(long, value_name = "ID", env = "VOLGUARD_LEASE_IDENTITY")]
     pub lease_identity: Option<String>,
-    /// With --tls-secret: how long the leader holds the Lease without renewing it (renewed every third).
+    /// With --tls-secret or --audit-interval: how long the leader holds a Lease without renewing it
+    /// (renewed every third).
     #[arg(long, value_name = "DURATION", env = "VOLGUARD_LEASE_DURATION", default_value = "15s",
         value_parser = parse_duration)]
     pub lease_duration: Duration,
+    /// Audit every workload in the cluster in the background, this often, and keep one policy report per
+    /// namespace (as `volguard audit --write-reports`); only the replica holding --audit-lease does. Off
+    /// unless set; at least 10s.
+    #[arg(long, value_name = "DURATION", env = "VOLGUARD_AUDIT_INTERVAL", value_parser = parse_duration,
+        requires = "audit_lease", conflicts_with = "no_cluster")]
+    pub audit_interval: Option<Duration>,
+    /// With --audit-interval: the coordination.k8s.io Lease (NAMESPACE/NAME) that elects the replica that
+    /// audits.
+    #[arg(long, value_name = "NAMESPACE/NAME", env = "VOLGUARD_AUDIT_LEASE", value_parser = parse_secret_ref,
+        requires = "audit_interval")]
+    pub audit_lease: Option<(String, String)>,
+    /// With --audit-interval: audit only this namespace (default: every namespace).
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "VOLGUARD_AUDIT_NAMESPACE",
+        requires = "audit_interval"
+    )]
+    pub audit_namespace: Option<String>,
+    /// With --audit-interval: the report API written.
+    #[arg(long, value_enum, env = "VOLGUARD_AUDIT_REPORT_API", default_value_t = ReportApi::Wgpolicyk8s)]
+    pub audit_report_api: ReportApi,
+    /// With --audit-interval: workloads judged at most in one pass; a cluster with more fails the pass
+    /// (logged, and counted in volguard_audit_runs_total{result="failure"}).
+    #[arg(
+        long,
+        value_name = "N",
+        env = "VOLGUARD_AUDIT_MAX_OBJECTS",
+        default_value_t = 10_000
+    )]
+    pub audit_max_objects: usize,
+    /// With --audit-interval: results kept in one namespace's report (failures first).
+    #[arg(
+        long,
+        value_name = "N",
+        env = "VOLGUARD_AUDIT_MAX_REPORT_RESULTS",
+        default_value_t = 1000
+    )]
+    pub audit_max_report_results: usize,
+    /// With --audit-interval: the pause after each report write (apply, list page, delete): the rate limit.
+    #[arg(long, value_name = "DURATION", env = "VOLGUARD_AUDIT_WRITE_PAUSE", default_value = "100ms",
+        value_parser = parse_duration)]
+    pub audit_write_pause: Duration,
     /// With --tls-secret: the serving certificate's life; it is renewed two thirds through it.
     #[arg(long, value_name = "DURATION", env = "VOLGUARD_CERT_LIFETIME", default_value = "2160h",
         value_parser = parse_duration)]
@@ -241,6 +283,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
         lease_name,
         lease_identity,
         lease_duration,
+        audit_interval,
+        audit_lease,
+        audit_namespace,
+        audit_report_api,
+        audit_max_objects,
+        audit_max_report_results,
+        audit_write_pause,
         cert_lifetime,
         ca_lifetime,
         dev_cert_dir,
@@ -280,6 +329,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
         )),
         None => None,
     };
+    let identity = lease_identity.unwrap_or_else(default_identity);
     let managed_config = tls_secret.map(|(namespace, secret)| {
         let mut sans: Vec<String> = service
             .as_deref()
@@ -288,7 +338,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
         sans.extend(tls_sans);
         ManagedTls {
             lease: lease_name.unwrap_or_else(|| secret.clone()),
-            identity: lease_identity.unwrap_or_else(default_identity),
+            identity: identity.clone(),
             namespace,
             secret,
             lease_duration,
@@ -307,6 +357,26 @@ async fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
     // A claim the watch has not delivered yet is fetched directly; that must fit well inside the review's
     // own deadline.
     let get_timeout = request_timeout / 4;
+    let audit = match (audit_interval, audit_lease) {
+        (Some(interval), Some((namespace, name))) => Some(BackgroundAudit {
+            interval,
+            namespace: audit_namespace,
+            api: audit_report_api,
+            max_objects: audit_max_objects,
+            max_results: audit_max_report_results,
+            limits: WriteLimits {
+                request_timeout,
+                pause: audit_write_pause,
+            },
+            lease: LeaseConfig {
+                namespace,
+                name,
+                identity: identity.clone(),
+                duration: lease_duration,
+            },
+        }),
+        _ => None,
+    };
     let (lookup, prefetch, cluster) = if objects.is_empty() {
         cluster_lookup(no_cluster, kubeconfig.as_deref(), context.as_deref(), get_timeout).await?
     } else {
@@ -376,11 +446,28 @@ async fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
     if let Some(m) = &managed {
         m.watch(Arc::clone(&running.state), stop.clone());
     }
+    let mut audit_running = None;
     if let Some(cluster) = cluster {
+        if let Some(config) = audit {
+            let client = kube_lookup::client(kubeconfig.as_deref(), context.as_deref())
+                .await
+                .context("connecting to the cluster for --audit-interval")?;
+            info!(lease = %config.lease.name, namespace = %config.lease.namespace,
+                interval = ?config.interval, "Background audit");
+            audit_running = Some(background::start(
+                client,
+                Arc::clone(&cluster),
+                Arc::clone(&running.state),
+                config,
+                stop.clone(),
+            ));
+        }
         running
             .state
             .metrics
             .watch_caches(Arc::new(move || cluster.stats()));
+    } else if audit.is_some() {
+        anyhow::bail!("--audit-interval needs the cluster: not with --objects, nor without a kubeconfig");
     }
     if let Some(ca) = &running.generated_ca {
         eprintln!(
@@ -395,6 +482,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
     running.wait().await.context("the server task failed")?;
     if let Some(m) = managed {
         m.finish().await;
+    }
+    if let Some(a) = audit_running {
+        a.finish().await;
     }
     info!("Stopped");
     Ok(Exit::Clean)

@@ -193,6 +193,12 @@ impl ClusterLookup {
         self.health.iter().map(|h| h.errors.load(Ordering::Relaxed)).sum()
     }
 
+    /// Every cached workload that no controller volguard reads owns, by namespace, kind and name: what
+    /// `volguard audit` judges. Unknown until the caches have synced.
+    pub fn judged_workloads(&self) -> Answer<Vec<Arc<Workload>>> {
+        self.read(Index::judged_workloads)
+    }
+
     /// Each cache's size, age and watch restarts and errors.
     pub fn stats(&self) -> Vec<CacheStats> {
         let index = self.index.read();

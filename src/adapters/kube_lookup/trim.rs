@@ -1,18 +1,27 @@
 //! Cached objects are cut down to what the rules read, so the caches cost memory in proportion to the
 //! number of objects, not to their size: no managedFields, no status (but a claim's and a pod's), no
-//! container images, env, probes or resources, no annotations (but an autoscaler's behavior).
+//! container images, env, probes or resources, no annotations (but an autoscaler's behavior and the
+//! `volguard.io/skip` exception).
 
 use k8s_openapi::api::core::v1::{
     Container, PersistentVolumeClaim, Pod, PodSpec, PodStatus, PodTemplateSpec, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
+use crate::decision::exceptions::{SKIP_ANNOTATION, SKIP_REASON_ANNOTATION};
 use crate::domain::workload::{Autoscaler, Workload};
 
-/// The metadata the rules read: identity, labels, owners.
+/// The metadata the rules read: identity, labels, owners, exceptions.
 fn meta(m: &mut ObjectMeta) {
     m.managed_fields = None;
-    m.annotations = None;
+    // The exception annotations are the only ones a decision reads (`volguard audit` judges cached objects).
+    m.annotations = m.annotations.take().and_then(|a| {
+        let kept: std::collections::BTreeMap<String, String> = a
+            .into_iter()
+            .filter(|(k, _)| k == SKIP_ANNOTATION || k == SKIP_REASON_ANNOTATION)
+            .collect();
+        (!kept.is_empty()).then_some(kept)
+    });
     m.finalizers = None;
     m.resource_version = None;
     m.creation_timestamp = None;

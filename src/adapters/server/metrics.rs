@@ -38,6 +38,21 @@ struct ReasonLabels {
     reason: &'static str,
 }
 
+/// The background audit's findings: rule ids are a closed set; namespaces are bounded by
+/// [`AUDIT_NAMESPACE_LABELS`], the rest counted under [`OTHER_NAMESPACES`].
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AuditLabels {
+    rule: &'static str,
+    namespace: String,
+    result: &'static str,
+}
+
+/// Namespaces that get a label value of their own in `volguard_audit_findings` (those with the most
+/// findings).
+pub const AUDIT_NAMESPACE_LABELS: usize = 100;
+/// The label value the other namespaces' findings are counted under.
+pub const OTHER_NAMESPACES: &str = "_other";
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ListenerLabels {
     listener: &'static str,
@@ -168,6 +183,9 @@ pub struct Metrics {
     certificate_expiry: Gauge<f64, std::sync::atomic::AtomicU64>,
     caches: CacheCollector,
     expiry: ExpiryCollector,
+    audit_findings: Family<AuditLabels, Gauge>,
+    audit_runs: Family<ResultLabels, Counter>,
+    audit_last_success: Gauge,
 }
 
 impl Default for Metrics {
@@ -239,6 +257,24 @@ impl Metrics {
             "When the serving certificate now in use expires (Unix time)",
             certificate_expiry.clone(),
         );
+        let audit_findings = Family::<AuditLabels, Gauge>::default();
+        registry.register(
+            "audit_findings",
+            "Findings of the last background audit pass, by rule, namespace and report result (fail or warn)",
+            audit_findings.clone(),
+        );
+        let audit_runs = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "audit_runs",
+            "Background audit passes, by result",
+            audit_runs.clone(),
+        );
+        let audit_last_success = Gauge::default();
+        registry.register(
+            "audit_last_success_timestamp_seconds",
+            "When the last background audit pass wrote its reports (Unix time)",
+            audit_last_success.clone(),
+        );
         let caches = CacheCollector::default();
         registry.register_collector(Box::new(caches.clone()));
         let expiry = ExpiryCollector::default();
@@ -256,7 +292,56 @@ impl Metrics {
             certificate_expiry,
             caches,
             expiry,
+            audit_findings,
+            audit_runs,
+            audit_last_success,
         }
+    }
+
+    /// Records a background audit pass: on success, its findings replace the last pass's, counted by
+    /// (rule, namespace, result); only the [`AUDIT_NAMESPACE_LABELS`] namespaces with the most findings keep
+    /// their name, the others are summed under [`OTHER_NAMESPACES`].
+    pub(crate) fn audit_pass(
+        &self,
+        findings: Option<&[(&'static str, String, &'static str)]>,
+        unix_now: i64,
+    ) {
+        let Some(findings) = findings else {
+            self.audit_runs
+                .get_or_create(&ResultLabels { result: "failure" })
+                .inc();
+            return;
+        };
+        let mut per_namespace: std::collections::BTreeMap<&str, usize> = Default::default();
+        for (_, ns, _) in findings {
+            *per_namespace.entry(ns.as_str()).or_default() += 1;
+        }
+        let mut ranked: Vec<(&str, usize)> = per_namespace.into_iter().collect();
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let named: std::collections::BTreeSet<&str> = ranked
+            .iter()
+            .take(AUDIT_NAMESPACE_LABELS)
+            .map(|(ns, _)| *ns)
+            .collect();
+        self.audit_findings.clear();
+        for (rule, ns, result) in findings {
+            let namespace = if named.contains(ns.as_str()) {
+                ns.clone()
+            } else {
+                OTHER_NAMESPACES.to_owned()
+            };
+            self.audit_findings
+                .get_or_create(&AuditLabels {
+                    rule,
+                    namespace,
+                    result,
+                })
+                .inc();
+        }
+        self.audit_runs
+            .get_or_create(&ResultLabels { result: "success" })
+            .inc();
+        self.audit_last_success.set(unix_now);
     }
 
     /// Exports the cluster caches' state from now on (once; later calls are ignored).
@@ -410,4 +495,64 @@ pub async fn serve(
 /// Binds the metrics port.
 pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(addr).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(m: &Metrics, prefix: &str) -> Vec<String> {
+        m.encode()
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn audit_findings_keep_at_most_the_busiest_namespaces_by_name() {
+        let m = Metrics::new();
+        let mut findings = Vec::new();
+        // Namespace ns-000 has 120 findings, ns-001 119, ... ns-119 one.
+        for i in 0..120usize {
+            for _ in 0..(120 - i) {
+                findings.push(("shared-rwo-claim", format!("ns-{i:03}"), "fail"));
+            }
+        }
+        m.audit_pass(Some(&findings), 1_700_000_000);
+        let series = lines(&m, "volguard_audit_findings{");
+        assert_eq!(series.len(), AUDIT_NAMESPACE_LABELS + 1);
+        assert!(series.contains(
+            &"volguard_audit_findings{rule=\"shared-rwo-claim\",namespace=\"ns-000\",result=\"fail\"} 120".to_owned()
+        ));
+        // ns-100 .. ns-119: 20 + 19 + ... + 1.
+        assert!(series.contains(
+            &"volguard_audit_findings{rule=\"shared-rwo-claim\",namespace=\"_other\",result=\"fail\"} 210".to_owned()
+        ));
+        assert_eq!(
+            lines(&m, "volguard_audit_last_success_timestamp_seconds "),
+            ["volguard_audit_last_success_timestamp_seconds 1700000000"]
+        );
+
+        // The next pass replaces the last one's series; a failed pass changes none.
+        m.audit_pass(
+            Some(&[("missing-claim", "shop".to_owned(), "warn")]),
+            1_700_000_600,
+        );
+        m.audit_pass(None, 1_700_001_200);
+        assert_eq!(
+            lines(&m, "volguard_audit_findings{"),
+            ["volguard_audit_findings{rule=\"missing-claim\",namespace=\"shop\",result=\"warn\"} 1"]
+        );
+        let mut runs = lines(&m, "volguard_audit_runs_total{");
+        runs.sort();
+        assert_eq!(
+            runs,
+            [
+                "volguard_audit_runs_total{result=\"failure\"} 1",
+                "volguard_audit_runs_total{result=\"success\"} 2"
+            ]
+        );
+    }
 }

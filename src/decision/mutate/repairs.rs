@@ -35,12 +35,17 @@ pub(super) fn apply(
         return;
     };
     let subject = Subject::resolve(&footprint, lookup);
+    // A rule the workload validly skips has no finding, so nothing to repair.
+    let skipped = crate::decision::exceptions::honoured(before.metadata().annotations.as_ref(), policies);
     for policy in policies {
         let m = &policy.mutation;
-        let wanted = |rule: RuleId| match rule {
-            RuleId::RolloutAttachDeadlock => m.recreate_strategy,
-            RuleId::SharedClaimWritable => m.read_only_mounts,
-            _ => false,
+        let wanted = |rule: RuleId| {
+            !skipped.contains(&rule)
+                && match rule {
+                    RuleId::RolloutAttachDeadlock => m.recreate_strategy,
+                    RuleId::SharedClaimWritable => m.read_only_mounts,
+                    _ => false,
+                }
         };
         for finding in rules::check(&subject, &policy.params, wanted) {
             let made = match finding.rule {

@@ -315,6 +315,15 @@ impl Index {
             .collect()
     }
 
+    /// Every workload that no controller volguard reads owns, by namespace, kind and name (`audit`).
+    pub fn judged_workloads(&self) -> Vec<Arc<Workload>> {
+        self.workloads
+            .values()
+            .map(|e| Arc::clone(&e.workload))
+            .filter(|w| !self.is_controlled(w))
+            .collect()
+    }
+
     /// The autoscalers resizing a workload.
     pub fn autoscalers(&self, kind: WorkloadKind, namespace: &str, name: &str) -> Vec<Arc<Autoscaler>> {
         self.scaled_by

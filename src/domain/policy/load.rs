@@ -201,9 +201,13 @@ fn compile(doc: PolicyDocument, source: &str) -> Result<Policy, LoadError> {
     let exclude = spec.exclude.map(|e| criteria(e, source)).transpose()?;
     let r = spec.rules;
     let mut settings = Vec::new();
+    let mut exceptions = Vec::new();
     let mut set = |rule: RuleId, s: Option<RuleSetting>| {
         if let Some(s) = s {
             settings.push((rule, s.action.unwrap_or(spec.default_action)));
+            if let Some(allowed) = s.allow_exceptions {
+                exceptions.push((rule, allowed));
+            }
         }
     };
     set(RuleId::SharedRwoClaim, r.shared_rwo_claim);
@@ -248,6 +252,9 @@ fn compile(doc: PolicyDocument, source: &str) -> Result<Policy, LoadError> {
             RuleId::StatefulsetClaimTemplateModes,
             t.action.unwrap_or(spec.default_action),
         ));
+        if let Some(allowed) = t.allow_exceptions {
+            exceptions.push((RuleId::StatefulsetClaimTemplateModes, allowed));
+        }
         if let Some(modes) = t.allowed_access_modes {
             if modes.value.is_empty() {
                 let msg = "allowedAccessModes must list at least one of ReadWriteOnce, ReadOnlyMany, \
@@ -278,6 +285,10 @@ fn compile(doc: PolicyDocument, source: &str) -> Result<Policy, LoadError> {
         params,
         mutation,
         failure_mode: spec.failure_mode,
+        exceptions: super::Exceptions {
+            allowed: spec.allow_exceptions,
+            rules: exceptions,
+        },
     })
 }
 

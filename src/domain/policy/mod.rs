@@ -29,6 +29,25 @@ pub struct Policy {
     pub(crate) mutation: mutation::MutationPolicy,
     /// What to do when a lookup fails.
     pub failure_mode: FailureMode,
+    pub(crate) exceptions: Exceptions,
+}
+
+/// Where a policy lets an object skip rules (`volguard.io/skip`).
+#[derive(Clone, Debug)]
+pub(crate) struct Exceptions {
+    /// `spec.allowExceptions`.
+    pub allowed: bool,
+    /// Rules whose own `allowExceptions` is set.
+    pub rules: Vec<(RuleId, bool)>,
+}
+
+impl Default for Exceptions {
+    fn default() -> Self {
+        Self {
+            allowed: true,
+            rules: Vec::new(),
+        }
+    }
 }
 
 impl Policy {
@@ -39,6 +58,8 @@ impl Policy {
                 FailureMode::Fail => Action::Deny,
                 FailureMode::Ignore => Action::Warn,
             },
+            // An exception that cannot be honoured is never itself excepted or softened.
+            RuleId::InvalidSkip => Action::Deny,
             _ => self
                 .settings
                 .iter()
@@ -49,6 +70,15 @@ impl Policy {
                     _ => self.default_action,
                 }),
         }
+    }
+
+    /// Whether this policy lets an object it selects skip `rule` with a `volguard.io/skip` annotation.
+    pub fn allows_exception(&self, rule: RuleId) -> bool {
+        self.exceptions
+            .rules
+            .iter()
+            .find(|(r, _)| *r == rule)
+            .map_or(self.exceptions.allowed, |(_, allowed)| *allowed)
     }
 
     /// Whether the policy applies to the target.

@@ -75,6 +75,10 @@ pub struct PolicySpec {
     /// What to do when a claim or workload cannot be looked up (cache not synced, API server down).
     #[serde(default)]
     pub failure_mode: FailureMode,
+    /// Whether an object this policy selects may skip rules with the `volguard.io/skip` annotation
+    /// (and its required `volguard.io/skip-reason`). A rule's own `allowExceptions` overrides it.
+    #[serde(default = "default_allow_exceptions")]
+    pub allow_exceptions: bool,
     /// Per-rule settings, keyed by rule id.
     #[serde(default)]
     pub rules: RulesSpec,
@@ -213,6 +217,10 @@ pub struct RepairsSpec {
 
 fn default_action() -> Action {
     Action::Deny
+}
+
+fn default_allow_exceptions() -> bool {
+    true
 }
 
 /// Criteria that select objects; every criterion set must hold.
@@ -415,6 +423,9 @@ pub struct RuleSetting {
     /// The rule's action; unset: the policy's defaultAction.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<Action>,
+    /// Whether a `volguard.io/skip` annotation may skip this rule; unset: the policy's allowExceptions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_exceptions: Option<bool>,
 }
 
 /// The setting of `statefulset-claim-template-modes`.
@@ -424,6 +435,9 @@ pub struct TemplateModesSetting {
     /// The rule's action; unset: the policy's defaultAction.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<Action>,
+    /// Whether a `volguard.io/skip` annotation may skip this rule; unset: the policy's allowExceptions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_exceptions: Option<bool>,
     /// Access modes a volumeClaimTemplate may ask for; default ReadWriteOnce and ReadWriteOncePod.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<Vec<AccessModeName>>", length(min = 1))]

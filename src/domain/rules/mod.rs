@@ -56,11 +56,13 @@ pub enum RuleId {
     UnbindableClaim,
     /// A claim or workload that could not be looked up; its action comes from the failure mode.
     LookupFailed,
+    /// A `volguard.io/skip` annotation that cannot be honoured: no reason given, or a rule it cannot name.
+    InvalidSkip,
 }
 
 impl RuleId {
     /// Every rule, in report order.
-    pub const ALL: [RuleId; 11] = [
+    pub const ALL: [RuleId; 12] = [
         RuleId::SharedRwoClaim,
         RuleId::RolloutAttachDeadlock,
         RuleId::StatefulsetClaimTemplateModes,
@@ -72,6 +74,7 @@ impl RuleId {
         RuleId::UnsupportedAccessMode,
         RuleId::UnbindableClaim,
         RuleId::LookupFailed,
+        RuleId::InvalidSkip,
     ];
 
     /// The id as written in policies and messages.
@@ -88,6 +91,7 @@ impl RuleId {
             RuleId::UnsupportedAccessMode => "unsupported-access-mode",
             RuleId::UnbindableClaim => "unbindable-claim",
             RuleId::LookupFailed => "lookup-failed",
+            RuleId::InvalidSkip => "invalid-skip",
         }
     }
 }

@@ -1,0 +1,173 @@
+//! `serve --audit-interval`: the replica holding the audit Lease judges every workload of its watch-fed
+//! caches with the policies it serves, and keeps the policy reports, every interval.
+//!
+//! One replica at a time (the Lease election of `managed_tls::lease`, released on shutdown), one pass
+//! at a time, passes at least `--audit-interval` apart, and each pass's writes paced (`pause` after each
+//! request, each request within its timeout). The judging runs in the blocking pool, so reviews keep
+//! their threads. Passes are periodic only: a watch event does not start one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::{Api, Client};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use super::{in_scope, judge, reports};
+use crate::adapters::kube_lookup::ClusterLookup;
+use crate::adapters::managed_tls::lease::{self, LeaseConfig};
+use crate::adapters::policy_report::{self, Outcome, ReportApi, WriteLimits};
+use crate::adapters::server::AppState;
+use crate::domain::rules::RuleId;
+
+/// The shortest interval between two passes.
+pub(crate) const MIN_INTERVAL: Duration = Duration::from_secs(10);
+
+/// How the background audit runs.
+#[derive(Clone, Debug)]
+pub(crate) struct BackgroundAudit {
+    /// Time between the starts of two passes (at least [`MIN_INTERVAL`]).
+    pub(crate) interval: Duration,
+    /// Only this namespace (None: all).
+    pub(crate) namespace: Option<String>,
+    /// The report API written.
+    pub(crate) api: ReportApi,
+    /// Workloads judged at most; a cluster with more fails the pass, saying so.
+    pub(crate) max_objects: usize,
+    /// Results kept in one namespace's report.
+    pub(crate) max_results: usize,
+    /// Each request's timeout, and the pause after it.
+    pub(crate) limits: WriteLimits,
+    /// The Lease that elects the replica that audits.
+    pub(crate) lease: LeaseConfig,
+}
+
+/// The running background audit.
+#[derive(Debug)]
+pub(crate) struct Running {
+    lease_task: tokio::task::JoinHandle<()>,
+    audit_task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Waits until the audit has stopped and the Lease is released: call after `stop` turned true.
+    pub(crate) async fn finish(self) {
+        let _ = self.audit_task.await;
+        let _ = self.lease_task.await;
+    }
+}
+
+/// Starts the election and the audit loop; both end when `stop` turns true.
+pub(crate) fn start(
+    client: Client,
+    cluster: Arc<ClusterLookup>,
+    state: Arc<AppState>,
+    config: BackgroundAudit,
+    stop: watch::Receiver<bool>,
+) -> Running {
+    let (leading_tx, leading) = watch::channel(false);
+    let leases = Api::namespaced(client.clone(), &config.lease.namespace);
+    let lease_task = tokio::spawn(lease::run(leases, config.lease.clone(), leading_tx, stop.clone()));
+    let audit_task = tokio::spawn(run(client, cluster, state, config, leading, stop));
+    Running {
+        lease_task,
+        audit_task,
+    }
+}
+
+async fn run(
+    client: Client,
+    cluster: Arc<ClusterLookup>,
+    state: Arc<AppState>,
+    config: BackgroundAudit,
+    mut leading: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let interval = config.interval.max(MIN_INTERVAL);
+    loop {
+        tokio::select! {
+            r = leading.wait_for(|l| *l) => if r.is_err() { return },
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        tokio::select! {
+            synced = cluster.wait_synced() => if !synced { return },
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let started = tokio::time::Instant::now();
+        let outcome = tokio::select! {
+            o = pass(&client, &cluster, &state, &config) => o,
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        let now = unix_now();
+        match outcome {
+            Ok(findings) => state.metrics.audit_pass(Some(&findings), now),
+            Err(e) => {
+                warn!(error = %e, "Background audit failed; trying again at the next interval");
+                state.metrics.audit_pass(None, now);
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(started + interval) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// (rule, namespace, result) of every failed, warned or errored result of a pass.
+type Findings = Vec<(&'static str, String, &'static str)>;
+
+/// One pass: judge, write the reports, and return the findings for the metrics.
+async fn pass(
+    client: &Client,
+    cluster: &Arc<ClusterLookup>,
+    state: &Arc<AppState>,
+    config: &BackgroundAudit,
+) -> Result<Findings, String> {
+    let workloads = in_scope(cluster, config.namespace.as_deref(), None)?;
+    if workloads.len() > config.max_objects {
+        return Err(format!(
+            "{} workloads to audit, over --audit-max-objects {}",
+            workloads.len(),
+            config.max_objects
+        ));
+    }
+    let policies = state.policies();
+    let lookup = Arc::clone(cluster);
+    let judged = tokio::task::spawn_blocking(move || judge(&workloads, lookup.as_ref(), &policies))
+        .await
+        .map_err(|e| format!("the audit's judging task failed: {e}"))?;
+    let reports = reports(&judged, config.api, config.max_results);
+    let mut findings = Findings::new();
+    for report in &reports {
+        let namespace = report.metadata.namespace.clone().unwrap_or_default();
+        for r in &report.results {
+            let result = match r.result {
+                Outcome::Fail => "fail",
+                Outcome::Warn => "warn",
+                Outcome::Error => "error",
+                Outcome::Pass | Outcome::Skip => continue,
+            };
+            if let Some(rule) = RuleId::ALL.iter().find(|id| id.as_str() == r.rule) {
+                findings.push((rule.as_str(), namespace.clone(), result));
+            }
+        }
+    }
+    let scope = config.namespace.as_deref();
+    let written = policy_report::write(client, config.api, &reports, scope, config.limits)
+        .await
+        .map_err(|e| e.to_string())?;
+    info!(
+        workloads = judged.len(),
+        findings = findings.len(),
+        applied = written.applied.len(),
+        deleted = written.deleted.len(),
+        "Background audit pass"
+    );
+    Ok(findings)
+}
