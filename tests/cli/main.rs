@@ -1,4 +1,5 @@
 //! The `volguard` binary as users run it: `check`, `review`, `mutate`, `certs`, options and environment,
+//! SARIF and JUnit output, the integrations (pre-commit, the GitHub Action, krew and kubectl, `--exclude`),
 //! the README's commands and tables, and
 //! ARCHITECTURE.md's map (with the import rules it states).
 
@@ -10,7 +11,10 @@ mod env;
 mod architecture;
 mod certs;
 mod check;
+mod integrations;
+mod junit;
 mod mutate;
 mod options;
 mod readme;
 mod review;
+mod sarif;

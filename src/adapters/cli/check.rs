@@ -154,7 +154,8 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
     let exclude = match Exclude::new(&exclude) {
         Ok(e) => e,
         Err(e) => {
-            render::error_line(&format!("--exclude: {e}"), color.into()).context("writing to standard error")?;
+            render::error_line(&format!("--exclude: {e}"), color.into())
+                .context("writing to standard error")?;
             return Ok(Exit::Usage);
         }
     };

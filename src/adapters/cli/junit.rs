@@ -115,7 +115,10 @@ fn write_suite(
         .write_inner_content(|w| {
             w.create_element("properties").write_inner_content(|w| {
                 w.create_element("property")
-                    .with_attributes([("name", "strict"), ("value", if strict { "true" } else { "false" })])
+                    .with_attributes([
+                        ("name", "strict"),
+                        ("value", if strict { "true" } else { "false" }),
+                    ])
                     .write_empty()?;
                 Ok(())
             })?;
@@ -141,9 +144,11 @@ fn write_suite(
 fn object_case(w: &mut Writer<Vec<u8>>, o: &ObjectReport, strict: bool, out: &mut String) -> io::Result<()> {
     let classname = xml_text(&format!("{}/{}", o.kind, o.namespace));
     let name = xml_text(&o.name);
-    let case = w
-        .create_element("testcase")
-        .with_attributes([("name", name.as_str()), ("classname", classname.as_str()), ("time", "0")]);
+    let case = w.create_element("testcase").with_attributes([
+        ("name", name.as_str()),
+        ("classname", classname.as_str()),
+        ("time", "0"),
+    ]);
     let findings = findings_text(o);
     if !fails(o, strict) {
         out.push_str(&findings);
@@ -160,7 +165,11 @@ fn object_case(w: &mut Writer<Vec<u8>>, o: &ObjectReport, strict: bool, out: &mu
         _ => "warned",
     };
     let message = xml_text(&format!("{} {verdict}: {}", o.object(), rules.join(", ")));
-    let kind = if o.verdict == Verdict::Deny { "deny" } else { "warn" };
+    let kind = if o.verdict == Verdict::Deny {
+        "deny"
+    } else {
+        "warn"
+    };
     case.write_inner_content(|w| {
         w.create_element("failure")
             .with_attributes([("message", message.as_str()), ("type", kind)])
@@ -175,7 +184,14 @@ fn findings_text(o: &ObjectReport) -> String {
     let mut text = String::new();
     for f in &o.findings {
         let action = format!("{:?}", f.action).to_lowercase();
-        let _ = writeln!(text, "{} ({}): [{}] {action}: {}", o.object(), o.origin, f.rule, f.message);
+        let _ = writeln!(
+            text,
+            "{} ({}): [{}] {action}: {}",
+            o.object(),
+            o.origin,
+            f.rule,
+            f.message
+        );
         if let Some(fix) = &f.fix {
             let _ = writeln!(text, "  fix:");
             for line in fix.lines() {
@@ -194,7 +210,11 @@ fn skipped_case(w: &mut Writer<Vec<u8>>, s: &SkippedObject) -> io::Result<()> {
     let name = xml_text(s.name.as_deref().unwrap_or("(unnamed)"));
     let message = xml_text(&format!("{} {} is not judged by volguard", s.api_version, s.kind));
     w.create_element("testcase")
-        .with_attributes([("name", name.as_str()), ("classname", classname.as_str()), ("time", "0")])
+        .with_attributes([
+            ("name", name.as_str()),
+            ("classname", classname.as_str()),
+            ("time", "0"),
+        ])
         .write_inner_content(|w| {
             w.create_element("skipped")
                 .with_attribute(("message", message.as_str()))
@@ -218,7 +238,11 @@ fn error_case(w: &mut Writer<Vec<u8>>, e: &InputError) -> io::Result<()> {
     let message = xml_text(&e.message);
     let text = xml_text(&e.to_string());
     w.create_element("testcase")
-        .with_attributes([("name", name.as_str()), ("classname", classname.as_str()), ("time", "0")])
+        .with_attributes([
+            ("name", name.as_str()),
+            ("classname", classname.as_str()),
+            ("time", "0"),
+        ])
         .write_inner_content(|w| {
             w.create_element("error")
                 .with_attributes([("message", message.as_str()), ("type", stage.as_str())])
@@ -247,6 +271,9 @@ mod tests {
 
     #[test]
     fn characters_xml_cannot_carry_are_replaced_and_the_rest_kept() {
-        assert_eq!(xml_text("a\u{1}b\tc\n<&>\u{FFFF}é"), "a\u{FFFD}b\tc\n<&>\u{FFFD}é");
+        assert_eq!(
+            xml_text("a\u{1}b\tc\n<&>\u{FFFF}é"),
+            "a\u{FFFD}b\tc\n<&>\u{FFFD}é"
+        );
     }
 }

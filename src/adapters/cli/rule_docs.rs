@@ -81,10 +81,7 @@ pub(crate) fn doc(rule: RuleId) -> RuleDoc {
              failureMode.",
         ),
     };
-    RuleDoc {
-        summary,
-        description,
-    }
+    RuleDoc { summary, description }
 }
 
 #[cfg(test)]
@@ -104,6 +101,9 @@ mod tests {
 
     #[test]
     fn the_help_uri_points_at_the_readme_rules_heading_of_the_repository() {
-        assert_eq!(help_uri(), "https://github.com/volguard/volguard/blob/main/README.md#rules");
+        assert_eq!(
+            help_uri(),
+            "https://github.com/volguard/volguard/blob/main/README.md#rules"
+        );
     }
 }

@@ -212,7 +212,10 @@ spec:
     fn json_and_flow_style_are_read() {
         let json = "{\"kind\": \"Deployment\",\n \"spec\": {\"volumes\": [{\"name\": \"d\", \
                     \"persistentVolumeClaim\": {\"claimName\": \"shared\"}}]}}\n{\"kind\": \"Other\", \"claimName\": \"x\"}\n";
-        assert_eq!(field_line(json, 1, &[Field::Value("claimName", "shared")]), Some(2));
+        assert_eq!(
+            field_line(json, 1, &[Field::Value("claimName", "shared")]),
+            Some(2)
+        );
         assert_eq!(field_line(json, 1, &[Field::Value("claimName", "x")]), None);
         let named = Field::Named {
             section: "volumes",
