@@ -46,7 +46,11 @@ struct Case {
 fn attr(e: &quick_xml::events::BytesStart<'_>, name: &str) -> String {
     e.try_get_attribute(name)
         .unwrap()
-        .map(|a| a.normalized_value(quick_xml::XmlVersion::Explicit1_0).unwrap().into_owned())
+        .map(|a| {
+            a.normalized_value(quick_xml::XmlVersion::Explicit1_0)
+                .unwrap()
+                .into_owned()
+        })
         .unwrap_or_default()
 }
 
