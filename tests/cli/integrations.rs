@@ -72,17 +72,19 @@ fn pre_commit_accepts_the_hooks_and_they_are_volguard_check_on_files() {
     let ids: Vec<&str> = hooks.iter().map(|h| h["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["volguard-check", "volguard-check-system"]);
     for hook in hooks {
-        assert_eq!(hook["entry"], json!("volguard check -f"));
+        assert_eq!(hook["entry"], json!("volguard check"));
         // One process for all staged files: claims in one file, workloads in another.
         assert_eq!(hook["require_serial"], json!(true));
-        // The entry with two staged files appended, as pre-commit runs it.
+        // The entry with a config's args and two staged files appended, as pre-commit runs it.
         let entry: Vec<&str> = hook["entry"].as_str().unwrap().split(' ').collect();
         assert_eq!(entry[0], "volguard");
-        let out =
-            run(volguard(entry[1..].iter().copied().chain([
-                "examples/hpa-rwo.yaml",
-                "examples/postgres-statefulset.yaml",
-            ])));
+        let out = run(volguard(entry[1..].iter().copied().chain([
+            "--exclude",
+            "vendor/**",
+            "--strict",
+            "examples/hpa-rwo.yaml",
+            "examples/postgres-statefulset.yaml",
+        ])));
         assert_eq!(out.code, 1, "{}", out.stderr);
         assert!(
             out.stdout
@@ -133,7 +135,9 @@ fn pre_commit_runs_the_hook_on_the_staged_manifests_only() {
         "{out}"
     );
     assert!(
-        out.contains("\n2 objects checked, 1 denied, 0 warned; 1 claim read; skipped: 1 ConfigMap, 2 Service\n"),
+        out.contains(
+            "\n2 objects checked, 1 denied, 0 warned; 1 claim read; skipped: 1 ConfigMap, 2 Service\n"
+        ),
         "exit 1, not 2: neither the workflow nor Cargo.toml was given to volguard: {out}"
     );
     // Without the denied file, the hook passes: the workflow YAML was never given to volguard.
@@ -398,7 +402,7 @@ fn the_krew_manifest_installs_the_release_archive_and_kubectl_runs_the_plugin() 
     let (code, out, _) = kubectl(&["volguard", "check", "--help"]);
     assert_eq!(code, 0);
     assert!(
-        out.contains("\nUsage: kubectl volguard check [OPTIONS] --filename <PATH>...\n"),
+        out.contains("\nUsage: kubectl volguard check [OPTIONS] [PATH]...\n"),
         "{out}"
     );
     let (code, _, err) = kubectl(&["volguard", "chek"]);
@@ -410,7 +414,8 @@ fn the_krew_manifest_installs_the_release_archive_and_kubectl_runs_the_plugin() 
     // Under its own name, volguard is volguard.
     let out = run(volguard(["check", "--help"]));
     assert!(
-        out.stdout.contains("\nUsage: volguard check [OPTIONS]"),
+        out.stdout
+            .contains("\nUsage: volguard check [OPTIONS] [PATH]...\n"),
         "{}",
         out.stdout
     );

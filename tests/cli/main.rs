@@ -16,5 +16,6 @@ mod junit;
 mod mutate;
 mod options;
 mod readme;
+mod readme_integrations;
 mod review;
 mod sarif;

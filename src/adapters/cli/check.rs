@@ -30,10 +30,13 @@ pub struct CheckArgs {
         long = "filename",
         value_name = "PATH",
         env = "VOLGUARD_FILENAME",
-        required = true,
+        required_unless_present = "paths",
         num_args = 1..
     )]
     pub files: Vec<PathBuf>,
+    /// More paths, as `-f` takes them: what pre-commit and xargs append after the other flags.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
     /// Leave out the files and directories this glob matches (repeatable): with a `/`, matched against
     /// the path (`vendor/**`); without, against each name (`*.test.yaml`).
     #[arg(long, value_name = "GLOB", env = "VOLGUARD_EXCLUDE",
@@ -126,7 +129,8 @@ impl From<ColorWhen> for anstream::ColorChoice {
 /// Runs `volguard check`.
 pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
     let CheckArgs {
-        files,
+        mut files,
+        paths,
         exclude,
         policy,
         output,
@@ -143,6 +147,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
         object_limits,
     } = args;
     let mutate = mutate || diff;
+    files.extend(paths);
     let policies = match load_policies(policy.as_deref()) {
         Ok(p) => p,
         Err(e) => {
