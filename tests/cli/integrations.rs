@@ -246,18 +246,19 @@ fn this_target() -> &'static str {
     }
 }
 
-/// The archive .github/workflows/release.yml builds for `target`, from the binary under test, with its
-/// `.sha256` file, in `dist`.
+/// The archive .github/workflows/release.yml builds for `target`, with its `.sha256` file, in `dist`: the
+/// binary under test for this machine's target, a stand-in for the others (only one is installed here).
 fn release_archive(dist: &Path, version: &str, target: &str) -> PathBuf {
     let name = format!("volguard-{version}-{target}");
     let dir = dist.join(&name);
     std::fs::create_dir_all(&dir).unwrap();
-    for (from, to) in [
-        (bin(), "volguard"),
-        (&root().join("README.md"), "README.md"),
-        (&root().join("LICENSE"), "LICENSE"),
-    ] {
-        std::fs::copy(from, dir.join(to)).unwrap();
+    if target == this_target() {
+        std::fs::copy(bin(), dir.join("volguard")).unwrap();
+    } else {
+        std::fs::write(dir.join("volguard"), format!("volguard for {target}")).unwrap();
+    }
+    for file in ["README.md", "LICENSE"] {
+        std::fs::copy(root().join(file), dir.join(file)).unwrap();
     }
     let archive = format!("{name}.tar.gz");
     let (code, _, err) = output(
@@ -345,12 +346,14 @@ fn the_krew_manifest_installs_the_release_archive_and_kubectl_runs_the_plugin() 
         "{err}"
     );
 
-    // Install linux/amd64 as krew does: unpack, copy each `files` entry, link `bin` as kubectl-volguard.
-    let linux = &platforms[0];
+    // Install this machine's platform as krew does: unpack, copy each `files` entry, link `bin` as
+    // kubectl-volguard.
+    let here = targets.iter().position(|t| *t == this_target()).unwrap();
+    let linux = &platforms[here];
     let unpacked = tempfile::tempdir().unwrap();
     let (code, _, err) = output(Command::new("tar").args([
         "-xzf",
-        archives[0].to_str().unwrap(),
+        archives[here].to_str().unwrap(),
         "-C",
         unpacked.path().to_str().unwrap(),
     ]));

@@ -13,16 +13,17 @@ use std::io;
 use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesText, Event};
 
-use super::report::{InputError, ObjectReport, Report, SkippedObject};
+use super::report::{InputError, ObjectReport, Report, SkippedObject, Stage};
 use crate::decision::Verdict;
+use crate::domain::policy::Action;
 
 /// What a JUnit report says that the [`Report`] does not: when and where it ran.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RunInfo {
+pub(super) struct RunInfo {
     /// The start of the run, UTC, as `2026-01-31T12:00:00` (Ant's schema allows no time zone).
-    pub timestamp: String,
+    pub(super) timestamp: String,
     /// The machine it ran on (`localhost` when unknown).
-    pub hostname: String,
+    pub(super) hostname: String,
 }
 
 /// The test cases of one input file.
@@ -35,7 +36,7 @@ struct Suite<'a> {
 }
 
 /// The report as a JUnit XML document.
-pub fn junit(report: &Report, run: &RunInfo) -> io::Result<Vec<u8>> {
+pub(super) fn junit(report: &Report, run: &RunInfo) -> io::Result<Vec<u8>> {
     let suites = suites(report);
     let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
     w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
@@ -158,7 +159,7 @@ fn object_case(w: &mut Writer<Vec<u8>>, o: &ObjectReport, strict: bool, out: &mu
     let rules: Vec<String> = o
         .findings
         .iter()
-        .map(|f| format!("{} ({})", f.rule, format!("{:?}", f.action).to_lowercase()))
+        .map(|f| format!("{} ({})", f.rule, action_word(f.action)))
         .collect();
     let verdict = match o.verdict {
         Verdict::Deny => "denied",
@@ -177,6 +178,16 @@ fn object_case(w: &mut Writer<Vec<u8>>, o: &ObjectReport, strict: bool, out: &mu
         Ok(())
     })?;
     Ok(())
+}
+
+/// The action as the text report writes it.
+fn action_word(action: Action) -> &'static str {
+    match action {
+        Action::Deny => "deny",
+        Action::Warn => "warn",
+        Action::Audit => "audit",
+        Action::Off => "off",
+    }
 }
 
 /// Every finding of an object, as the text report writes them, after its place.
@@ -234,7 +245,13 @@ fn error_case(w: &mut Writer<Vec<u8>>, e: &InputError) -> io::Result<()> {
         None => ("input".to_owned(), e.origin.to_string()),
     };
     let (classname, name) = (xml_text(&classname), xml_text(&name));
-    let stage = format!("{:?}", e.stage).to_lowercase();
+    let stage = match e.stage {
+        Stage::Read => "read",
+        Stage::Parse => "parse",
+        Stage::Decode => "decode",
+        Stage::Evaluate => "evaluate",
+        Stage::Mutate => "mutate",
+    };
     let message = xml_text(&e.message);
     let text = xml_text(&e.to_string());
     w.create_element("testcase")
@@ -245,7 +262,7 @@ fn error_case(w: &mut Writer<Vec<u8>>, e: &InputError) -> io::Result<()> {
         ])
         .write_inner_content(|w| {
             w.create_element("error")
-                .with_attributes([("message", message.as_str()), ("type", stage.as_str())])
+                .with_attributes([("message", message.as_str()), ("type", stage)])
                 .write_text_content(BytesText::new(&text))?;
             Ok(())
         })?;

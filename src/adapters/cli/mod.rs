@@ -7,13 +7,13 @@
 pub mod certs;
 pub mod check;
 mod input;
-pub mod junit;
+mod junit;
 pub mod manifests;
 mod render;
 mod report;
 pub mod review;
 mod rule_docs;
-pub mod sarif;
+mod sarif;
 pub mod serve;
 pub mod unregister;
 

@@ -21,17 +21,17 @@ use crate::domain::rules::{RuleId, Severity};
 
 /// The schema `$schema` names: the SARIF 2.1.0 schema as schemastore.org serves it (what GitHub's docs
 /// and most producers write).
-pub const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+pub(super) const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 
 /// The notification id of an input error.
 const INPUT_ERROR: &str = "input-error";
 
 /// What a renderer may read of the input files: the whole text of a file, by the name the report gives
 /// it, when it is still there to read (standard input is not).
-pub type Sources<'a> = &'a dyn Fn(&str) -> Option<Arc<str>>;
+pub(super) type Sources<'a> = &'a dyn Fn(&str) -> Option<Arc<str>>;
 
 /// The report as one SARIF log.
-pub fn sarif(report: &Report, sources: Sources<'_>) -> Value {
+pub(super) fn sarif(report: &Report, sources: Sources<'_>) -> Value {
     let results: Vec<Value> = report
         .objects
         .iter()
