@@ -1,5 +1,5 @@
 //! `volguard check`: manifest files → decode → one bundle of claims and workloads → `decision::evaluate`
-//! for every object → a [`Report`] → text, JSON or YAML, and an exit code.
+//! for every object → a [`Report`] → text, JSON, YAML, SARIF or JUnit XML, and an exit code.
 //!
 //! Nothing here decides anything: the decision is [`decision::evaluate`], the same one the webhook makes,
 //! with the claims and workloads of the checked files standing in for the cluster.
