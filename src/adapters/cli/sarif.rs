@@ -104,7 +104,7 @@ fn pascal_case(id: &str) -> String {
 
 /// SARIF's level: a denial is an error, a warning a warning; an advisory finding (it works for now) and
 /// an audit-only one are notes.
-pub(crate) fn level(f: &Finding) -> &'static str {
+fn level(f: &Finding) -> &'static str {
     match (f.action, f.severity) {
         (Action::Deny, _) => "error",
         (Action::Warn, Severity::Violation) => "warning",
@@ -268,6 +268,52 @@ fn fingerprint(object: &ObjectReport, f: &Finding) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn finding(action: Action, severity: Severity) -> Finding {
+        Finding {
+            rule: RuleId::SharedRwoClaim,
+            action,
+            policy: "default".into(),
+            severity,
+            message: "m".into(),
+            fix: None,
+            container: None,
+            volume: Some("data".into()),
+            claim: Some("shared".into()),
+            access_mode: None,
+        }
+    }
+
+    #[test]
+    fn levels_follow_the_action_and_an_advisory_is_a_note() {
+        let levels = [
+            (Action::Deny, Severity::Violation),
+            (Action::Warn, Severity::Violation),
+            (Action::Warn, Severity::Advisory),
+            (Action::Audit, Severity::Violation),
+        ]
+        .map(|(a, s)| level(&finding(a, s)));
+        assert_eq!(levels, ["error", "warning", "note", "note"]);
+    }
+
+    #[test]
+    fn an_autoscaler_is_located_at_its_replica_count_before_the_claim() {
+        let f = finding(Action::Deny, Severity::Violation);
+        let hpa = fields("HorizontalPodAutoscaler", &f);
+        assert_eq!(
+            hpa[..2],
+            [Field::Key("maxReplicas"), Field::Value("claimName", "shared")]
+        );
+        let deployment = fields("Deployment", &f);
+        assert_eq!(deployment[0], Field::Value("claimName", "shared"));
+        assert_eq!(
+            deployment[1],
+            Field::Named {
+                section: "volumeClaimTemplates",
+                name: "data"
+            }
+        );
+    }
 
     #[test]
     fn rule_names_are_pascal_case() {

@@ -5,15 +5,16 @@
 //!   `.json` (in any case: `.YAML` too, as kubeconform).
 //! - Entries whose name starts with `.` (`.git`, `.github`, `.helm`) are skipped inside directories; a
 //!   hidden path given by name is read.
-//! - A symbolic link to a file is read; a symbolic link to a directory is not followed (as Go's
-//!   `filepath.Walk` in kubeconform and kube-linter): a link loop cannot make the walk endless.
+//! - Inside a directory, a symbolic link to a file is read and a symbolic link to a directory is not
+//!   followed (as Go's `filepath.Walk` in kubeconform and kube-linter): a link loop cannot make the walk
+//!   endless. A link given by name is followed.
 //! - `--exclude GLOB` leaves out every path it matches, files given by name included (so a pre-commit hook
 //!   and a directory walk agree), and the whole of a directory it matches. A glob with a `/` is matched
 //!   against the path as given or walked (`./` prefixes dropped); one without is matched against each
 //!   entry's name. `*` and `?` stay within one name, `**` crosses directories, `{a,b}` and `[ab]` as in
 //!   git and kube-linter's `--ignore-paths`.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 
@@ -52,14 +53,9 @@ impl Exclude {
 
     /// Whether `path` is left out.
     pub fn matches(&self, path: &Path) -> bool {
-        let mut relative = path;
-        while let Ok(rest) = relative.strip_prefix(".") {
-            if rest == relative {
-                break;
-            }
-            relative = rest;
-        }
-        self.paths.is_match(relative) || path.file_name().is_some_and(|n| self.names.is_match(n))
+        // `./deploy/./x.yaml` is `deploy/x.yaml` to a glob.
+        let plain: PathBuf = path.components().filter(|c| *c != Component::CurDir).collect();
+        self.paths.is_match(&plain) || path.file_name().is_some_and(|n| self.names.is_match(n))
     }
 }
 
@@ -144,6 +140,7 @@ mod tests {
         let e = exclude(&["vendor/**", "*.test.yaml"]);
         assert!(e.matches(Path::new("vendor/chart/a.yaml")));
         assert!(e.matches(Path::new("./vendor/chart/a.yaml")));
+        assert!(e.matches(Path::new("vendor/./chart/a.yaml")));
         assert!(!e.matches(Path::new("apps/vendor/a.yaml")));
         assert!(e.matches(Path::new("apps/web.test.yaml")));
         assert!(!e.matches(Path::new("apps/web.yaml")));
