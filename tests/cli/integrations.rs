@@ -204,15 +204,23 @@ fn the_action_is_valid_for_github_and_its_check_step_writes_sarif_and_the_exit_c
         let sarif: Value = serde_json::from_slice(&std::fs::read(&sarif).unwrap()).unwrap();
         (std::fs::read_to_string(&outputs).unwrap(), sarif)
     };
+    // Paths on lines and after spaces, as a workflow writes them.
     let (out, sarif) = run_check(
-        "examples/single-replica-rollout.yaml\nexamples/postgres-statefulset.yaml",
+        "examples/single-replica-rollout.yaml\nexamples/pinned-node.yaml examples/postgres-statefulset.yaml\n",
         "false",
         "",
     );
     assert_eq!(out, "exit-code=0\nwritten=true\n");
+    let rules: Vec<&str> = sarif["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["ruleId"].as_str().unwrap())
+        .collect();
     assert_eq!(
-        sarif["runs"][0]["results"][0]["ruleId"],
-        json!("rollout-attach-deadlock")
+        rules,
+        ["rollout-attach-deadlock", "shared-rwo-claim"],
+        "both files with findings were read"
     );
     let (out, _) = run_check("examples/single-replica-rollout.yaml", "true", "");
     assert_eq!(out, "exit-code=1\nwritten=true\n", "strict: the warning fails");
@@ -574,4 +582,13 @@ fn links_to_directories_are_not_followed_and_links_to_files_are_read() {
         .collect();
     assert_eq!(files.len(), 1);
     assert!(files.iter().all(|f| f.ends_with("apps/hpa.yaml")), "{files:?}");
+    // A link given by name is followed.
+    let out = run(volguard([
+        Path::new("check"),
+        Path::new("-f"),
+        &dir.path().join("examples"),
+        Path::new("-o"),
+        Path::new("json"),
+    ]));
+    assert_eq!(out.json()["summary"]["objects"], json!(11), "every example");
 }
