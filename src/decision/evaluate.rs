@@ -196,6 +196,7 @@ pub fn evaluate(
     }
     if let Resource::Claim(claim) = resource {
         judge_claim(claim, &object, lookup, policies, &mut findings);
+        judge_claim_class(claim, &object, lookup, &selecting, &mut findings);
     }
     let mut findings = findings.list;
     findings.sort_by_key(|j| RuleId::ALL.iter().position(|r| *r == j.finding.rule));
@@ -375,9 +376,12 @@ fn judge_claim(
         claim: Some(Arc::new(claim.clone())),
         sharing: Sharing::of(effective_modes(claim)),
     };
+    // What the claim's class can share, for the fix: what every policy says provisioners give.
+    let table = policies.provisioners();
+    let sharable = rules::sharable_modes(claim, lookup, &table);
     for rule in rules::SHARING {
         let mut found = Vec::new();
-        rules::claim_findings(object, &state, &cf, rule, &mut found);
+        rules::claim_findings(object, &state, &cf, rule, sharable.as_deref(), &mut found);
         for (finding, workloads) in found {
             for w in &workloads {
                 let labels = cf
@@ -400,6 +404,24 @@ fn judge_claim(
     }
 }
 
+/// A claim being created or updated, by itself: whether its class can give what it asks for.
+fn judge_claim_class(
+    claim: &PersistentVolumeClaim,
+    object: &ObjectRef,
+    lookup: &dyn Lookup,
+    selecting: &[&Policy],
+    findings: &mut Merged,
+) {
+    for policy in selecting {
+        if policy.action(RuleId::UnsupportedAccessMode) == Action::Off {
+            continue;
+        }
+        if let Some(f) = rules::claim_class_finding(claim, object, lookup, &policy.params.provisioners) {
+            merge(findings, f, policy);
+        }
+    }
+}
+
 type Resolved = (Judgeable, Option<Arc<Workload>>);
 
 fn judgeable(resource: &Resource, object: &ObjectRef, lookup: &dyn Lookup) -> Result<Resolved, EvalError> {
@@ -416,7 +438,7 @@ fn judgeable(resource: &Resource, object: &ObjectRef, lookup: &dyn Lookup) -> Re
             };
             Ok((Judgeable::Pods(Box::new(fp)), None))
         }
-        Resource::Claim(_) => Ok((Judgeable::Nothing, None)),
+        Resource::Claim(_) | Resource::StorageClass(_) => Ok((Judgeable::Nothing, None)),
         Resource::Autoscaler(hpa) => {
             let Some(kind) = WorkloadKind::from_kind_name(&hpa.target.kind) else {
                 return Ok((Judgeable::Nothing, None));

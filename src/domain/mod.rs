@@ -7,4 +7,5 @@ pub mod labels;
 pub mod lookup;
 pub mod policy;
 pub mod rules;
+pub mod storage;
 pub mod workload;

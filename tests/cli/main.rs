@@ -19,3 +19,4 @@ mod readme;
 mod readme_integrations;
 mod review;
 mod sarif;
+mod storage;

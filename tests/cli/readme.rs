@@ -207,3 +207,63 @@ fn every_serve_limit_is_in_the_readme_table_and_every_flag_there_exists() {
         );
     }
 }
+
+const PROVISIONERS_START: &str = "<!-- provisioners: made from src/domain/storage/provisioners.rs; VOLGUARD_BLESS=1 cargo nextest run -E 'binary(cli)' rewrites it -->\n";
+const PROVISIONERS_END: &str = "<!-- end provisioners -->\n";
+
+/// The README's table of provisioners, as the code has it.
+fn provisioner_table() -> String {
+    use volguard::domain::storage::Modes;
+    use volguard::domain::storage::provisioners::PROVISIONERS;
+    let short = |m: Modes| {
+        let names: Vec<&str> = m
+            .names()
+            .into_iter()
+            .map(|n| match n {
+                "ReadWriteOnce" => "RWO",
+                "ReadOnlyMany" => "ROX",
+                "ReadWriteMany" => "RWX",
+                _ => "RWOP",
+            })
+            .collect();
+        if names.is_empty() {
+            "none".to_owned()
+        } else {
+            names.join(", ")
+        }
+    };
+    let mut out =
+        String::from("| Storage | Provisioner | Filesystem | Block | Source |\n|---|---|---|---|---|\n");
+    for p in PROVISIONERS {
+        let mut names: Vec<String> = p.names.iter().map(|n| format!("`{n}`")).collect();
+        if let Some(suffix) = p.suffix {
+            names.push(format!("`*{suffix}`"));
+        }
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | [docs]({}) |\n",
+            p.family,
+            names.join(", "),
+            short(p.filesystem),
+            short(p.block),
+            p.source
+        ));
+    }
+    out
+}
+
+#[test]
+fn the_readme_table_of_provisioners_is_the_codes() {
+    let path = cli_common::root().join("README.md");
+    let text = readme();
+    let start = text.find(PROVISIONERS_START).expect("the table's start marker") + PROVISIONERS_START.len();
+    let end = start
+        + text[start..]
+            .find(PROVISIONERS_END)
+            .expect("the table's end marker");
+    let want = provisioner_table();
+    if std::env::var_os("VOLGUARD_BLESS").is_some() && text[start..end] != want {
+        std::fs::write(&path, format!("{}{want}{}", &text[..start], &text[end..])).unwrap();
+        return;
+    }
+    assert_eq!(&text[start..end], want, "VOLGUARD_BLESS=1 rewrites it");
+}

@@ -313,3 +313,36 @@ fn sarif_validation_rejects_what_the_schema_forbids() {
     assert!(!ok, "{text}");
     assert!(text.contains("'fatal' is not one of"), "{text}");
 }
+
+#[test]
+fn sarif_points_claims_at_their_access_modes_and_workloads_at_their_claims() {
+    let out = run(volguard([
+        "check",
+        "-f",
+        "tests/fixtures/storage/",
+        "-o",
+        "sarif",
+    ]));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let sarif = out.json();
+    assert_valid(&sarif);
+    let found = results(&sarif);
+    assert!(found.len() > 15, "{found:?}");
+    for (rule, _, file, n, object) in &found {
+        let at = line(file, *n);
+        let expected: &[&str] = match (rule.as_str(), object.split(' ').next().unwrap()) {
+            ("unsupported-access-mode", "PersistentVolumeClaim") => &["accessModes"],
+            ("unsupported-access-mode", "StatefulSet") => &["name"],
+            (_, "HorizontalPodAutoscaler") => &["maxReplicas"],
+            _ => &["claimName"],
+        };
+        // A key at the start of the line, or inside a flow mapping (`{claimName: uploads}`).
+        let has = |k: &&str| {
+            at.trim_start_matches("- ").starts_with(&format!("{k}:")) || at.contains(&format!("{{{k}:"))
+        };
+        assert!(
+            expected.iter().any(has),
+            "{rule} on {object} at {file}:{n} `{at}`"
+        );
+    }
+}

@@ -80,7 +80,7 @@ fn unknown_spec_key_is_named_with_the_expected_keys() {
         parse(
             6,
             3,
-            "unknown field `matches`, expected one of match, exclude, defaultAction, failureMode, rules, mutate"
+            "unknown field `matches`, expected one of match, exclude, defaultAction, failureMode, rules, mutate, provisioners"
         )
     );
 }
@@ -132,7 +132,7 @@ fn unknown_rule_id_lists_every_rule() {
             5,
             "unknown field `shared-rwx-claim`, expected one of shared-rwo-claim, rollout-attach-deadlock, \
              statefulset-claim-template-modes, statefulset-shared-claim, statefulset-policy-template, \
-             shared-claim-writable, stateless-deployment, missing-claim"
+             shared-claim-writable, stateless-deployment, missing-claim, unsupported-access-mode, unbindable-claim"
         )
     );
 }
@@ -509,7 +509,7 @@ fn errors_from_a_file_name_the_file() {
             column: 5,
             message: "unknown field `shared-rwx-claim`, expected one of shared-rwo-claim, rollout-attach-deadlock, \
                       statefulset-claim-template-modes, statefulset-shared-claim, statefulset-policy-template, \
-                      shared-claim-writable, stateless-deployment, missing-claim"
+                      shared-claim-writable, stateless-deployment, missing-claim, unsupported-access-mode, unbindable-claim"
                 .into(),
         }
     );
@@ -627,6 +627,8 @@ fn the_builtin_policy_loads_with_its_documented_actions() {
             ("shared-claim-writable", Action::Deny),
             ("stateless-deployment", Action::Off),
             ("missing-claim", Action::Warn),
+            ("unsupported-access-mode", Action::Deny),
+            ("unbindable-claim", Action::Deny),
             ("lookup-failed", Action::Deny),
         ]
     );

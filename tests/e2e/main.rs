@@ -21,4 +21,5 @@ mod install;
 mod mutate;
 mod scenarios;
 mod self_managed;
+mod storage_classes;
 mod validate;

@@ -211,6 +211,9 @@ impl Lookup for PanickingLookup {
     fn is_controlled(&self, _: &Workload) -> Answer<bool> {
         Answer::Found(false)
     }
+    fn storage_class(&self, _: Option<&str>) -> Answer<Arc<k8s_openapi::api::storage::v1::StorageClass>> {
+        Answer::Missing
+    }
     fn scope(&self) -> &'static str {
         "a panicking test lookup"
     }

@@ -15,5 +15,6 @@ mod mutate;
 mod reload;
 mod router;
 mod shutdown;
+mod storage;
 mod tls;
 mod tls_keys;

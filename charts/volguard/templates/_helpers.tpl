@@ -126,6 +126,9 @@ matchExpressions:
 - apiGroups: ["autoscaling"]
   resources: ["horizontalpodautoscalers"]
   verbs: ["get", "list", "watch"]
+- apiGroups: ["storage.k8s.io"]
+  resources: ["storageclasses"]
+  verbs: ["get", "list", "watch"]
 {{- end }}
 
 {{/* Self-managed TLS: the Secret and the Lease (src/install/tls.rs role_rules; tests/e2e/chart_render.rs

@@ -487,11 +487,22 @@ fn judge_all(
             };
             if let Resource::Claim(claim) = resource.as_ref() {
                 let report = ClaimReport::new(origin, claim);
-                let against_cluster = cluster
-                    .and_then(|_| judge().ok())
+                // Offline, the workloads in the files report how they share the claim; the claim itself
+                // reports only what it alone gets wrong (a mode its class cannot give).
+                let judged = judge().ok().map(|mut evaluation| {
+                    if cluster.is_none() {
+                        evaluation.findings.retain(|j| CLAIM_ALONE.contains(&j.finding.rule));
+                    }
+                    evaluation
+                });
+                let findings = judged
                     .filter(|evaluation| !evaluation.findings.is_empty())
                     .map(|evaluation| ObjectReport::new(origin, &evaluation));
-                return Judge::Claim(report, against_cluster);
+                return Judge::Claim(report, findings);
+            }
+            if let Resource::StorageClass(_) = resource.as_ref() {
+                // Read, for what its claims can be given; never judged.
+                return Judge::Read;
             }
             match judge() {
                 Ok(evaluation) => {
@@ -523,6 +534,7 @@ fn judge_all(
             }
             Judge::Object(o) => objects.push(o),
             Judge::Error(e) => errors.push(e),
+            Judge::Read => {}
         }
     }
     (objects, claims)
@@ -549,7 +561,7 @@ fn in_cluster(resource: &Resource, cluster: &dyn Lookup) -> Option<Resource> {
             }
             _ => None,
         },
-        Resource::Autoscaler(_) | Resource::Scale(_) => None,
+        Resource::Autoscaler(_) | Resource::Scale(_) | Resource::StorageClass(_) => None,
     }
 }
 
@@ -606,8 +618,13 @@ enum Judge {
     /// A claim, and its findings against the cluster's workloads when there are any.
     Claim(ClaimReport, Option<ObjectReport>),
     Object(ObjectReport),
+    /// Read for the lookups only (a StorageClass).
+    Read,
     Error(InputError),
 }
+
+/// The rules that judge a claim by itself, whatever mounts it.
+const CLAIM_ALONE: [crate::domain::rules::RuleId; 1] = [crate::domain::rules::RuleId::UnsupportedAccessMode];
 
 fn decode_document(doc: Document) -> Decode {
     let Document {

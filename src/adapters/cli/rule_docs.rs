@@ -74,6 +74,19 @@ pub(crate) fn doc(rule: RuleId) -> RuleDoc {
             "The pods stay Pending until the claim exists, and its access modes cannot be checked. Create \
              the claim (in the cluster, or in the files given to volguard check), or fix its name.",
         ),
+        RuleId::UnsupportedAccessMode => (
+            "A claim asking its StorageClass for an access mode the class's provisioner cannot give.",
+            "A claim, a StatefulSet volumeClaimTemplate or a generic ephemeral volume asks for an access mode \
+             (in its volumeMode) that its StorageClass's provisioner does not offer, ReadWriteMany on a block \
+             disk with a filesystem say: the claim never binds and every pod on it stays Pending. Ask for a \
+             mode the class offers, or use a class whose storage offers this one.",
+        ),
+        RuleId::UnbindableClaim => (
+            "A workload mounting a claim its StorageClass cannot provision as asked.",
+            "The workload mounts a claim (not bound yet) whose access mode its StorageClass's provisioner \
+             cannot give, so the claim never binds and the workload's pods stay Pending. Fix the claim's \
+             access modes or storage class.",
+        ),
         RuleId::LookupFailed => (
             "A claim or workload that could not be looked up.",
             "A claim, the other workloads mounting it, or an autoscaler's target could not be looked up (a \

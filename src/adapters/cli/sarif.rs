@@ -162,13 +162,15 @@ fn field_line(object: &ObjectReport, f: &Finding, start: u64, sources: Sources<'
     locate::field_line(&text, start, &fields(&object.kind, f))
 }
 
-/// Where to look, most precise first: an autoscaler's or Scale's replica count, a rollout's strategy,
-/// the claim, the volume.
+/// Where to look, most precise first: an autoscaler's or Scale's replica count (a claim's access modes),
+/// a rollout's strategy, the claim, the volume.
 fn fields<'a>(kind: &str, f: &'a Finding) -> Vec<Field<'a>> {
     let mut fields = Vec::new();
     match kind {
         "HorizontalPodAutoscaler" => fields.push(Field::Key("maxReplicas")),
         "Scale" => fields.push(Field::Key("replicas")),
+        // A claim judged by itself (against its StorageClass): what it asks for.
+        "PersistentVolumeClaim" => fields.push(Field::Key("accessModes")),
         _ => {}
     }
     if f.rule == RuleId::RolloutAttachDeadlock {

@@ -16,6 +16,7 @@ use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet}
 use k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, ReplicationController};
+use k8s_openapi::api::storage::v1::StorageClass;
 use kube::Client;
 use tracing::info;
 
@@ -93,6 +94,11 @@ fn claim(mut c: PersistentVolumeClaim) -> Option<Resource> {
     Some(Resource::Claim(c))
 }
 
+fn storage_class(mut c: StorageClass) -> Option<Resource> {
+    trim::storage_class(&mut c);
+    Some(Resource::StorageClass(c))
+}
+
 fn autoscaler(h: HorizontalPodAutoscaler) -> Option<Resource> {
     let mut a = Autoscaler::from_v1(h);
     trim::autoscaler(&mut a);
@@ -155,6 +161,7 @@ impl ClusterLookup {
                 Resource::Workload(w) => trim::workload(w),
                 Resource::Claim(c) => trim::claim(c),
                 Resource::Autoscaler(a) => trim::autoscaler(a),
+                Resource::StorageClass(c) => trim::storage_class(c),
                 Resource::Scale(_) => {}
             }
             index.insert(o);
@@ -194,6 +201,7 @@ impl ClusterLookup {
             .map(|h| {
                 let objects = index.as_ref().map_or(0, |i| match h.kind {
                     Kind::PersistentVolumeClaim => i.len().0,
+                    Kind::StorageClass => i.storage_classes(),
                     Kind::HorizontalPodAutoscaler => i.len().2,
                     k => k.workload().map_or(0, |w| i.count(w)),
                 });
@@ -262,6 +270,9 @@ fn start_watch(
         }
         Kind::HorizontalPodAutoscaler => {
             watch::spawn::<HorizontalPodAutoscaler>(client, index, health, autoscaler, done);
+        }
+        Kind::StorageClass => {
+            watch::spawn::<StorageClass>(client, index, health, storage_class, done);
         }
         Kind::Scale => {}
     }
@@ -343,6 +354,10 @@ impl Lookup for ClusterLookup {
 
     fn is_controlled(&self, workload: &Workload) -> Answer<bool> {
         self.read(|i| i.is_controlled(workload))
+    }
+
+    fn storage_class(&self, name: Option<&str>) -> Answer<Arc<StorageClass>> {
+        self.get(|i| i.storage_class(name))
     }
 
     fn scope(&self) -> &'static str {

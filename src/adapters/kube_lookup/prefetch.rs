@@ -170,7 +170,7 @@ impl Prefetch for ClusterLookup {
                     target = w;
                     &target
                 }
-                Resource::Claim(_) => return out,
+                Resource::Claim(_) | Resource::StorageClass(_) => return out,
             };
             // An owner created a moment before its ReplicaSet, Job or pod: without it, the object would be
             // judged on its own instead of through it.

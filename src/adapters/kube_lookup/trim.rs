@@ -148,7 +148,14 @@ fn pod(p: &mut Pod) {
 
 /// A claim keeps its spec and its phase and bound access modes.
 pub(super) fn claim(c: &mut PersistentVolumeClaim) {
+    // An old claim may still name its class with the beta annotation.
+    let class = c
+        .metadata
+        .annotations
+        .as_mut()
+        .and_then(|a| a.remove_entry(crate::domain::storage::BETA_CLASS_ANNOTATION));
     meta(&mut c.metadata);
+    c.metadata.annotations = class.map(|kv| std::collections::BTreeMap::from([kv]));
     if let Some(s) = c.status.as_mut() {
         s.conditions = None;
         s.capacity = None;
@@ -156,6 +163,23 @@ pub(super) fn claim(c: &mut PersistentVolumeClaim) {
         s.allocated_resource_statuses = None;
         s.modify_volume_status = None;
     }
+}
+
+/// A StorageClass keeps its name, default-class annotations and provisioner; parameters, mount options and
+/// topology are dropped (nothing reads them).
+pub(super) fn storage_class(c: &mut k8s_openapi::api::storage::v1::StorageClass) {
+    // Which class is the default reads these: the annotations that mark it, and (among several) its age.
+    let annotations = c.metadata.annotations.take().map(|mut a| {
+        a.retain(|k, _| crate::domain::storage::DEFAULT_CLASS_ANNOTATIONS.contains(&k.as_str()));
+        a
+    });
+    let created = c.metadata.creation_timestamp.take();
+    meta(&mut c.metadata);
+    c.metadata.annotations = annotations.filter(|a| !a.is_empty());
+    c.metadata.creation_timestamp = created;
+    c.parameters = None;
+    c.mount_options = None;
+    c.allowed_topologies = None;
 }
 
 /// An autoscaler: its scale-up behavior is already read into the type.

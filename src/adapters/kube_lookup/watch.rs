@@ -142,6 +142,7 @@ fn key_of<K: KubeResource>(o: &K) -> (String, String) {
 fn remove(index: &mut Index, kind: Kind, (namespace, name): &(String, String)) {
     match kind {
         Kind::PersistentVolumeClaim => index.remove_claim(namespace, name),
+        Kind::StorageClass => index.remove_storage_class(name),
         Kind::HorizontalPodAutoscaler => index.remove_autoscaler(namespace, name),
         other => {
             if let Some(w) = other.workload() {

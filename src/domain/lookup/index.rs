@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use k8s_openapi::api::storage::v1::StorageClass;
 
 use super::VolumeKey;
 use crate::domain::workload::{
@@ -30,6 +31,8 @@ pub struct Index {
     claims: BTreeMap<(String, String), Arc<PersistentVolumeClaim>>,
     workloads: BTreeMap<WorkloadKey, Entry>,
     autoscalers: BTreeMap<(String, String), Arc<Autoscaler>>,
+    /// StorageClasses by name (cluster-scoped).
+    classes: BTreeMap<String, Arc<StorageClass>>,
     /// (namespace, claim) → the workloads whose pod spec mounts it.
     claim_users: BTreeMap<(String, String), BTreeSet<(WorkloadKind, String)>>,
     /// disk → the workloads whose pod spec names it, in any namespace.
@@ -53,6 +56,9 @@ impl Index {
             Resource::Workload(w) => self.insert_workload(Arc::new(w)),
             Resource::Autoscaler(a) => self.insert_autoscaler(Arc::new(a)),
             Resource::Scale(_) => {}
+            Resource::StorageClass(c) => {
+                self.classes.insert(name_of(&c.metadata), Arc::new(c));
+            }
         }
     }
 
@@ -111,6 +117,24 @@ impl Index {
         self.autoscalers.insert((ns, name), hpa);
     }
 
+    /// Removes a StorageClass.
+    pub(crate) fn remove_storage_class(&mut self, name: &str) {
+        self.classes.remove(name);
+    }
+
+    /// A StorageClass by name, or (`None`) the default class.
+    pub fn storage_class(&self, name: Option<&str>) -> Option<Arc<StorageClass>> {
+        match name {
+            Some(n) => self.classes.get(n).cloned(),
+            None => crate::domain::storage::newest_default(self.classes.values()),
+        }
+    }
+
+    /// How many StorageClasses are held.
+    pub fn storage_classes(&self) -> usize {
+        self.classes.len()
+    }
+
     /// Removes a claim.
     pub(crate) fn remove_claim(&mut self, namespace: &str, name: &str) {
         self.claims.remove(&(namespace.to_owned(), name.to_owned()));
@@ -162,6 +186,7 @@ impl Index {
         use crate::domain::workload::Kind;
         match kind {
             Kind::PersistentVolumeClaim => self.claims.clear(),
+            Kind::StorageClass => self.classes.clear(),
             Kind::HorizontalPodAutoscaler => {
                 self.autoscalers.clear();
                 self.scaled_by.clear();
@@ -189,7 +214,7 @@ impl Index {
 
     /// Whether the index holds nothing.
     pub fn is_empty(&self) -> bool {
-        self.len() == (0, 0, 0)
+        self.len() == (0, 0, 0) && self.classes.is_empty()
     }
 
     /// How many workloads of `kind` are held.

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use k8s_openapi::api::storage::v1::StorageClass;
 
 pub(crate) use index::{GENERATED_BY, Index};
 
@@ -73,6 +74,8 @@ pub trait Lookup: Send + Sync {
     /// Whether a controller volguard reads owns the workload (and exists), so that the workload is judged
     /// through it: a Deployment's ReplicaSet, a CronJob's Job, a ReplicaSet's pod.
     fn is_controlled(&self, workload: &Workload) -> Answer<bool>;
+    /// A StorageClass by name, or (`None`) the cluster's default class: Missing when there is none.
+    fn storage_class(&self, name: Option<&str>) -> Answer<Arc<StorageClass>>;
     /// Where objects are looked up, for messages: "the checked files", "the cluster".
     fn scope(&self) -> &'static str;
     /// Whether the lookup can answer yet (a watch cache before its first sync cannot).
@@ -141,6 +144,10 @@ impl Lookup for Bundle {
 
     fn is_controlled(&self, workload: &Workload) -> Answer<bool> {
         Answer::Found(self.index.is_controlled(workload))
+    }
+
+    fn storage_class(&self, name: Option<&str>) -> Answer<Arc<StorageClass>> {
+        found_or_missing(self.index.storage_class(name))
     }
 
     fn scope(&self) -> &'static str {
@@ -248,6 +255,13 @@ impl Lookup for FilesThenCluster<'_> {
         self.cluster.is_controlled(workload)
     }
 
+    fn storage_class(&self, name: Option<&str>) -> Answer<Arc<StorageClass>> {
+        match self.files.storage_class(name) {
+            Answer::Missing => self.cluster.storage_class(name),
+            found => found,
+        }
+    }
+
     fn scope(&self) -> &'static str {
         "the checked files or the cluster"
     }
@@ -353,6 +367,10 @@ impl Lookup for Overlay<'_> {
             return Answer::Found(true);
         }
         self.base.is_controlled(workload)
+    }
+
+    fn storage_class(&self, name: Option<&str>) -> Answer<Arc<StorageClass>> {
+        self.base.storage_class(name)
     }
 
     fn scope(&self) -> &'static str {

@@ -12,12 +12,14 @@ use super::Policy;
 use k8s_openapi::api::apps::v1::StatefulSetPersistentVolumeClaimRetentionPolicy;
 
 use super::model::{
-    Action, LabelSelector, MutateSpec, PolicyDocument, RuleSetting, Selection, SelectorOperator,
+    AccessModeName, Action, LabelSelector, MutateSpec, PolicyDocument, RuleSetting, Selection,
+    SelectorOperator,
 };
 use super::mutation::MutationPolicy;
 use super::select::Criteria;
 use crate::domain::rules::templates::ClaimTemplate;
 use crate::domain::rules::{RuleId, RuleParams};
+use crate::domain::storage::{Modes, ProvisionerEntry};
 
 /// The built-in policy, compiled in.
 pub const BUILTIN_POLICY: &str = include_str!("../../../policies/default.yaml");
@@ -211,7 +213,36 @@ fn compile(doc: PolicyDocument, source: &str) -> Result<Policy, LoadError> {
     set(RuleId::StatelessDeployment, r.stateless_deployment);
     set(RuleId::MissingClaim, r.missing_claim);
     set(RuleId::StatefulsetPolicyTemplate, r.statefulset_policy_template);
+    set(RuleId::UnsupportedAccessMode, r.unsupported_access_mode);
+    set(RuleId::UnbindableClaim, r.unbindable_claim);
     let mut params = RuleParams::default();
+    let policy_name = doc.metadata.name.value.clone();
+    for p in spec.provisioners {
+        if params
+            .provisioners
+            .entries
+            .iter()
+            .any(|e| e.provisioner == p.name.value)
+        {
+            let msg = format!("provisioner {:?} is listed twice", p.name.value);
+            return Err(invalid(source, &p.name.referenced, msg));
+        }
+        if p.name.value.trim().is_empty() {
+            let msg = "a provisioner needs a name, as its StorageClasses write it".to_owned();
+            return Err(invalid(source, &p.name.referenced, msg));
+        }
+        let modes = |list: &[AccessModeName]| {
+            list.iter()
+                .filter_map(|m| Modes::named(m.as_str()))
+                .fold(Modes::EMPTY, Modes::or)
+        };
+        params.provisioners.entries.push(ProvisionerEntry {
+            provisioner: p.name.value,
+            filesystem: modes(&p.filesystem),
+            block: modes(&p.block),
+            policy: policy_name.clone(),
+        });
+    }
     if let Some(t) = r.statefulset_claim_template_modes {
         settings.push((
             RuleId::StatefulsetClaimTemplateModes,

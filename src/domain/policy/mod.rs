@@ -93,6 +93,20 @@ impl PolicySet {
         self.selecting(&target).map(|p| p.failure_mode).min()
     }
 
+    /// What every policy says provisioners give, over the built-in table (the first policy to list a
+    /// provisioner wins): for what is said of a claim whatever policy selects its workloads.
+    pub(crate) fn provisioners(&self) -> crate::domain::storage::ProvisionerTable {
+        let mut table = crate::domain::storage::ProvisionerTable::default();
+        for p in &self.policies {
+            for e in &p.params.provisioners.entries {
+                if !table.entries.iter().any(|t| t.provisioner == e.provisioner) {
+                    table.entries.push(e.clone());
+                }
+            }
+        }
+        table
+    }
+
     /// The policies that select the target.
     pub(crate) fn selecting<'a>(&'a self, target: &'a Target<'a>) -> impl Iterator<Item = &'a Policy> + 'a {
         self.policies.iter().filter(move |p| p.selects(target))

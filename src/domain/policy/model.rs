@@ -82,6 +82,25 @@ pub struct PolicySpec {
     /// selects. Nothing is changed unless it is set here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mutate: Option<MutateSpec>,
+    /// What provisioners give, added to the built-in table (README, "Storage classes") or replacing a row
+    /// of it: for a provisioner it does not list, or one your storage configures differently.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub provisioners: Vec<ProvisionerSpec>,
+}
+
+/// One provisioner's access modes, per volume mode.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProvisionerSpec {
+    /// The provisioner, exactly as StorageClasses name it (`example.com/nas`).
+    #[schemars(with = "String", length(min = 1))]
+    pub name: Spanned<String>,
+    /// Access modes it gives with `volumeMode: Filesystem`.
+    #[serde(default)]
+    pub filesystem: Vec<AccessModeName>,
+    /// Access modes it gives with `volumeMode: Block` (empty: no raw block volumes).
+    #[serde(default)]
+    pub block: Vec<AccessModeName>,
 }
 
 /// What the mutating webhook adds or repairs. What the user set is never overwritten.
@@ -360,6 +379,23 @@ pub struct RulesSpec {
         skip_serializing_if = "Option::is_none"
     )]
     pub missing_claim: Option<RuleSetting>,
+    /// A claim, volumeClaimTemplate or generic ephemeral volume asking for an access mode its
+    /// StorageClass's provisioner cannot give: it never binds.
+    #[serde(
+        rename = "unsupported-access-mode",
+        default,
+        deserialize_with = "listed",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub unsupported_access_mode: Option<RuleSetting>,
+    /// A workload mounting a claim its StorageClass cannot provision as asked: its pods stay Pending.
+    #[serde(
+        rename = "unbindable-claim",
+        default,
+        deserialize_with = "listed",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub unbindable_claim: Option<RuleSetting>,
 }
 
 /// A rule key written with no value (`stateless-deployment:`) lists the rule just as `{}` does. Plain

@@ -8,6 +8,7 @@ mod policy_template;
 mod rollout;
 mod sharing;
 mod statefulset;
+mod storage;
 pub mod templates;
 
 use std::fmt;
@@ -24,6 +25,7 @@ use crate::domain::workload::{ClaimUse, Disk, Footprint, ObjectRef, PerPodSource
 pub(crate) use claim_template::claim_template_yaml;
 pub(crate) use policy_template::policy_templates;
 pub(crate) use sharing::claim as claim_findings;
+pub(crate) use storage::{claim as claim_class_finding, sharable_modes};
 
 /// The stable id of every rule, as used in policies, messages, metrics and audit annotations.
 #[derive(
@@ -47,13 +49,18 @@ pub enum RuleId {
     StatelessDeployment,
     /// A claim that does not exist.
     MissingClaim,
+    /// A claim, volumeClaimTemplate or ephemeral volume asking for an access mode its StorageClass's
+    /// provisioner cannot give: it never binds.
+    UnsupportedAccessMode,
+    /// A workload mounting a claim its StorageClass cannot provision as asked: its pods stay Pending.
+    UnbindableClaim,
     /// A claim or workload that could not be looked up; its action comes from the failure mode.
     LookupFailed,
 }
 
 impl RuleId {
     /// Every rule, in report order.
-    pub const ALL: [RuleId; 9] = [
+    pub const ALL: [RuleId; 11] = [
         RuleId::SharedRwoClaim,
         RuleId::RolloutAttachDeadlock,
         RuleId::StatefulsetClaimTemplateModes,
@@ -62,6 +69,8 @@ impl RuleId {
         RuleId::SharedClaimWritable,
         RuleId::StatelessDeployment,
         RuleId::MissingClaim,
+        RuleId::UnsupportedAccessMode,
+        RuleId::UnbindableClaim,
         RuleId::LookupFailed,
     ];
 
@@ -76,6 +85,8 @@ impl RuleId {
             RuleId::SharedClaimWritable => "shared-claim-writable",
             RuleId::StatelessDeployment => "stateless-deployment",
             RuleId::MissingClaim => "missing-claim",
+            RuleId::UnsupportedAccessMode => "unsupported-access-mode",
+            RuleId::UnbindableClaim => "unbindable-claim",
             RuleId::LookupFailed => "lookup-failed",
         }
     }
@@ -207,6 +218,17 @@ pub struct ResolvedClaim {
     pub state: ClaimState,
     /// Every user of it, the subject first (Missing: not gathered, the verdict does not need them).
     pub users: Answer<ClaimFootprint>,
+    /// The claim's StorageClass, when it has one the lookup knows.
+    pub class: Option<ClassView>,
+}
+
+/// A claim's StorageClass, and the volume mode it asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClassView {
+    /// The class.
+    pub class: crate::domain::storage::ResolvedClass,
+    /// The claim's volumeMode.
+    pub volume_mode: crate::domain::storage::VolumeMode,
 }
 
 impl ResolvedClaim {
@@ -247,6 +269,8 @@ pub struct Subject<'a> {
     pub footprint: &'a Footprint,
     /// Its shared claims and disks, each with every other user, looked up once.
     pub claims: Vec<ResolvedClaim>,
+    /// The StorageClass of each of its per-pod claims (`footprint.per_pod`, in order), when known.
+    pub per_pod_classes: Vec<Option<crate::domain::storage::ResolvedClass>>,
 }
 
 impl<'a> Subject<'a> {
@@ -297,7 +321,25 @@ impl<'a> Subject<'a> {
             claims.push(resolved);
         }
         claims.extend(replica_claims(&shared, lookup));
-        Self { footprint, claims }
+        for c in &mut claims {
+            c.class = class_view(c, lookup);
+        }
+        let per_pod_classes = footprint
+            .per_pod
+            .iter()
+            .map(|t| {
+                let request = crate::domain::storage::ClassRequest::named(t.storage_class.as_deref());
+                match storage::resolve_class(&request, lookup) {
+                    Answer::Found(class) => Some(class),
+                    _ => None,
+                }
+            })
+            .collect();
+        Self {
+            footprint,
+            claims,
+            per_pod_classes,
+        }
     }
 
     fn is_kind(&self, kind: WorkloadKind) -> bool {
@@ -366,6 +408,20 @@ fn gathered(
         source,
         state,
         users,
+        class: None,
+    }
+}
+
+/// The StorageClass of a claim that was found (none for an inline disk).
+fn class_view(c: &ResolvedClaim, lookup: &dyn Lookup) -> Option<ClassView> {
+    let claim = c.claim()?;
+    let request = crate::domain::storage::ClassRequest::of(claim);
+    match storage::resolve_class(&request, lookup) {
+        Answer::Found(class) => Some(ClassView {
+            class,
+            volume_mode: crate::domain::storage::VolumeMode::of(claim.spec.as_ref()),
+        }),
+        _ => None,
     }
 }
 
@@ -426,6 +482,8 @@ fn replica_claims(footprint: &Arc<Footprint>, lookup: &dyn Lookup) -> Vec<Resolv
 pub struct RuleParams {
     /// Access modes a StatefulSet volumeClaimTemplate may use.
     pub allowed_template_modes: Vec<String>,
+    /// What provisioners can give: the policy's `spec.provisioners` over the built-in table.
+    pub provisioners: crate::domain::storage::ProvisionerTable,
 }
 
 impl Default for RuleParams {
@@ -435,6 +493,7 @@ impl Default for RuleParams {
                 crate::domain::access::RWO.to_owned(),
                 crate::domain::access::RWOP.to_owned(),
             ],
+            provisioners: crate::domain::storage::ProvisionerTable::default(),
         }
     }
 }
@@ -442,10 +501,12 @@ impl Default for RuleParams {
 /// Rules that judge the pod template alone, whatever the replica count. An HPA or a Scale changes only
 /// the count, so these stay findings of the workload: reporting them on its autoscaler would deny scaling
 /// it at all, scaling to zero included. A missing claim is the workload's problem too.
-const TEMPLATE_ONLY: [RuleId; 3] = [
+const TEMPLATE_ONLY: [RuleId; 5] = [
     RuleId::StatefulsetClaimTemplateModes,
     RuleId::StatelessDeployment,
     RuleId::MissingClaim,
+    RuleId::UnsupportedAccessMode,
+    RuleId::UnbindableClaim,
 ];
 
 /// Runs every rule `enabled` lets through over `subject`.
@@ -453,8 +514,9 @@ pub fn check(subject: &Subject<'_>, params: &RuleParams, enabled: impl Fn(RuleId
     let resized = subject.footprint.subject != subject.footprint.workload;
     let enabled = |rule: RuleId| enabled(rule) && !(resized && TEMPLATE_ONLY.contains(&rule));
     let mut findings = Vec::new();
+    let table = &params.provisioners;
     if enabled(RuleId::SharedRwoClaim) {
-        sharing::shared_rwo_claim(subject, &mut findings);
+        sharing::shared_rwo_claim(subject, table, &mut findings);
     }
     if enabled(RuleId::RolloutAttachDeadlock) {
         rollout::rollout_attach_deadlock(subject, &mut findings);
@@ -466,13 +528,19 @@ pub fn check(subject: &Subject<'_>, params: &RuleParams, enabled: impl Fn(RuleId
         statefulset::shared_claim(subject, &mut findings);
     }
     if enabled(RuleId::SharedClaimWritable) {
-        sharing::shared_claim_writable(subject, &mut findings);
+        sharing::shared_claim_writable(subject, table, &mut findings);
     }
     if enabled(RuleId::StatelessDeployment) {
         statefulset::stateless_deployment(subject, &mut findings);
     }
     if enabled(RuleId::MissingClaim) {
         sharing::missing_claim(subject, &mut findings);
+    }
+    if enabled(RuleId::UnsupportedAccessMode) {
+        storage::templates(subject, table, &mut findings);
+    }
+    if enabled(RuleId::UnbindableClaim) {
+        storage::unbindable(subject, table, &mut findings);
     }
     if enabled(RuleId::LookupFailed) {
         sharing::lookup_failed(subject, &mut findings);

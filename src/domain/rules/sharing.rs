@@ -2,16 +2,18 @@
 //! `shared-claim-writable`, `missing-claim` and `lookup-failed`, for the workload under review; and
 //! [`claim`], the same judgement of a claim created under the workloads that mount it.
 
+use super::storage::{rwop_share, share_phrase};
 use super::{ClaimState, Finding, ResolvedClaim, RuleId, Source, Subject, claim_template_yaml};
 use crate::domain::access::{ROX, RWO, RWOP, RWX, Sharing};
 use crate::domain::footprint::{Anchor, ClaimFootprint, Spread, User};
 use crate::domain::lookup::Answer;
+use crate::domain::storage::ProvisionerTable;
 use crate::domain::workload::{Kind, ObjectRef, PodCount, WorkloadKind};
 
 const MULTI_ATTACH: &str = "\"Multi-Attach error for volume ... Volume is already used by pod(s)\"";
 
 /// How to stop sharing one claim between pods, for the workload's kind.
-fn unshare_fix(subject: &Subject<'_>, c: &ResolvedClaim) -> String {
+fn unshare_fix(subject: &Subject<'_>, c: &ResolvedClaim, table: &ProvisionerTable) -> String {
     let fp = subject.footprint;
     if fp.subject != fp.workload {
         let resize = match fp.subject.kind {
@@ -22,13 +24,28 @@ fn unshare_fix(subject: &Subject<'_>, c: &ResolvedClaim) -> String {
             "While {} shares claim \"{}\", {resize}. To scale it, stop sharing the claim.\n{}",
             fp.workload,
             c.use_.claim,
-            workload_fix(subject.footprint.kind, c)
+            workload_fix(subject.footprint.kind, c, table)
         );
     }
-    workload_fix(subject.footprint.kind, c)
+    workload_fix(subject.footprint.kind, c, table)
 }
 
-fn workload_fix(kind: WorkloadKind, c: &ResolvedClaim) -> String {
+/// "a claim whose storage offers ReadWriteMany (or ReadOnlyMany, mounted readOnly: true)", or, when the
+/// claim's class is known, only what that class can give.
+fn a_shared_claim(c: &ResolvedClaim, table: &ProvisionerTable, read_only_too: bool) -> String {
+    match share_phrase(c, table) {
+        None if read_only_too => {
+            format!("a claim whose storage offers {RWX} (or {ROX}, mounted readOnly: true)")
+        }
+        None => format!("a claim whose storage offers {RWX}"),
+        Some(advice) => match advice.read_only.filter(|_| read_only_too) {
+            Some(ro) => format!("{} {ro}", advice.read_write),
+            None => advice.read_write,
+        },
+    }
+}
+
+fn workload_fix(kind: WorkloadKind, c: &ResolvedClaim, table: &ProvisionerTable) -> String {
     let volume = &c.use_.volume;
     if let Source::Disk(d) = &c.source {
         return format!(
@@ -38,6 +55,7 @@ fn workload_fix(kind: WorkloadKind, c: &ResolvedClaim) -> String {
         );
     }
     let template = claim_template_yaml(volume, c.claim());
+    let shared = a_shared_claim(c, table, true);
     match kind {
         WorkloadKind::StatefulSet => format!(
             "Give each replica its own claim: remove volume \"{volume}\" from spec.template.spec.volumes and \
@@ -45,29 +63,33 @@ fn workload_fix(kind: WorkloadKind, c: &ResolvedClaim) -> String {
         ),
         WorkloadKind::Deployment | WorkloadKind::ReplicaSet | WorkloadKind::ReplicationController => format!(
             "If every replica needs its own data, run it as a StatefulSet and add under spec (removing volume \
-             \"{volume}\" from the pod template):\n{template}If the replicas must share the data, use a claim \
-             whose storage offers {RWX} (or {ROX}, mounted readOnly: true). Otherwise keep replicas: 1 with \
-             strategy: {{type: Recreate}}."
+             \"{volume}\" from the pod template):\n{template}If the replicas must share the data, use \
+             {shared}. Otherwise keep replicas: 1 with strategy: {{type: Recreate}}."
         ),
         WorkloadKind::DaemonSet => format!(
-            "A DaemonSet runs a pod on every node: share a claim whose storage offers {RWX} (or {ROX}, mounted \
-             readOnly: true), or use a per-node volume (hostPath or a local PersistentVolume) instead."
+            "A DaemonSet runs a pod on every node: share {shared}, or use a per-node volume (hostPath or a \
+             local PersistentVolume) instead."
         ),
         WorkloadKind::Job | WorkloadKind::CronJob => format!(
             "Run one pod at a time (Job: parallelism: 1; CronJob: concurrencyPolicy: Forbid), give each pod \
-             its own scratch claim with a generic ephemeral volume, or share a claim whose storage offers \
-             {RWX}."
+             its own scratch claim with a generic ephemeral volume, or share {}.",
+            a_shared_claim(c, table, false)
         ),
         WorkloadKind::Pod => format!(
-            "Give the pod a claim of its own, share a claim whose storage offers {RWX} (or {ROX}, mounted \
-             readOnly: true), or schedule it beside the claim's other pods with a required pod affinity on \
-             kubernetes.io/hostname."
+            "Give the pod a claim of its own, share {shared}, or schedule it beside the claim's other pods \
+             with a required pod affinity on kubernetes.io/hostname."
         ),
     }
 }
 
 /// How to stop several workloads' pods from sharing one claim on different nodes.
-fn shared_between_fix(subject: &ObjectRef, cf: &ClaimFootprint, mode: &str, c: &ResolvedClaim) -> String {
+fn shared_between_fix(
+    subject: &ObjectRef,
+    cf: &ClaimFootprint,
+    mode: &str,
+    c: &ResolvedClaim,
+    table: &ProvisionerTable,
+) -> String {
     let others = cf.list_others_names();
     let hold = format!(
         "To keep sharing it, hold every pod on one node: a required pod affinity on kubernetes.io/hostname to the \
@@ -75,17 +97,25 @@ fn shared_between_fix(subject: &ObjectRef, cf: &ClaimFootprint, mode: &str, c: &
          nodeSelector on all of them."
     );
     if mode == RWOP {
+        let rwx = rwop_share(c, table).unwrap_or_else(|| RWX.to_owned());
         return format!(
             "Only one pod may use a {RWOP} claim: give {subject} a claim of its own, or let the workloads take \
              turns (stop {others} before {subject} starts). To share it, use {RWO} with every pod on one node, or \
-             {RWX}."
+             {rwx}."
         );
     }
-    format!(
-        "Give {subject} a claim of its own (for one per replica, a StatefulSet's volumeClaimTemplates), or \
-         share {} through storage that offers {RWX} (or {ROX}, mounted readOnly: true). {hold}",
-        c.what()
-    )
+    match share_phrase(c, table) {
+        None => format!(
+            "Give {subject} a claim of its own (for one per replica, a StatefulSet's volumeClaimTemplates), or \
+             share {} through storage that offers {RWX} (or {ROX}, mounted readOnly: true). {hold}",
+            c.what()
+        ),
+        Some(_) => format!(
+            "Give {subject} a claim of its own (for one per replica, a StatefulSet's volumeClaimTemplates), or \
+             share {}. {hold}",
+            a_shared_claim(c, table, true)
+        ),
+    }
 }
 
 impl ClaimFootprint {
@@ -128,7 +158,7 @@ fn why_spread(cf: &ClaimFootprint) -> String {
 
 /// `shared-rwo-claim`: ReadWriteOnce is per node, ReadWriteOncePod per pod; more pods than that can hold
 /// the volume hang at attach time, whichever workloads they belong to.
-pub(super) fn shared_rwo_claim(subject: &Subject<'_>, out: &mut Vec<Finding>) {
+pub(super) fn shared_rwo_claim(subject: &Subject<'_>, table: &ProvisionerTable, out: &mut Vec<Finding>) {
     let fp = subject.footprint;
     for c in &subject.claims {
         let Some(cf) = c.footprint() else {
@@ -215,9 +245,9 @@ pub(super) fn shared_rwo_claim(subject: &Subject<'_>, out: &mut Vec<Finding>) {
             _ => continue,
         };
         let fix = if alone {
-            unshare_fix(subject, c)
+            unshare_fix(subject, c, table)
         } else {
-            shared_between_fix(&fp.workload, cf, mode, c)
+            shared_between_fix(&fp.workload, cf, mode, c, table)
         };
         let f = Finding::new(RuleId::SharedRwoClaim, &fp.subject, msg)
             .on(c)
@@ -240,7 +270,7 @@ fn subject_runs(subject: &Subject<'_>, me: &User) -> String {
 
 /// `shared-claim-writable`: a ReadOnlyMany claim is attached read-only on every node; a read-write mount
 /// fails to start or fails its writes.
-pub(super) fn shared_claim_writable(subject: &Subject<'_>, out: &mut Vec<Finding>) {
+pub(super) fn shared_claim_writable(subject: &Subject<'_>, table: &ProvisionerTable, out: &mut Vec<Finding>) {
     let fp = subject.footprint;
     for c in &subject.claims {
         if c.sharing() != Some(Sharing::ReadMany) {
@@ -278,8 +308,11 @@ pub(super) fn shared_claim_writable(subject: &Subject<'_>, out: &mut Vec<Finding
             );
             let fix = format!(
                 "Mount it read-only in container \"{}\":\n  volumeMounts:\n  - name: {}\n    mountPath: {}\n    \
-                 readOnly: true\nIf the pods must write, use a claim whose storage offers {RWX}.",
-                m.container, c.use_.volume, m.mount_path
+                 readOnly: true\nIf the pods must write, use {}.",
+                m.container,
+                c.use_.volume,
+                m.mount_path,
+                a_shared_claim(c, table, false)
             );
             let mut f = Finding::new(RuleId::SharedClaimWritable, &fp.subject, msg)
                 .on(c)
@@ -350,6 +383,7 @@ pub(crate) fn claim(
     state: &ClaimState,
     cf: &ClaimFootprint,
     rule: RuleId,
+    sharable: Option<&str>,
     out: &mut Vec<(Finding, Vec<ObjectRef>)>,
 ) {
     let ClaimState::Found { claim, sharing } = state else {
@@ -362,10 +396,13 @@ pub(crate) fn claim(
     }
     let users = cf.list_users();
     let total = total_text(cf);
+    let modes = sharable.map_or_else(
+        || format!("an access mode its workloads can share ({RWX}, or {ROX} mounted readOnly: true)"),
+        str::to_owned,
+    );
     let fix = format!(
-        "Create the claim with an access mode its workloads can share ({RWX}, or {ROX} mounted readOnly: true), \
-         or change the workloads before creating it: one pod on it at a time, or every pod held on one node (see \
-         \"How volguard counts pods\" in the README)."
+        "Create the claim with {modes}, or change the workloads before creating it: one pod on it at a time, or \
+         every pod held on one node (see \"How volguard counts pods\" in the README)."
     );
     let with = |f: Finding| {
         let mut f = f.fix(fix.clone());

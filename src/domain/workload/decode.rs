@@ -13,6 +13,7 @@ use k8s_openapi::api::autoscaling::v1::{HorizontalPodAutoscaler as HpaV1, Scale}
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler as HpaV2;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, ReplicationController};
+use k8s_openapi::api::storage::v1::StorageClass;
 use serde::de::{DeserializeSeed, Deserializer};
 
 use super::unread::Unread;
@@ -80,6 +81,8 @@ pub(crate) enum ObjectType {
     HorizontalPodAutoscalerV2,
     /// autoscaling/v1 Scale.
     Scale,
+    /// storage.k8s.io/v1 StorageClass.
+    StorageClass,
 }
 
 impl ObjectType {
@@ -98,6 +101,7 @@ impl ObjectType {
             ("autoscaling/v1", "HorizontalPodAutoscaler") => Self::HorizontalPodAutoscalerV1,
             ("autoscaling/v2", "HorizontalPodAutoscaler") => Self::HorizontalPodAutoscalerV2,
             ("autoscaling/v1", "Scale") => Self::Scale,
+            ("storage.k8s.io/v1", "StorageClass") => Self::StorageClass,
             _ => return None,
         })
     }
@@ -122,6 +126,7 @@ impl ObjectType {
             Self::PersistentVolumeClaim => "PersistentVolumeClaim",
             Self::HorizontalPodAutoscalerV1 | Self::HorizontalPodAutoscalerV2 => "HorizontalPodAutoscaler",
             Self::Scale => "Scale",
+            Self::StorageClass => "StorageClass",
         }
     }
 
@@ -133,6 +138,7 @@ impl ObjectType {
             Self::PersistentVolumeClaim | Self::ReplicationController | Self::Pod => "v1",
             Self::HorizontalPodAutoscalerV1 | Self::Scale => "autoscaling/v1",
             Self::HorizontalPodAutoscalerV2 => "autoscaling/v2",
+            Self::StorageClass => "storage.k8s.io/v1",
         }
     }
 
@@ -203,6 +209,7 @@ impl ObjectType {
                 scale: typed::<Scale, _, ALL>(d)?,
                 target_kind: None,
             }),
+            Self::StorageClass => Resource::StorageClass(typed::<StorageClass, _, ALL>(d)?),
         })
     }
 

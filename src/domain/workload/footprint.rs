@@ -122,6 +122,8 @@ pub struct PerPodClaim {
     pub access_modes: Vec<String>,
     /// The template's `spec.storageClassName`.
     pub storage_class: Option<String>,
+    /// The template's `spec.volumeMode`.
+    pub volume_mode: crate::domain::storage::VolumeMode,
 }
 
 /// A single-attach volume named inline in the pod spec rather than through a claim: an EBS volume, a
@@ -324,6 +326,7 @@ impl Footprint {
                             .and_then(|c| c.access_modes.clone())
                             .unwrap_or_default(),
                         storage_class: claim_spec.and_then(|c| c.storage_class_name.clone()),
+                        volume_mode: crate::domain::storage::VolumeMode::of(claim_spec),
                     });
                 }
                 first_ordinal = count(
@@ -555,6 +558,7 @@ fn volumes_of(spec: &PodSpec) -> Volumes {
                     .and_then(|s| s.access_modes.clone())
                     .unwrap_or_default(),
                 storage_class: claim_spec.and_then(|s| s.storage_class_name.clone()),
+                volume_mode: crate::domain::storage::VolumeMode::of(claim_spec),
             });
         } else if let Some((disk, volume_read_only)) = disk_of(volume) {
             out.disks.push(DiskUse {

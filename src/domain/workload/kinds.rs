@@ -34,6 +34,10 @@ pub enum Kind {
     Scale,
     /// core/v1 PersistentVolumeClaim.
     PersistentVolumeClaim,
+    /// storage.k8s.io/v1 StorageClass: read (what a claim's class can give), never judged, so never a
+    /// policy's to select.
+    #[serde(skip_deserializing)]
+    StorageClass,
 }
 
 /// The kinds of workload volguard reads a pod spec from.
@@ -112,7 +116,7 @@ pub fn api_version(group: &str, version: &str) -> String {
 }
 
 /// Every kind volguard reads, in the order the webhook rules, RBAC and README list them.
-pub const KINDS: [KindInfo; 11] = [
+pub const KINDS: [KindInfo; 12] = [
     workload(Kind::Deployment, "apps", "deployments", true),
     workload(Kind::StatefulSet, "apps", "statefulsets", true),
     workload(Kind::DaemonSet, "apps", "daemonsets", false),
@@ -162,6 +166,17 @@ pub const KINDS: [KindInfo; 11] = [
         mutated: true,
         watch: Some("v1"),
     },
+    KindInfo {
+        kind: Kind::StorageClass,
+        group: "storage.k8s.io",
+        versions: &["v1"],
+        resource: Some("storageclasses"),
+        scale: false,
+        // A class is read to tell what its claims can be given; a class change judges nothing.
+        webhook: Webhook::None,
+        mutated: false,
+        watch: Some("v1"),
+    },
 ];
 
 const fn workload(kind: Kind, group: &'static str, resource: &'static str, scale: bool) -> KindInfo {
@@ -179,8 +194,8 @@ const fn workload(kind: Kind, group: &'static str, resource: &'static str, scale
 
 impl Kind {
     /// Every kind, in table order.
-    pub const ALL: [Kind; 11] = {
-        let mut all = [Kind::Deployment; 11];
+    pub const ALL: [Kind; 12] = {
+        let mut all = [Kind::Deployment; 12];
         let mut i = 0;
         while i < KINDS.len() {
             all[i] = KINDS[i].kind;
@@ -209,6 +224,7 @@ impl Kind {
             Kind::HorizontalPodAutoscaler => "HorizontalPodAutoscaler",
             Kind::Scale => "Scale",
             Kind::PersistentVolumeClaim => "PersistentVolumeClaim",
+            Kind::StorageClass => "StorageClass",
         }
     }
 

@@ -76,6 +76,8 @@ pub enum Resource {
     Autoscaler(Autoscaler),
     /// An autoscaling/v1 Scale (the `/scale` subresource), judged with the workload it resizes.
     Scale(ScaleRequest),
+    /// A StorageClass: what its provisioner can give the claims that name it; never judged.
+    StorageClass(k8s_openapi::api::storage::v1::StorageClass),
 }
 
 /// A Scale object and, when known, the kind of workload it resizes.
@@ -265,6 +267,7 @@ impl Resource {
             Resource::Claim(_) => Kind::PersistentVolumeClaim,
             Resource::Autoscaler(_) => Kind::HorizontalPodAutoscaler,
             Resource::Scale(_) => Kind::Scale,
+            Resource::StorageClass(_) => Kind::StorageClass,
         }
     }
 
@@ -275,6 +278,7 @@ impl Resource {
             Resource::Claim(c) => &c.metadata,
             Resource::Autoscaler(a) => &a.metadata,
             Resource::Scale(s) => &s.scale.metadata,
+            Resource::StorageClass(c) => &c.metadata,
         }
     }
 
@@ -285,6 +289,7 @@ impl Resource {
             Resource::Claim(c) => &mut c.metadata,
             Resource::Autoscaler(a) => &mut a.metadata,
             Resource::Scale(s) => &mut s.scale.metadata,
+            Resource::StorageClass(c) => &mut c.metadata,
         }
     }
 

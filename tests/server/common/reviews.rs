@@ -112,6 +112,12 @@ pub fn compare_golden(file: &str, actual: &Value) {
 #[macro_export]
 macro_rules! delegate_lookup {
     () => {
+        fn storage_class(
+            &self,
+            name: Option<&str>,
+        ) -> volguard::domain::lookup::Answer<std::sync::Arc<k8s_openapi::api::storage::v1::StorageClass>> {
+            self.0.storage_class(name)
+        }
         fn users(
             &self,
             volume: &volguard::domain::lookup::VolumeKey,
