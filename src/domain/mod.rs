@@ -2,6 +2,7 @@
 //! clock, no network; cluster state comes in through the [`lookup::Lookup`] trait.
 
 pub mod access;
+pub mod convert;
 pub mod footprint;
 pub mod labels;
 pub mod lookup;

@@ -11,6 +11,7 @@ mod env;
 mod architecture;
 mod certs;
 mod check;
+mod convert;
 mod integrations;
 mod junit;
 mod mutate;

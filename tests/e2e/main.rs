@@ -17,6 +17,7 @@ mod scenario_common;
 mod chart_render;
 mod check_cluster;
 mod client_ca;
+mod convert;
 mod install;
 mod mutate;
 mod scenarios;

@@ -6,6 +6,7 @@
 
 pub mod certs;
 pub mod check;
+pub mod convert;
 mod input;
 mod junit;
 pub mod manifests;
@@ -24,6 +25,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub(crate) use certs::CertsArgs;
 pub(crate) use check::CheckArgs;
 pub use check::check;
+pub(crate) use convert::ConvertArgs;
 pub(crate) use manifests::ManifestsArgs;
 pub use report::{Stage, Summary};
 pub(crate) use review::ReviewArgs;
@@ -105,6 +107,14 @@ pub enum Command {
     /// Exit status: 0 nothing denied, 1 something denied (or warned, with --strict), 2 usage or input
     /// error (the rest is still checked and reported).
     Check(CheckArgs),
+    /// Convert a Deployment into a StatefulSet: its per-replica claims as volumeClaimTemplates, a headless
+    /// Service, the HPA retargeted, and the data plan that moves today's data to ordinal 0. Nothing is
+    /// applied.
+    ///
+    /// Writes the YAML to standard output and the plan to standard error (or --plan-only, --output-dir,
+    /// --diff). Exit status: 0 converted (or nothing to convert: no claim needs one per replica, said on
+    /// standard error), 2 usage or input error (no Deployment, a claim missing from the input).
+    Convert(ConvertArgs),
     /// Serve the HTTPS admission webhook (/validate, /mutate), with /healthz, /readyz and /metrics.
     Serve(ServeArgs),
     /// Answer one captured AdmissionReview request offline, as the webhook would.
@@ -126,7 +136,11 @@ impl Command {
     /// standard error quiet, a server will want `info`.
     pub fn default_log_level(&self) -> &'static str {
         match self {
-            Command::Check(_) | Command::Review(_) | Command::Manifests(_) | Command::Certs(_) => "warn",
+            Command::Check(_)
+            | Command::Convert(_)
+            | Command::Review(_)
+            | Command::Manifests(_)
+            | Command::Certs(_) => "warn",
             Command::Unregister(_) => "info",
             Command::Serve(_) => "info",
         }
@@ -137,6 +151,7 @@ impl Command {
     pub fn run(self) -> anyhow::Result<Exit> {
         match self {
             Command::Check(args) => check::run(args),
+            Command::Convert(args) => convert::run(args),
             Command::Serve(args) => serve::run(args),
             Command::Review(args) => review::run(args),
             Command::Manifests(args) => manifests::run(args),
