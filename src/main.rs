@@ -4,7 +4,6 @@ use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::Parser as _;
 use tracing_subscriber::EnvFilter;
 use volguard::adapters::cli::{Cli, Exit, LogArgs, LogFormat};
 
@@ -44,8 +43,8 @@ fn tune_allocator() {
 
 fn main() -> ExitCode {
     tune_allocator();
-    // Usage errors exit 2 here, through clap.
-    let cli = Cli::parse();
+    // Usage errors exit 2 here, through clap; as `kubectl-volguard`, help names `kubectl volguard`.
+    let cli = Cli::parse_args();
     let result = init_tracing(&cli.log, cli.command.default_log_level()).and_then(|()| cli.command.run());
     match result {
         Ok(exit) => exit.into(),

@@ -1,5 +1,5 @@
 //! `volguard check`: manifest files → decode → one bundle of claims and workloads → `decision::evaluate`
-//! for every object → a [`Report`] → text, JSON or YAML, and an exit code.
+//! for every object → a [`Report`] → text, JSON, YAML, SARIF or JUnit XML, and an exit code.
 //!
 //! Nothing here decides anything: the decision is [`decision::evaluate`], the same one the webhook makes,
 //! with the claims and workloads of the checked files standing in for the cluster.
@@ -13,6 +13,7 @@ use rayon::prelude::*;
 use super::report::{ClaimReport, InputError, ObjectReport, Report, SkippedObject, Stage};
 use super::{Exit, ObjectLimitArgs, input, render};
 use crate::adapters::kube_lookup::{self, ClusterLookup};
+use crate::adapters::manifest::walk::{self, Exclude};
 use crate::adapters::manifest::{Document, WrittenName};
 use crate::decision::mutate::{self, Mutation, Stage as MutateStage};
 use crate::domain::lookup::{Answer, Bundle, FilesThenCluster, Lookup};
@@ -29,10 +30,18 @@ pub struct CheckArgs {
         long = "filename",
         value_name = "PATH",
         env = "VOLGUARD_FILENAME",
-        required = true,
+        required_unless_present = "paths",
         num_args = 1..
     )]
     pub files: Vec<PathBuf>,
+    /// More paths, as `-f` takes them: what pre-commit and xargs append after the other flags.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Leave out the files and directories this glob matches (repeatable): with a `/`, matched against
+    /// the path (`vendor/**`); without, against each name (`*.test.yaml`).
+    #[arg(long, value_name = "GLOB", env = "VOLGUARD_EXCLUDE",
+        value_parser = parse_exclude)]
+    pub exclude: Vec<globset::Glob>,
     /// A VolumePolicy file, or a directory of them; default: the built-in policy.
     #[arg(long, value_name = "PATH", env = "VOLGUARD_POLICY")]
     pub policy: Option<PathBuf>,
@@ -90,6 +99,10 @@ pub enum OutputFormat {
     Json,
     /// The JSON document's structure, as YAML.
     Yaml,
+    /// SARIF 2.1.0, for code scanning (GitHub, GitLab, Azure DevOps): every finding at its file and line.
+    Sarif,
+    /// JUnit XML, for CI test reports: a test suite per file, a test case per object.
+    Junit,
 }
 
 /// `--color`.
@@ -116,7 +129,9 @@ impl From<ColorWhen> for anstream::ColorChoice {
 /// Runs `volguard check`.
 pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
     let CheckArgs {
-        files,
+        mut files,
+        paths,
+        exclude,
         policy,
         output,
         strict,
@@ -132,6 +147,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
         object_limits,
     } = args;
     let mutate = mutate || diff;
+    files.extend(paths);
     let policies = match load_policies(policy.as_deref()) {
         Ok(p) => p,
         Err(e) => {
@@ -140,11 +156,20 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
             return Ok(Exit::Usage);
         }
     };
+    let exclude = match Exclude::new(&exclude) {
+        Ok(e) => e,
+        Err(e) => {
+            render::error_line(&format!("--exclude: {e}"), color.into())
+                .context("writing to standard error")?;
+            return Ok(Exit::Usage);
+        }
+    };
     let options = Options {
         strict,
         mutate,
         namespace,
         limits: object_limits.into(),
+        exclude,
     };
     let (report, documents) = if cluster {
         let connected = connect(kubeconfig.as_deref(), context.as_deref(), cluster_timeout);
@@ -179,6 +204,11 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
         written => written.context("writing the report")?,
     }
     Ok(report.exit())
+}
+
+/// `--exclude GLOB`: a glob whose `*` stays within one name.
+fn parse_exclude(s: &str) -> Result<globset::Glob, String> {
+    walk::parse_glob(s).map_err(|e| e.to_string())
 }
 
 pub(super) fn load_policies(path: Option<&Path>) -> Result<PolicySet, policy::LoadError> {
@@ -259,6 +289,8 @@ pub struct Options {
     pub namespace: String,
     /// What one object may ask of a decision; an object over a limit is an input error, not judged.
     pub limits: ObjectLimits,
+    /// The paths `--exclude` leaves out.
+    pub exclude: Exclude,
 }
 
 impl Default for Options {
@@ -268,6 +300,7 @@ impl Default for Options {
             mutate: false,
             namespace: DEFAULT_NAMESPACE.to_owned(),
             limits: ObjectLimits::default(),
+            exclude: Exclude::default(),
         }
     }
 }
@@ -291,7 +324,7 @@ pub fn run_check(
     options: Options,
     cluster: Option<&dyn Lookup>,
 ) -> (Report, Vec<OutputDocument>) {
-    let input = input::read(files);
+    let input = input::read(files, &options.exclude);
     let mut errors = input.errors;
     // The documents as written are kept only when they are to be repaired and printed.
     let mut documents = if options.mutate {

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::report::{InputError, Location, Position, Stage};
+use crate::adapters::manifest::walk::{self, Exclude};
 use crate::adapters::manifest::{self, Document, Manifest, ManifestError};
 
 /// The documents read, in input order, and the errors met on the way.
@@ -20,11 +21,17 @@ pub(super) struct Input {
     pub(super) errors: Vec<InputError>,
 }
 
-/// Reads every path: a directory recursively (`.yaml`, `.yml`, `.json`), `-` from standard input.
-pub(super) fn read(paths: &[PathBuf]) -> Input {
+/// Reads every path: a directory recursively (`.yaml`, `.yml`, `.json`; see [`manifest::walk`]), `-` from
+/// standard input; what `exclude` matches is left out.
+pub(super) fn read(paths: &[PathBuf], exclude: &Exclude) -> Input {
     let mut input = Input::default();
     for given in paths {
-        let expanded = manifest::expand_paths(std::slice::from_ref(given));
+        let expanded = walk::expand(std::slice::from_ref(given), exclude);
+        // Left out on purpose (a path given and excluded, a directory whose manifests all are): no error.
+        let expanded = match expanded.files {
+            files if files.is_empty() && expanded.excluded > 0 => continue,
+            files => files,
+        };
         if expanded.is_empty() {
             // A directory without manifests is almost always a wrong path in a CI script.
             input.files.push(given.display().to_string());

@@ -9,10 +9,13 @@ pub mod certs;
 pub mod check;
 pub mod convert;
 mod input;
+mod junit;
 pub mod manifests;
 mod render;
 mod report;
 pub mod review;
+mod rule_docs;
+mod sarif;
 pub mod serve;
 pub mod unregister;
 
@@ -73,6 +76,27 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The name kubectl runs volguard under as a plugin: `kubectl volguard check …` executes the first
+/// `kubectl-volguard` on PATH (a link to, or a copy of, this binary).
+pub const KUBECTL_PLUGIN: &str = "kubectl-volguard";
+
+impl Cli {
+    /// Parses the process's arguments, exiting on a usage error (status 2). Called as
+    /// [`KUBECTL_PLUGIN`], help and usage say `kubectl volguard`, the command the user typed.
+    pub fn parse_args() -> Self {
+        let mut args = std::env::args_os();
+        let as_plugin = args
+            .next()
+            .is_some_and(|argv0| std::path::Path::new(&argv0).file_stem() == Some(KUBECTL_PLUGIN.as_ref()));
+        let mut command = <Self as clap::CommandFactory>::command();
+        if as_plugin {
+            command = command.bin_name("kubectl volguard");
+        }
+        let matches = command.get_matches();
+        <Self as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
 }
 
 /// The subcommands. A new one is a variant here, an args struct and a module of its own.

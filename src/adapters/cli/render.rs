@@ -1,16 +1,20 @@
-//! Writing a [`Report`]: text for people, JSON and YAML for machines.
+//! Writing a [`Report`]: text for people, JSON and YAML for machines, SARIF ([`super::sarif`]) for code
+//! scanning and JUnit XML ([`super::junit`]) for CI test reports.
 //!
 //! Text is coloured through anstream, which strips the colour when the stream is not a terminal or
 //! `NO_COLOR` is set (unless `--color always`). Input errors also go to standard error in every format,
 //! so a CI log shows them even when standard output is captured as JSON.
 
+use std::collections::HashMap;
 use std::io::{self, Write};
+use std::sync::Arc;
 
 use anstream::{AutoStream, ColorChoice};
 use anstyle::{AnsiColor, Style};
 
 use super::check::{OutputDocument, OutputFormat};
 use super::report::{Finding, ObjectReport, Report, Summary};
+use super::{junit, sarif};
 use crate::decision::Verdict;
 use crate::domain::policy::Action;
 
@@ -65,6 +69,53 @@ pub(super) fn write(
             out.write_all(yaml.as_bytes())?;
             out.flush()
         }
+        OutputFormat::Sarif => {
+            errors(report, &mut err)?;
+            let texts = file_texts(report);
+            let sources = |file: &str| texts.get(file).cloned();
+            let mut out = machine();
+            serde_json::to_writer_pretty(&mut out, &sarif::sarif(report, &sources))?;
+            writeln!(out)?;
+            out.flush()
+        }
+        OutputFormat::Junit => {
+            errors(report, &mut err)?;
+            let xml = junit::junit(report, &run_info())?;
+            let mut out = machine();
+            out.write_all(&xml)?;
+            out.flush()
+        }
+    }
+}
+
+/// The text of every file with findings, read again to find the lines of the fields they are about
+/// (standard input cannot be read twice: its findings keep their documents' lines). A file that cannot
+/// be read again is left out the same way.
+fn file_texts(report: &Report) -> HashMap<String, Arc<str>> {
+    let mut texts = HashMap::new();
+    for o in report.objects.iter().filter(|o| !o.findings.is_empty()) {
+        let file = &o.origin.file;
+        if file == "-" || texts.contains_key(file) {
+            continue;
+        }
+        if let Ok(text) = std::fs::read_to_string(file) {
+            texts.insert(file.clone(), Arc::from(text));
+        }
+    }
+    texts
+}
+
+/// Now, and this machine's name, for JUnit.
+fn run_info() -> junit::RunInfo {
+    let hostname = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned());
+    junit::RunInfo {
+        timestamp: jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S").to_string(),
+        hostname,
     }
 }
 

@@ -1,4 +1,5 @@
-//! The result of `volguard check` as data: one [`Report`] that the text, JSON and YAML renderers all read.
+//! The result of `volguard check` as data: one [`Report`] that every renderer reads (text, JSON, YAML,
+//! SARIF, JUnit).
 //!
 //! This is the machine-readable contract of `volguard check -o json|yaml`: field names are camelCase,
 //! every key is always present (`null` when it does not apply), and new fields are only ever added.

@@ -5,7 +5,9 @@
 //! is parsed on its own, so a syntax error costs only its own document.
 
 mod document;
+pub mod locate;
 mod split;
+pub mod walk;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -102,44 +104,10 @@ pub enum ManifestError {
 const EXTENSIONS: [&str; 3] = ["yaml", "yml", "json"];
 
 /// Expands the paths given on the command line: a directory becomes every `.yaml`, `.yml` and `.json` file
-/// below it (recursively, sorted, hidden entries skipped); a file or `-` stays as given.
+/// below it (recursively, sorted, hidden entries skipped, links to directories not followed: see
+/// [`walk`]); a file or `-` stays as given.
 pub fn expand_paths(paths: &[PathBuf]) -> Vec<Result<PathBuf, ManifestError>> {
-    let mut out = Vec::new();
-    for p in paths {
-        if p.as_os_str() == "-" || !p.is_dir() {
-            out.push(Ok(p.clone()));
-        } else {
-            walk(p, &mut out);
-        }
-    }
-    out
-}
-
-fn walk(dir: &Path, out: &mut Vec<Result<PathBuf, ManifestError>>) {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) => return out.push(Err(io_error(dir, &e))),
-    };
-    let mut paths: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
-    paths.sort();
-    for p in paths {
-        let hidden = p
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_none_or(|n| n.starts_with('.'));
-        if hidden {
-            continue;
-        }
-        if p.is_dir() {
-            walk(&p, out);
-        } else if p
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| EXTENSIONS.contains(&e))
-        {
-            out.push(Ok(p));
-        }
-    }
+    walk::expand(paths, &walk::Exclude::default()).files
 }
 
 fn io_error(path: &Path, e: &std::io::Error) -> ManifestError {
