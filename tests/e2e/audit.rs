@@ -141,6 +141,8 @@ fn deployment_rows(name: &str, shared: &str) -> Vec<(String, String, String)> {
         row(name, "rollout-attach-deadlock", "pass"),
         row(name, "shared-claim-writable", "pass"),
         row(name, "missing-claim", "pass"),
+        row(name, "unsupported-access-mode", "pass"),
+        row(name, "unbindable-claim", "pass"),
     ]
 }
 
@@ -172,6 +174,31 @@ fn audit_writes_policy_reports_that_follow_fixes_and_deletions() {
         stdout.ends_with("2 objects checked, 1 denied, 0 warned\n"),
         "{stdout}"
     );
+    // The same findings as SARIF 2.1.0: valid, each located by the object's name (no file to point at).
+    let (code, sarif, stderr) = audit(kc, &["-n", &ns, "-o", "sarif"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let file = dir.path().join("audit.sarif");
+    std::fs::write(&file, &sarif).expect("write SARIF");
+    let schema =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sarif/sarif-schema-2.1.0.json");
+    let out = Command::new("check-jsonschema")
+        .arg("--schemafile")
+        .arg(&schema)
+        .arg(&file)
+        .output()
+        .expect("check-jsonschema runs (.ci/run installs it)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let sarif: Value = serde_json::from_str(&sarif).expect("JSON");
+    let result = &sarif["runs"][0]["results"][0];
+    assert_eq!(result["ruleId"], "shared-rwo-claim");
+    assert_eq!(result["level"], "error");
+    assert_eq!(
+        result["locations"][0]["logicalLocations"][0]["fullyQualifiedName"],
+        format!("Deployment {ns}/bad")
+    );
+    assert_eq!(result["locations"][0].get("physicalLocation"), None);
+
     let reports = reports_in(kc, "policyreports", &ns);
     assert_eq!(reports.len(), 1, "one report per namespace: {reports:#?}");
     let report = &reports[0];
@@ -197,7 +224,7 @@ fn audit_writes_policy_reports_that_follow_fixes_and_deletions() {
     assert_eq!(results(report), want);
     assert_eq!(
         report["summary"],
-        serde_json::json!({"pass": 7, "fail": 1, "warn": 0, "error": 0, "skip": 0})
+        serde_json::json!({"pass": 11, "fail": 1, "warn": 0, "error": 0, "skip": 0})
     );
     let fail = &report["results"][0];
     assert_eq!(fail["severity"], "high");
@@ -242,7 +269,7 @@ fn audit_writes_policy_reports_that_follow_fixes_and_deletions() {
     want.extend(deployment_rows("good", "pass"));
     assert_eq!(results(report), want);
     assert_eq!(report["summary"]["fail"], 0);
-    assert_eq!(report["summary"]["pass"], 8);
+    assert_eq!(report["summary"]["pass"], 12);
 
     // Deleted: its results are gone, the other object's stay.
     must(
@@ -262,7 +289,7 @@ fn audit_writes_policy_reports_that_follow_fixes_and_deletions() {
     assert_eq!(code, Some(0), "{stdout}{stderr}");
     let report = &reports_in(kc, "policyreports", &ns)[0];
     assert_eq!(results(report), deployment_rows("good", "pass"));
-    assert_eq!(report["summary"]["pass"], 4);
+    assert_eq!(report["summary"]["pass"], 6);
 
     // Nothing left in the namespace: no report either.
     must(
@@ -472,7 +499,7 @@ fn the_readme_audit_commands_work_as_written() {
         listed[0],
         ["NAME", "PASS", "FAIL", "WARN", "ERROR", "SKIP", "AGE"]
     );
-    assert_eq!(listed[1][..6], ["volguard", "3", "1", "0", "0", "0"]);
+    assert_eq!(listed[1][..6], ["volguard", "5", "1", "0", "0", "0"]);
     assert_eq!(listed.len(), 2);
 }
 
@@ -543,7 +570,7 @@ fn serve_audits_in_the_background_and_its_reports_follow_a_fix() {
             .then(|| serde_json::from_slice(&out.stdout).ok())
             .flatten()
     };
-    let failing = serde_json::json!({"pass": 3, "fail": 1, "warn": 0, "error": 0, "skip": 0});
+    let failing = serde_json::json!({"pass": 5, "fail": 1, "warn": 0, "error": 0, "skip": 0});
     cluster_common::wait_until(
         "the first background pass",
         std::time::Duration::from_secs(60),
@@ -579,7 +606,7 @@ fn serve_audits_in_the_background_and_its_reports_follow_a_fix() {
         &["scale", "deployment", "-n", &ns, "bad", "--replicas=1"],
         None,
     );
-    let passing = serde_json::json!({"pass": 4, "fail": 0, "warn": 0, "error": 0, "skip": 0});
+    let passing = serde_json::json!({"pass": 6, "fail": 0, "warn": 0, "error": 0, "skip": 0});
     cluster_common::wait_until("a pass after the fix", std::time::Duration::from_secs(60), || {
         summary().as_ref() == Some(&passing)
     });

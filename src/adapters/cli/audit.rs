@@ -190,7 +190,7 @@ pub fn run(args: AuditArgs) -> anyhow::Result<Exit> {
 /// Where an audited object is: the cluster.
 fn cluster() -> Location {
     Location {
-        file: "cluster".to_owned(),
+        file: super::report::CLUSTER_ORIGIN.to_owned(),
         document: None,
         line: None,
         item: None,

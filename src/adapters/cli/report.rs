@@ -63,6 +63,9 @@ pub struct Summary {
     pub exit_code: u8,
 }
 
+/// The `file` of an object `audit` read from the cluster: no file, no line.
+pub(crate) const CLUSTER_ORIGIN: &str = "cluster";
+
 /// Where an object or an error is in the input.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "camelCase")]

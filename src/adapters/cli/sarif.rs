@@ -204,8 +204,12 @@ fn notification(e: &InputError) -> Value {
     n
 }
 
-/// The file and line, or None for standard input.
+/// The file and line, or None for standard input and for an object `audit` read from the cluster (its
+/// logical location names it).
 fn physical(origin: &Location, line: Option<u64>) -> Option<Value> {
+    if origin.file == super::report::CLUSTER_ORIGIN && origin.document.is_none() {
+        return None;
+    }
     let artifact = artifact(&origin.file)?;
     let mut p = json!({"artifactLocation": artifact});
     if let Some(line) = line.filter(|l| *l > 0) {
@@ -284,6 +288,29 @@ mod tests {
             claim: Some("shared".into()),
             access_mode: None,
         }
+    }
+
+    #[test]
+    fn an_object_read_from_the_cluster_has_no_file() {
+        let cluster = Location {
+            file: crate::adapters::cli::report::CLUSTER_ORIGIN.into(),
+            document: None,
+            line: None,
+            item: None,
+        };
+        assert_eq!(physical(&cluster, None), None);
+        // A file of that name, with a document, is still a file.
+        let file = Location {
+            document: Some(1),
+            line: Some(1),
+            ..cluster
+        };
+        assert_eq!(
+            physical(&file, Some(3)),
+            Some(
+                json!({"artifactLocation": {"uri": "cluster", "uriBaseId": "%SRCROOT%"}, "region": {"startLine": 3}})
+            )
+        );
     }
 
     #[test]
