@@ -540,8 +540,9 @@ fn serve_audits_in_the_background_and_its_reports_follow_a_fix() {
         fresh_name("unused"),
         &[],
         &[
+            // An hour: every pass after the first is started by a watch event, not by the clock.
             "--audit-interval",
-            "10s",
+            "1h",
             "--audit-lease",
             &lease,
             "--audit-namespace",
@@ -613,6 +614,18 @@ fn serve_audits_in_the_background_and_its_reports_follow_a_fix() {
     cluster_common::wait_until("the metric to follow", std::time::Duration::from_secs(30), || {
         metric(served.metrics_port, &finding).is_none()
     });
+    // Deleted: the next pass, started by the delete event, removes the namespace's last results, and with
+    // them its report.
+    must(
+        kc,
+        &["delete", "deployment", "-n", &ns, "bad", "--wait=true"],
+        None,
+    );
+    cluster_common::wait_until(
+        "a pass after the delete",
+        std::time::Duration::from_secs(60),
+        || summary().is_none(),
+    );
     // SIGTERM: the Lease is released on shutdown, so another replica takes over at once.
     let mut served = served;
     let term = Command::new("kill")

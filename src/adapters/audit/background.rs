@@ -1,17 +1,23 @@
 //! `serve --audit-interval`: the replica holding the audit Lease judges every workload of its watch-fed
-//! caches with the policies it serves, and keeps the policy reports, every interval.
+//! caches with the policies it serves, and keeps the policy reports: every interval, and soon after the
+//! caches change.
 //!
 //! One replica at a time (the Lease election of `managed_tls::lease`, released on shutdown), one pass
-//! at a time, passes at least `--audit-interval` apart, and each pass's writes paced (`pause` after each
-//! request, each request within its timeout). The judging runs in the blocking pool, so reviews keep
-//! their threads. Passes are periodic only: a watch event does not start one.
+//! at a time, and each pass's writes paced (`pause` after each request, each request within its
+//! timeout). A pass starts `--audit-interval` after the last one started, or sooner when a watch event
+//! changed what the caches hold ([`ClusterLookup::changes`]): [`SETTLE`] after that event, so that
+//! the objects of one `kubectl apply` are judged in one pass, and never sooner than [`MIN_INTERVAL`]
+//! after the last pass started, so a busy cluster gets at most one pass per [`MIN_INTERVAL`]
+//! ([`next_start`]). An event that changes only what the caches leave out (a status update) starts
+//! nothing. The judging runs in the blocking pool, so reviews keep their threads.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use kube::{Api, Client};
 use tokio::sync::watch;
-use tracing::{info, warn};
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
 
 use super::{in_scope, judge, reports};
 use crate::adapters::kube_lookup::ClusterLookup;
@@ -20,8 +26,21 @@ use crate::adapters::policy_report::{self, Outcome, ReportApi, WriteLimits};
 use crate::adapters::server::AppState;
 use crate::domain::rules::RuleId;
 
-/// The shortest interval between two passes.
+/// The shortest interval between the starts of two passes, whatever starts them.
 pub(crate) const MIN_INTERVAL: Duration = Duration::from_secs(10);
+
+/// After a change to the caches, how long more changes may land before the pass they start.
+pub(crate) const SETTLE: Duration = Duration::from_secs(2);
+
+/// When the next pass starts, the last having started at `started`: `interval` later, or, when the
+/// caches changed at `changed_at`, [`SETTLE`] after that but no sooner than [`MIN_INTERVAL`] after
+/// `started`.
+fn next_start(started: Instant, interval: Duration, changed_at: Option<Instant>) -> Instant {
+    let periodic = started + interval;
+    changed_at.map_or(periodic, |at| {
+        periodic.min((at + SETTLE).max(started + MIN_INTERVAL))
+    })
+}
 
 /// How the background audit runs.
 #[derive(Clone, Debug)]
@@ -84,6 +103,8 @@ async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let interval = config.interval.max(MIN_INTERVAL);
+    let mut changes = cluster.changes();
+    let mut watching = true;
     loop {
         tokio::select! {
             r = leading.wait_for(|l| *l) => if r.is_err() { return },
@@ -93,7 +114,9 @@ async fn run(
             synced = cluster.wait_synced() => if !synced { return },
             _ = stop.wait_for(|s| *s) => return,
         }
-        let started = tokio::time::Instant::now();
+        // What changes from here on is not in this pass's snapshot: it starts the next one.
+        changes.borrow_and_update();
+        let started = Instant::now();
         let outcome = tokio::select! {
             o = pass(&client, &cluster, &state, &config) => o,
             _ = stop.wait_for(|s| *s) => return,
@@ -106,9 +129,19 @@ async fn run(
                 state.metrics.audit_pass(None, now);
             }
         }
-        tokio::select! {
-            _ = tokio::time::sleep_until(started + interval) => {}
-            _ = stop.wait_for(|s| *s) => return,
+        let mut changed_at = None;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(next_start(started, interval, changed_at)) => break,
+                r = changes.changed(), if watching && changed_at.is_none() => match r {
+                    Ok(()) => {
+                        debug!("The caches changed; auditing again soon");
+                        changed_at = Some(Instant::now());
+                    }
+                    Err(_) => watching = false,
+                },
+                _ = stop.wait_for(|s| *s) => return,
+            }
         }
     }
 }
@@ -170,4 +203,25 @@ async fn pass(
         "Background audit pass"
     );
     Ok(findings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_change_brings_the_next_pass_forward_but_never_under_the_minimum_gap() {
+        let t0 = Instant::now();
+        let hour = Duration::from_secs(3600);
+        let s = Duration::from_secs;
+        // Nothing changed: the interval.
+        assert_eq!(next_start(t0, hour, None), t0 + hour);
+        // A change late after the last start: SETTLE after it.
+        assert_eq!(next_start(t0, hour, Some(t0 + s(60))), t0 + s(60) + SETTLE);
+        // A change right after the last start: no sooner than MIN_INTERVAL after it.
+        assert_eq!(next_start(t0, hour, Some(t0 + s(1))), t0 + MIN_INTERVAL);
+        // A change just before the periodic pass: the periodic pass, not later.
+        let interval = s(30);
+        assert_eq!(next_start(t0, interval, Some(t0 + s(29))), t0 + interval);
+    }
 }

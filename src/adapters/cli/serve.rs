@@ -102,9 +102,9 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DURATION", env = "VOLGUARD_LEASE_DURATION", default_value = "15s",
         value_parser = parse_duration)]
     pub lease_duration: Duration,
-    /// Audit every workload in the cluster in the background, this often, and keep one policy report per
-    /// namespace (as `volguard audit --write-reports`); only the replica holding --audit-lease does. Off
-    /// unless set; at least 10s.
+    /// Audit every workload in the cluster in the background, this often and soon after a watch event
+    /// changes one (at most one pass per 10s), and keep one policy report per namespace (as `volguard
+    /// audit --write-reports`); only the replica holding --audit-lease does. Off unless set; at least 10s.
     #[arg(long, value_name = "DURATION", env = "VOLGUARD_AUDIT_INTERVAL", value_parser = parse_duration,
         requires = "audit_lease", conflicts_with = "no_cluster")]
     pub audit_interval: Option<Duration>,

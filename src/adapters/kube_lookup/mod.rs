@@ -42,6 +42,8 @@ pub struct ClusterLookup {
     synced: tokio::sync::watch::Receiver<bool>,
     /// Direct GETs of what the caches have not seen yet.
     fetches: Arc<fetches::Fetches>,
+    /// Bumped when a watch changes what the index holds ([`watch::Changes`]).
+    changes: watch::Changes,
 }
 
 /// GETs to the API server in flight at once, over every review.
@@ -119,8 +121,10 @@ impl ClusterLookup {
             health: Arc::new(health),
             synced: rx,
             fetches: Arc::new(fetches::Fetches::new(CONCURRENT_GETS)),
+            changes: Arc::new(tokio::sync::watch::channel(0).0),
         };
         let health = Arc::clone(&this.health);
+        let changes = Arc::clone(&this.changes);
         tokio::spawn(async move {
             let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
             for h in health.iter() {
@@ -129,7 +133,7 @@ impl ClusterLookup {
                     h.synced.store(true, Ordering::SeqCst);
                     continue;
                 }
-                start_watch(&client, &index, h, done_tx.clone());
+                start_watch(&client, &index, h, done_tx.clone(), &changes);
             }
             drop(done_tx);
             let mut waiting: BTreeSet<Kind> = health
@@ -174,7 +178,14 @@ impl ClusterLookup {
             health: Arc::new(health),
             synced: tokio::sync::watch::channel(true).1,
             fetches: Arc::new(fetches::Fetches::new(CONCURRENT_GETS)),
+            changes: Arc::new(tokio::sync::watch::channel(0).0),
         }
+    }
+
+    /// A receiver that is told when a watch changes what the caches hold (an object added, changed in
+    /// what volguard keeps of it, or removed; a relist). Its value counts the changes.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// Waits until every cache has had its first full list; false if a watch ended before that.
@@ -248,18 +259,21 @@ fn start_watch(
     index: &Arc<RwLock<Index>>,
     health: &Arc<WatchHealth>,
     done: tokio::sync::mpsc::UnboundedSender<Kind>,
+    changes: &watch::Changes,
 ) {
-    let (index, health) = (Arc::clone(index), Arc::clone(health));
+    let (index, health, changes) = (Arc::clone(index), Arc::clone(health), Arc::clone(changes));
     match health.kind {
         Kind::Deployment => {
-            watch::spawn::<Deployment>(client, index, health, workload_of::<Deployment>, done)
+            watch::spawn::<Deployment>(client, index, health, workload_of::<Deployment>, done, changes)
         }
         Kind::StatefulSet => {
-            watch::spawn::<StatefulSet>(client, index, health, workload_of::<StatefulSet>, done)
+            watch::spawn::<StatefulSet>(client, index, health, workload_of::<StatefulSet>, done, changes)
         }
-        Kind::DaemonSet => watch::spawn::<DaemonSet>(client, index, health, workload_of::<DaemonSet>, done),
+        Kind::DaemonSet => {
+            watch::spawn::<DaemonSet>(client, index, health, workload_of::<DaemonSet>, done, changes)
+        }
         Kind::ReplicaSet => {
-            watch::spawn::<ReplicaSet>(client, index, health, workload_of::<ReplicaSet>, done)
+            watch::spawn::<ReplicaSet>(client, index, health, workload_of::<ReplicaSet>, done, changes)
         }
         Kind::ReplicationController => watch::spawn::<ReplicationController>(
             client,
@@ -267,18 +281,21 @@ fn start_watch(
             health,
             workload_of::<ReplicationController>,
             done,
+            changes,
         ),
-        Kind::Job => watch::spawn::<Job>(client, index, health, workload_of::<Job>, done),
-        Kind::CronJob => watch::spawn::<CronJob>(client, index, health, workload_of::<CronJob>, done),
-        Kind::Pod => watch::spawn::<Pod>(client, index, health, bare_pod, done),
+        Kind::Job => watch::spawn::<Job>(client, index, health, workload_of::<Job>, done, changes),
+        Kind::CronJob => {
+            watch::spawn::<CronJob>(client, index, health, workload_of::<CronJob>, done, changes)
+        }
+        Kind::Pod => watch::spawn::<Pod>(client, index, health, bare_pod, done, changes),
         Kind::PersistentVolumeClaim => {
-            watch::spawn::<PersistentVolumeClaim>(client, index, health, claim, done);
+            watch::spawn::<PersistentVolumeClaim>(client, index, health, claim, done, changes);
         }
         Kind::HorizontalPodAutoscaler => {
-            watch::spawn::<HorizontalPodAutoscaler>(client, index, health, autoscaler, done);
+            watch::spawn::<HorizontalPodAutoscaler>(client, index, health, autoscaler, done, changes);
         }
         Kind::StorageClass => {
-            watch::spawn::<StorageClass>(client, index, health, storage_class, done);
+            watch::spawn::<StorageClass>(client, index, health, storage_class, done, changes);
         }
         Kind::Scale => {}
     }

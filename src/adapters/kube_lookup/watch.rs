@@ -64,6 +64,11 @@ impl WatchHealth {
 /// finished), in which case an earlier version of it is removed.
 pub(super) type Convert<K> = fn(K) -> Option<Resource>;
 
+/// Counts the changes to what the index holds, for whoever acts on them (the background audit): bumped
+/// by an event that adds, changes or removes what volguard keeps of an object, and by a relist after the
+/// first; not by an event that changes only what the cut-down copy leaves out (status, resourceVersion).
+pub(super) type Changes = Arc<tokio::sync::watch::Sender<u64>>;
+
 /// Starts the watch of one kind; `done` is told once its first list is in the index.
 pub(super) fn spawn<K>(
     client: &Client,
@@ -71,6 +76,7 @@ pub(super) fn spawn<K>(
     health: Arc<WatchHealth>,
     convert: Convert<K>,
     done: tokio::sync::mpsc::UnboundedSender<Kind>,
+    changes: Changes,
 ) where
     K: KubeResource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
 {
@@ -108,22 +114,32 @@ pub(super) fn spawn<K>(
                     }
                     if !health.synced.swap(true, Ordering::SeqCst) {
                         let _ = done.send(health.kind);
+                    } else {
+                        changes.send_modify(|n| *n += 1);
                     }
                 }
                 watcher::Event::Apply(o) => {
                     let key = key_of(&o);
                     let converted = convert(o);
-                    if let Ok(mut index) = index.write() {
-                        match converted {
-                            Some(r) => index.insert(r),
-                            None => remove(&mut index, health.kind, &key),
+                    let changed = index.write().is_ok_and(|mut index| match converted {
+                        Some(r) if index.holds(&r) => false,
+                        Some(r) => {
+                            index.insert(r);
+                            true
                         }
+                        None => remove(&mut index, health.kind, &key),
+                    });
+                    if changed {
+                        changes.send_modify(|n| *n += 1);
                     }
                 }
                 watcher::Event::Delete(o) => {
                     let key = key_of(&o);
-                    if let Ok(mut index) = index.write() {
-                        remove(&mut index, health.kind, &key);
+                    let removed = index
+                        .write()
+                        .is_ok_and(|mut index| remove(&mut index, health.kind, &key));
+                    if removed {
+                        changes.send_modify(|n| *n += 1);
                     }
                 }
             }
@@ -139,16 +155,16 @@ fn key_of<K: KubeResource>(o: &K) -> (String, String) {
     )
 }
 
-fn remove(index: &mut Index, kind: Kind, (namespace, name): &(String, String)) {
+/// Removes an object; whether the index held it.
+fn remove(index: &mut Index, kind: Kind, (namespace, name): &(String, String)) -> bool {
     match kind {
         Kind::PersistentVolumeClaim => index.remove_claim(namespace, name),
         Kind::StorageClass => index.remove_storage_class(name),
         Kind::HorizontalPodAutoscaler => index.remove_autoscaler(namespace, name),
-        other => {
-            if let Some(w) = other.workload() {
-                index.remove_workload(w, namespace, name);
-            }
-        }
+        Kind::Scale => false,
+        other => other
+            .workload()
+            .is_some_and(|w| index.remove_workload(w, namespace, name)),
     }
 }
 

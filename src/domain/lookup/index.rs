@@ -62,6 +62,29 @@ impl Index {
         }
     }
 
+    /// Whether the index holds this very resource (an equal copy under its name): a watch event that
+    /// changes nothing volguard keeps (a status update, a new resourceVersion) changes no judgement.
+    pub fn holds(&self, resource: &Resource) -> bool {
+        match resource {
+            Resource::Claim(c) => self
+                .claims
+                .get(&(namespace_of(&c.metadata).to_owned(), name_of(&c.metadata)))
+                .is_some_and(|held| **held == *c),
+            Resource::Workload(w) => self
+                .workload(w.kind(), namespace_of(w.metadata()), &name_of(w.metadata()))
+                .is_some_and(|held| *held == *w),
+            Resource::Autoscaler(a) => self
+                .autoscalers
+                .get(&(namespace_of(&a.metadata).to_owned(), name_of(&a.metadata)))
+                .is_some_and(|held| **held == *a),
+            Resource::StorageClass(c) => self
+                .classes
+                .get(&name_of(&c.metadata))
+                .is_some_and(|held| **held == *c),
+            Resource::Scale(_) => true,
+        }
+    }
+
     /// Adds (or replaces) a workload.
     pub(crate) fn insert_workload(&mut self, workload: Arc<Workload>) {
         let ns = namespace_of(workload.metadata()).to_owned();
@@ -117,9 +140,9 @@ impl Index {
         self.autoscalers.insert((ns, name), hpa);
     }
 
-    /// Removes a StorageClass.
-    pub(crate) fn remove_storage_class(&mut self, name: &str) {
-        self.classes.remove(name);
+    /// Removes a StorageClass; whether it was held.
+    pub(crate) fn remove_storage_class(&mut self, name: &str) -> bool {
+        self.classes.remove(name).is_some()
     }
 
     /// A StorageClass by name, or (`None`) the default class.
@@ -135,16 +158,18 @@ impl Index {
         self.classes.len()
     }
 
-    /// Removes a claim.
-    pub(crate) fn remove_claim(&mut self, namespace: &str, name: &str) {
-        self.claims.remove(&(namespace.to_owned(), name.to_owned()));
+    /// Removes a claim; whether it was held.
+    pub(crate) fn remove_claim(&mut self, namespace: &str, name: &str) -> bool {
+        self.claims
+            .remove(&(namespace.to_owned(), name.to_owned()))
+            .is_some()
     }
 
-    /// Removes a workload and its index entries.
-    pub(crate) fn remove_workload(&mut self, kind: WorkloadKind, namespace: &str, name: &str) {
+    /// Removes a workload and its index entries; whether it was held.
+    pub(crate) fn remove_workload(&mut self, kind: WorkloadKind, namespace: &str, name: &str) -> bool {
         let key = (namespace.to_owned(), kind, name.to_owned());
         let Some(old) = self.workloads.remove(&key) else {
-            return;
+            return false;
         };
         for c in old.claims {
             let k = (namespace.to_owned(), c);
@@ -163,12 +188,13 @@ impl Index {
                 }
             }
         }
+        true
     }
 
-    /// Removes an autoscaler.
-    pub(crate) fn remove_autoscaler(&mut self, namespace: &str, name: &str) {
+    /// Removes an autoscaler; whether it was held.
+    pub(crate) fn remove_autoscaler(&mut self, namespace: &str, name: &str) -> bool {
         let Some(old) = self.autoscalers.remove(&(namespace.to_owned(), name.to_owned())) else {
-            return;
+            return false;
         };
         if let Some(kind) = WorkloadKind::from_kind_name(&old.target.kind) {
             let k = (namespace.to_owned(), kind, old.target.name.clone());
@@ -179,6 +205,7 @@ impl Index {
                 }
             }
         }
+        true
     }
 
     /// Removes every object of one kind (before a relist of that kind replaces them).
@@ -408,6 +435,28 @@ mod tests {
             namespace: ns.into(),
             name: name.into(),
         }
+    }
+
+    #[test]
+    fn holds_an_equal_copy_only_and_removal_says_what_it_removed() {
+        let mut index = Index::default();
+        let web = deployment("web", "data");
+        assert!(!index.holds(&web));
+        index.insert(web.clone());
+        assert!(index.holds(&web));
+        assert!(!index.holds(&deployment("web", "other")), "a changed pod spec");
+        assert!(!index.holds(&deployment("api", "data")), "another name");
+        let pvc = resource(json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "data", "namespace": "shop"},
+            "spec": {"accessModes": ["ReadWriteOnce"]}}));
+        assert!(!index.holds(&pvc));
+        index.insert(pvc.clone());
+        assert!(index.holds(&pvc));
+        assert!(index.remove_claim("shop", "data"));
+        assert!(!index.remove_claim("shop", "data"));
+        assert!(index.remove_workload(WorkloadKind::Deployment, "shop", "web"));
+        assert!(!index.remove_workload(WorkloadKind::Deployment, "shop", "web"));
+        assert!(!index.holds(&web));
     }
 
     #[test]
