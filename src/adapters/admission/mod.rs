@@ -10,7 +10,7 @@ pub mod response;
 use kube::core::admission::{AdmissionResponse, Operation};
 
 pub use mutate::{mutate, mutate_within};
-pub(crate) use request::{REVIEW_API_VERSION, Review, ReviewError, ScanError};
+pub(crate) use request::{REVIEW_API_VERSION, Review, ReviewError, ScanError, from_body};
 pub use request::{parse, scan};
 
 pub use crate::decision::RATCHET_NOTE;
@@ -197,7 +197,6 @@ pub(crate) fn uid_of(body: &[u8]) -> Result<String, ReviewError> {
     struct Request {
         uid: String,
     }
-    let envelope: Envelope =
-        serde_json::from_slice(body).map_err(|e| ReviewError::Malformed(e.to_string()))?;
+    let envelope: Envelope = from_body(body).map_err(|e| ReviewError::Malformed(e.to_string()))?;
     envelope.request.map(|r| r.uid).ok_or(ReviewError::NoRequest)
 }
