@@ -429,8 +429,7 @@ fn judge_claim(
         sharing: Sharing::of(effective_modes(claim)),
     };
     // What the claim's class can share, for the fix: what every policy says provisioners give.
-    let table = policies.provisioners();
-    let sharable = rules::sharable_modes(claim, lookup, &table);
+    let sharable = rules::sharable_modes(claim, lookup, policies.provisioners());
     for rule in rules::SHARING {
         let mut found = Vec::new();
         rules::claim_findings(object, &state, &cf, rule, sharable.as_deref(), &mut found);

@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::Judged;
-use crate::domain::policy::{Action, Policy};
-use crate::domain::rules::{Finding, RuleId, Severity};
+use crate::domain::policy::Policy;
+use crate::domain::rules::{Finding, RuleId};
 use crate::domain::workload::ObjectRef;
 
 /// The annotation listing the rules an object skips, comma-separated: `shared-rwo-claim,missing-claim`.
@@ -125,16 +125,9 @@ pub(crate) fn apply(
         return Vec::new();
     };
     if !asked.problems.is_empty() {
+        let message = format!("{}; no rule is skipped", asked.problems.join("; "));
         findings.push(Judged {
             finding: Finding {
-                rule: RuleId::InvalidSkip,
-                severity: Severity::Violation,
-                object: object.clone(),
-                container: None,
-                volume: None,
-                claim: None,
-                access_mode: None,
-                message: format!("{}; no rule is skipped", asked.problems.join("; ")),
                 fix: Some(format!(
                     "metadata:\n  annotations:\n    {SKIP_ANNOTATION}: {}\n    {SKIP_REASON_ANNOTATION}: \"why the rule does not apply here\"",
                     match asked.rules.first() {
@@ -142,8 +135,9 @@ pub(crate) fn apply(
                         None => RuleId::SharedRwoClaim.as_str(),
                     }
                 )),
+                ..Finding::new(RuleId::InvalidSkip, object, message)
             },
-            action: Action::Deny,
+            action: first.action(RuleId::InvalidSkip),
             policy: first.name.clone(),
         });
         return Vec::new();
@@ -175,7 +169,7 @@ pub(crate) fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::policy::load_str;
+    use crate::domain::policy::{Action, load_str};
     use crate::domain::workload::Kind;
 
     fn annotations(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -196,15 +190,9 @@ mod tests {
     fn judged(rule: RuleId) -> Judged {
         Judged {
             finding: Finding {
-                rule,
-                severity: Severity::Violation,
-                object: object(),
-                container: None,
                 volume: Some("data".into()),
                 claim: Some("data".into()),
-                access_mode: None,
-                message: "broken".into(),
-                fix: None,
+                ..Finding::new(rule, &object(), "broken".into())
             },
             action: Action::Deny,
             policy: "default".into(),

@@ -236,20 +236,21 @@ fn a_policy_corrects_the_table() {
 fn a_policy_with_a_provisioner_twice_is_refused_with_its_line() {
     let dir = tempfile::tempdir().unwrap();
     let policy = dir.path().join("twice.yaml");
-    std::fs::write(
-        &policy,
+    let check = |text: &str| {
+        std::fs::write(&policy, text).unwrap();
+        run(volguard([
+            "check".as_ref(),
+            "--policy".as_ref(),
+            policy.as_os_str(),
+            "-f".as_ref(),
+            "tests/fixtures/storage/classes.yaml".as_ref(),
+        ]))
+    };
+    let out = check(
         "apiVersion: volguard.io/v1alpha1\nkind: VolumePolicy\nmetadata:\n  name: twice\nspec:\n  provisioners:\n  \
          - name: example.com/nas\n    filesystem: [ReadWriteMany]\n  - name: example.com/nas\n    filesystem: \
          [ReadWriteOnce]\n  - name: x\n    filesytem: []\n",
-    )
-    .unwrap();
-    let out = run(volguard([
-        "check".as_ref(),
-        "--policy".as_ref(),
-        policy.as_os_str(),
-        "-f".as_ref(),
-        "tests/fixtures/storage/classes.yaml".as_ref(),
-    ]));
+    );
     assert_eq!(out.code, 2);
     assert!(
         out.stderr
@@ -257,19 +258,10 @@ fn a_policy_with_a_provisioner_twice_is_refused_with_its_line() {
         "{}",
         out.stderr
     );
-    std::fs::write(
-        &policy,
+    let out = check(
         "apiVersion: volguard.io/v1alpha1\nkind: VolumePolicy\nmetadata:\n  name: twice\nspec:\n  provisioners:\n  \
          - name: example.com/nas\n    filesystem: [ReadWriteMany]\n  - name: example.com/nas\n",
-    )
-    .unwrap();
-    let out = run(volguard([
-        "check".as_ref(),
-        "--policy".as_ref(),
-        policy.as_os_str(),
-        "-f".as_ref(),
-        "tests/fixtures/storage/classes.yaml".as_ref(),
-    ]));
+    );
     assert_eq!(out.code, 2);
     assert!(
         out.stderr

@@ -8,52 +8,30 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::cluster_common::{self, fresh_name, kubectl, text};
-
-fn claim(ns: &str, name: &str, mode: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n  \
-         accessModes: [{mode}]\n  resources:\n    requests:\n      storage: 1Gi\n"
-    )
-}
-
-fn deployment(ns: &str, name: &str, replicas: u32, claim: &str, annotations: &str) -> String {
-    format!(
-        r#"apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {name}
-  namespace: {ns}
-  labels: {{app: {name}}}
-  annotations: {{{annotations}}}
-spec:
-  replicas: {replicas}
-  strategy: {{type: Recreate}}
-  selector:
-    matchLabels: {{app: {name}}}
-  template:
-    metadata:
-      labels: {{app: {name}}}
-    spec:
-      containers:
-      - name: web
-        image: nginx:1.27
-        volumeMounts:
-        - name: data
-          mountPath: /usr/share/nginx/html
-      volumes:
-      - name: data
-        persistentVolumeClaim:
-          claimName: {claim}
-"#
-    )
-}
+use crate::cluster_common::{self, claim, deployment, fresh_name, kubectl, metric, text};
 
 fn must(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> String {
     let out = kubectl(kubeconfig, args, stdin);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "kubectl {args:?}: {stdout}{stderr}");
     stdout
+}
+
+/// Deletes a Deployment and waits (at most 30 s) until it is gone.
+fn delete_deployment(kubeconfig: &Path, ns: &str, name: &str) {
+    must(
+        kubeconfig,
+        &[
+            "delete",
+            "deployment",
+            "-n",
+            ns,
+            name,
+            "--wait=true",
+            "--timeout=30s",
+        ],
+        None,
+    );
 }
 
 /// The report CRDs the chart vendors, applied (idempotent: every test run and engineer shares them).
@@ -272,19 +250,7 @@ fn audit_writes_policy_reports_that_follow_fixes_and_deletions() {
     assert_eq!(report["summary"]["pass"], 12);
 
     // Deleted: its results are gone, the other object's stay.
-    must(
-        kc,
-        &[
-            "delete",
-            "deployment",
-            "-n",
-            &ns,
-            "bad",
-            "--wait=true",
-            "--timeout=30s",
-        ],
-        None,
-    );
+    delete_deployment(kc, &ns, "bad");
     let (code, stdout, stderr) = audit(kc, &["-n", &ns, "--write-reports"]);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
     let report = &reports_in(kc, "policyreports", &ns)[0];
@@ -292,19 +258,7 @@ fn audit_writes_policy_reports_that_follow_fixes_and_deletions() {
     assert_eq!(report["summary"]["pass"], 6);
 
     // Nothing left in the namespace: no report either.
-    must(
-        kc,
-        &[
-            "delete",
-            "deployment",
-            "-n",
-            &ns,
-            "good",
-            "--wait=true",
-            "--timeout=30s",
-        ],
-        None,
-    );
+    delete_deployment(kc, &ns, "good");
     let (code, stdout, stderr) = audit(kc, &["-n", &ns, "--write-reports"]);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
     assert_eq!(stdout, "0 objects checked, 0 denied, 0 warned\n");
@@ -504,23 +458,6 @@ fn the_readme_audit_commands_work_as_written() {
 }
 
 /// A metric's value from `/metrics` on 127.0.0.1, when the line is there.
-fn metric(port: u16, line_start: &str) -> Option<f64> {
-    let out = Command::new("curl")
-        .args([
-            "-sf",
-            "--max-time",
-            "2",
-            &format!("http://127.0.0.1:{port}/metrics"),
-        ])
-        .output()
-        .ok()?;
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find(|l| l.starts_with(line_start))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
-
 #[test]
 fn serve_audits_in_the_background_and_its_reports_follow_a_fix() {
     let kc = &cluster_common::cluster();
@@ -616,11 +553,7 @@ fn serve_audits_in_the_background_and_its_reports_follow_a_fix() {
     });
     // Deleted: the next pass, started by the delete event, removes the namespace's last results, and with
     // them its report.
-    must(
-        kc,
-        &["delete", "deployment", "-n", &ns, "bad", "--wait=true"],
-        None,
-    );
+    delete_deployment(kc, &ns, "bad");
     cluster_common::wait_until(
         "a pass after the delete",
         std::time::Duration::from_secs(60),

@@ -5,12 +5,11 @@
 //! The cluster has no nodes: nothing runs, but every admission call is real. All traffic stays on
 //! 127.0.0.1, and every wait is bounded.
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use crate::cluster_common;
-use cluster_common::{Served, fresh_name, kubectl, serve, text, wait_until};
+use cluster_common::{Served, apply, claim, deployment, fresh_name, metric, run, serve, text, wait_until};
 
 fn webhooks(name: &str, port: u16, ca_bundle: &str, namespace: &str) -> String {
     let rules = r#"
@@ -35,73 +34,6 @@ fn webhooks(name: &str, port: u16, ca_bundle: &str, namespace: &str) -> String {
     )
 }
 
-fn deployment(ns: &str, name: &str, replicas: u32, claim: &str) -> String {
-    format!(
-        r#"apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {name}
-  namespace: {ns}
-  labels: {{app: {name}}}
-spec:
-  replicas: {replicas}
-  strategy: {{type: Recreate}}
-  selector:
-    matchLabels: {{app: {name}}}
-  template:
-    metadata:
-      labels: {{app: {name}}}
-    spec:
-      containers:
-      - name: web
-        image: nginx:1.27
-        volumeMounts:
-        - name: data
-          mountPath: /usr/share/nginx/html
-      volumes:
-      - name: data
-        persistentVolumeClaim:
-          claimName: {claim}
-"#
-    )
-}
-
-fn apply(kubeconfig: &Path, yaml: &str) -> (bool, String) {
-    let out = kubectl(kubeconfig, &["apply", "-f", "-"], Some(yaml));
-    let (stdout, stderr) = text(&out);
-    (out.status.success(), format!("{stdout}{stderr}"))
-}
-
-fn run(kubeconfig: &Path, args: &[&str]) -> (bool, String) {
-    let out = kubectl(kubeconfig, args, None);
-    let (stdout, stderr) = text(&out);
-    (out.status.success(), format!("{stdout}{stderr}"))
-}
-
-fn claim(ns: &str, name: &str, mode: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n  \
-         accessModes: [{mode}]\n  resources:\n    requests:\n      storage: 1Gi\n"
-    )
-}
-
-fn metric(metrics_port: u16, line_start: &str) -> Option<f64> {
-    let out = Command::new("curl")
-        .args([
-            "-sf",
-            "--max-time",
-            "2",
-            &format!("http://127.0.0.1:{metrics_port}/metrics"),
-        ])
-        .output()
-        .ok()?;
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find(|l| l.starts_with(line_start))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
-
 #[test]
 fn kube_apiserver_scales_autoscales_and_creates_claims_through_volguard() {
     let kubeconfig = cluster_common::cluster();
@@ -121,19 +53,9 @@ fn kube_apiserver_scales_autoscales_and_creates_claims_through_volguard() {
     let claims_gauge = "volguard_cache_objects{kind=\"PersistentVolumeClaim\"}";
     let claims_before = metric(metrics_port, claims_gauge).expect("the cache size is exported once synced");
 
-    let (ok, out) = run(kc, &["create", "namespace", &ns]);
-    assert!(ok, "{out}");
-    // v1.20 does not label namespaces with kubernetes.io/metadata.name: add it, as newer servers do.
-    let (ok, out) = run(
-        kc,
-        &[
-            "label",
-            "namespace",
-            &ns,
-            &format!("kubernetes.io/metadata.name={ns}"),
-        ],
-    );
-    assert!(ok, "{out}");
+    // v1.20 does not label namespaces with kubernetes.io/metadata.name: the helper adds it, as newer
+    // servers do.
+    cluster_common::labelled_namespace(kc, &ns);
 
     // A claim created after start reaches the cache through the watch.
     let (ok, out) = apply(kc, &claim(&ns, "data", "ReadWriteOnce"));
@@ -154,23 +76,17 @@ fn kube_apiserver_scales_autoscales_and_creates_claims_through_volguard() {
     // own), and one that mounts a claim that does not exist yet.
     let (ok, out) = apply(kc, &claim(&ns, "legacy-data", "ReadWriteOnce"));
     assert!(ok, "{out}");
-    let (ok, out) = apply(kc, &deployment(&ns, "legacy", 3, "legacy-data"));
+    let (ok, out) = apply(kc, &deployment(&ns, "legacy", 3, "legacy-data", ""));
     assert!(ok, "{out}");
-    let (ok, out) = apply(kc, &deployment(&ns, "reports", 3, "reports"));
+    let (ok, out) = apply(kc, &deployment(&ns, "reports", 3, "reports", ""));
     assert!(ok, "{out}");
 
-    let ca_bundle = {
-        let b64 = Command::new("base64")
-            .args(["-w0"])
-            .arg(&ca)
-            .output()
-            .expect("base64");
-        String::from_utf8(b64.stdout).expect("ascii")
-    };
-    let (ok, out) = apply(kc, &webhooks(&cleanup.name, port, &ca_bundle, &ns));
-    assert!(ok, "registering the webhooks: {out}");
+    cluster_common::register(
+        kc,
+        &webhooks(&cleanup.name, port, &cluster_common::ca_bundle(&ca), &ns),
+    );
     // The registration takes effect asynchronously: wait until a violation is refused (bounded).
-    let web = deployment(&ns, "web", 3, "data");
+    let web = deployment(&ns, "web", 3, "data", "");
     wait_until("the webhook to take effect", Duration::from_secs(30), || {
         let (ok, out) = apply(kc, &web);
         assert!(!ok || !out.contains("volguard"), "{out}");
@@ -178,7 +94,7 @@ fn kube_apiserver_scales_autoscales_and_creates_claims_through_volguard() {
     });
 
     // A one-replica Deployment: allowed.
-    let (ok, out) = apply(kc, &deployment(&ns, "web", 1, "data"));
+    let (ok, out) = apply(kc, &deployment(&ns, "web", 1, "data", ""));
     assert!(ok, "{out}");
 
     // `kubectl scale` up: deployments/scale, denied; down: allowed.
@@ -258,7 +174,7 @@ fn kube_apiserver_scales_autoscales_and_creates_claims_through_volguard() {
     assert!(!ok, "{out}");
 
     // Another workload on the claim web already holds, on another node: denied, naming web.
-    let (ok, out) = apply(kc, &deployment(&ns, "worker", 1, "data"));
+    let (ok, out) = apply(kc, &deployment(&ns, "worker", 1, "data", ""));
     assert!(!ok, "{out}");
     assert!(out.contains("[shared-rwo-claim]"), "{out}");
     assert!(
@@ -280,7 +196,7 @@ fn kube_apiserver_scales_autoscales_and_creates_claims_through_volguard() {
 
     // `check --cluster`: a Deployment file whose claim is only in the cluster.
     let file = tmp.path().join("web.yaml");
-    std::fs::write(&file, deployment(&ns, "web", 3, "data")).expect("write manifest");
+    std::fs::write(&file, deployment(&ns, "web", 3, "data", "")).expect("write manifest");
     let out = crate::env::hermetic(&mut Command::new(env!("CARGO_BIN_EXE_volguard")))
         .arg("check")
         .arg("-f")

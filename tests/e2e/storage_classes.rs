@@ -5,24 +5,11 @@
 //! No provisioner runs here (no nodes, no CSI drivers): a StorageClass is only an object, which is all
 //! volguard reads. All traffic stays on 127.0.0.1, and every wait is bounded.
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use crate::cluster_common;
-use cluster_common::{Served, fresh_name, kubectl, serve, text, wait_until};
-
-fn webhooks(name: &str, port: u16, ca_bundle: &str, namespace: &str) -> String {
-    format!(
-        "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingWebhookConfiguration\nmetadata:\n  name: {name}\n\
-         webhooks:\n- name: validate.volguard.io\n  clientConfig:\n    url: https://127.0.0.1:{port}/validate\n    \
-         caBundle: {ca_bundle}\n  rules:\n  - apiGroups: [\"apps\"]\n    apiVersions: [\"v1\"]\n    operations: \
-         [\"CREATE\", \"UPDATE\"]\n    resources: [\"deployments\"]\n  - apiGroups: [\"\"]\n    apiVersions: [\"v1\"]\n    \
-         operations: [\"CREATE\", \"UPDATE\"]\n    resources: [\"persistentvolumeclaims\"]\n  admissionReviewVersions: \
-         [\"v1\"]\n  sideEffects: None\n  matchPolicy: Equivalent\n  timeoutSeconds: 5\n  failurePolicy: Fail\n  \
-         namespaceSelector:\n    matchLabels:\n      kubernetes.io/metadata.name: {namespace}\n"
-    )
-}
+use cluster_common::{Served, apply, fresh_name, run, serve, text, wait_until};
 
 fn class(name: &str, provisioner: &str) -> String {
     format!(
@@ -48,18 +35,6 @@ fn deployment(ns: &str, name: &str, replicas: u32, claim: &str) -> String {
     )
 }
 
-fn apply(kubeconfig: &Path, yaml: &str) -> (bool, String) {
-    let out = kubectl(kubeconfig, &["apply", "-f", "-"], Some(yaml));
-    let (stdout, stderr) = text(&out);
-    (out.status.success(), format!("{stdout}{stderr}"))
-}
-
-fn run(kubeconfig: &Path, args: &[&str]) -> (bool, String) {
-    let out = kubectl(kubeconfig, args, None);
-    let (stdout, stderr) = text(&out);
-    (out.status.success(), format!("{stdout}{stderr}"))
-}
-
 #[test]
 fn kube_apiserver_claims_are_judged_by_what_their_class_can_give() {
     let kubeconfig = cluster_common::cluster();
@@ -78,11 +53,7 @@ fn kube_apiserver_claims_are_judged_by_what_their_class_can_give() {
         cluster_common::WEBHOOK_KINDS,
     );
 
-    let (ok, out) = run(kc, &["create", "namespace", &ns]);
-    assert!(ok, "{out}");
-    let label = format!("kubernetes.io/metadata.name={ns}");
-    let (ok, out) = run(kc, &["label", "namespace", &ns, &label]);
-    assert!(ok, "{out}");
+    cluster_common::labelled_namespace(kc, &ns);
     // Classes created after volguard started: they reach its cache through the watch.
     for (name, provisioner) in [(&ebs, "ebs.csi.aws.com"), (&efs, "efs.csi.aws.com")] {
         let (ok, out) = apply(kc, &class(name, provisioner));
@@ -92,16 +63,16 @@ fn kube_apiserver_claims_are_judged_by_what_their_class_can_give() {
     let (ok, out) = apply(kc, &claim(&ns, "legacy-files", &ebs, "ReadWriteMany"));
     assert!(ok, "{out}");
 
-    let ca_bundle = {
-        let b64 = Command::new("base64")
-            .args(["-w0"])
-            .arg(&ca)
-            .output()
-            .expect("base64");
-        String::from_utf8(b64.stdout).expect("ascii")
-    };
-    let (ok, out) = apply(kc, &webhooks(&cleanup.name, port, &ca_bundle, &ns));
-    assert!(ok, "registering the webhook: {out}");
+    cluster_common::register(
+        kc,
+        &cluster_common::webhooks_with(
+            &cleanup.name,
+            port,
+            &cluster_common::ca_bundle(&ca),
+            &ns,
+            cluster_common::CLAIM_RULES,
+        ),
+    );
 
     // ReadWriteMany on EBS: refused, once the registration (and the class watch) have taken effect.
     let files = claim(&ns, "files", &ebs, "ReadWriteMany");

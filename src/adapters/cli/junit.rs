@@ -12,10 +12,10 @@ use std::io;
 
 use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesText, Event};
+use quick_xml::writer::ElementWriter;
 
 use super::report::{InputError, ObjectReport, Report, SkippedObject, Stage};
 use crate::decision::Verdict;
-use crate::domain::policy::Action;
 
 /// What a JUnit report says that the [`Report`] does not: when and where it ran.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -141,15 +141,17 @@ fn write_suite(
     Ok(())
 }
 
+/// A `<testcase>` element: volguard times nothing per object.
+fn testcase<'w>(w: &'w mut Writer<Vec<u8>>, name: &str, classname: &str) -> ElementWriter<'w, Vec<u8>> {
+    w.create_element("testcase")
+        .with_attributes([("name", name), ("classname", classname), ("time", "0")])
+}
+
 /// A judged object; a passing one with findings adds them to `out` (the suite's system-out).
 fn object_case(w: &mut Writer<Vec<u8>>, o: &ObjectReport, strict: bool, out: &mut String) -> io::Result<()> {
     let classname = xml_text(&format!("{}/{}", o.kind, o.namespace));
     let name = xml_text(&o.name);
-    let case = w.create_element("testcase").with_attributes([
-        ("name", name.as_str()),
-        ("classname", classname.as_str()),
-        ("time", "0"),
-    ]);
+    let case = testcase(w, &name, &classname);
     let findings = findings_text(o);
     if !fails(o, strict) {
         out.push_str(&findings);
@@ -159,7 +161,7 @@ fn object_case(w: &mut Writer<Vec<u8>>, o: &ObjectReport, strict: bool, out: &mu
     let rules: Vec<String> = o
         .findings
         .iter()
-        .map(|f| format!("{} ({})", f.rule, action_word(f.action)))
+        .map(|f| format!("{} ({})", f.rule, f.action.word()))
         .collect();
     let verdict = match o.verdict {
         Verdict::Deny => "denied",
@@ -180,27 +182,17 @@ fn object_case(w: &mut Writer<Vec<u8>>, o: &ObjectReport, strict: bool, out: &mu
     Ok(())
 }
 
-/// The action as the text report writes it.
-fn action_word(action: Action) -> &'static str {
-    match action {
-        Action::Deny => "deny",
-        Action::Warn => "warn",
-        Action::Audit => "audit",
-        Action::Off => "off",
-    }
-}
-
 /// Every finding of an object, as the text report writes them, after its place.
 fn findings_text(o: &ObjectReport) -> String {
     let mut text = String::new();
     for f in &o.findings {
-        let action = format!("{:?}", f.action).to_lowercase();
         let _ = writeln!(
             text,
-            "{} ({}): [{}] {action}: {}",
+            "{} ({}): [{}] {}: {}",
             o.object(),
             o.origin,
             f.rule,
+            f.action.word(),
             f.message
         );
         if let Some(fix) = &f.fix {
@@ -220,18 +212,12 @@ fn skipped_case(w: &mut Writer<Vec<u8>>, s: &SkippedObject) -> io::Result<()> {
     });
     let name = xml_text(s.name.as_deref().unwrap_or("(unnamed)"));
     let message = xml_text(&format!("{} {} is not judged by volguard", s.api_version, s.kind));
-    w.create_element("testcase")
-        .with_attributes([
-            ("name", name.as_str()),
-            ("classname", classname.as_str()),
-            ("time", "0"),
-        ])
-        .write_inner_content(|w| {
-            w.create_element("skipped")
-                .with_attribute(("message", message.as_str()))
-                .write_empty()?;
-            Ok(())
-        })?;
+    testcase(w, &name, &classname).write_inner_content(|w| {
+        w.create_element("skipped")
+            .with_attribute(("message", message.as_str()))
+            .write_empty()?;
+        Ok(())
+    })?;
     Ok(())
 }
 
@@ -254,18 +240,12 @@ fn error_case(w: &mut Writer<Vec<u8>>, e: &InputError) -> io::Result<()> {
     };
     let message = xml_text(&e.message);
     let text = xml_text(&e.to_string());
-    w.create_element("testcase")
-        .with_attributes([
-            ("name", name.as_str()),
-            ("classname", classname.as_str()),
-            ("time", "0"),
-        ])
-        .write_inner_content(|w| {
-            w.create_element("error")
-                .with_attributes([("message", message.as_str()), ("type", stage)])
-                .write_text_content(BytesText::new(&text))?;
-            Ok(())
-        })?;
+    testcase(w, &name, &classname).write_inner_content(|w| {
+        w.create_element("error")
+            .with_attributes([("message", message.as_str()), ("type", stage)])
+            .write_text_content(BytesText::new(&text))?;
+        Ok(())
+    })?;
     Ok(())
 }
 

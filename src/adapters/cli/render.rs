@@ -305,11 +305,12 @@ fn exceptions(object: &ObjectReport, out: &mut dyn Write) -> io::Result<()> {
 }
 
 fn finding(f: &Finding, out: &mut dyn Write) -> io::Result<()> {
-    let (word, style) = match f.action {
-        Action::Deny => ("deny", DENY),
-        Action::Warn => ("warn", WARN),
-        Action::Audit => ("audit", AUDIT),
-        Action::Off => ("off", DIM),
+    let word = f.action.word();
+    let style = match f.action {
+        Action::Deny => DENY,
+        Action::Warn => WARN,
+        Action::Audit => AUDIT,
+        Action::Off => DIM,
     };
     writeln!(
         out,

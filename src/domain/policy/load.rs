@@ -124,7 +124,7 @@ pub fn load_path(path: &Path) -> Result<super::PolicySet, LoadError> {
             path: path.display().to_string(),
         });
     }
-    Ok(super::PolicySet { policies })
+    Ok(super::PolicySet::new(policies))
 }
 
 /// Loads the policy documents of one YAML text; `source` names it in errors.

@@ -95,12 +95,34 @@ impl Policy {
 #[derive(Clone, Debug)]
 pub struct PolicySet {
     policies: Vec<Policy>,
+    /// What every policy says provisioners give, merged once at load ([`PolicySet::provisioners`]).
+    provisioners: crate::domain::storage::ProvisionerTable,
 }
 
 impl PolicySet {
     /// The policy compiled into the binary (`policies/default.yaml`).
     pub fn builtin() -> Result<Self, LoadError> {
-        load_str(BUILTIN_POLICY, BUILTIN_SOURCE).map(|policies| Self { policies })
+        load_str(BUILTIN_POLICY, BUILTIN_SOURCE).map(Self::new)
+    }
+
+    /// A set of loaded policies.
+    pub(crate) fn new(policies: Vec<Policy>) -> Self {
+        let mut provisioners = crate::domain::storage::ProvisionerTable::default();
+        for p in &policies {
+            for e in &p.params.provisioners.entries {
+                if !provisioners
+                    .entries
+                    .iter()
+                    .any(|t| t.provisioner == e.provisioner)
+                {
+                    provisioners.entries.push(e.clone());
+                }
+            }
+        }
+        Self {
+            policies,
+            provisioners,
+        }
     }
 
     /// The policies, in load order.
@@ -125,16 +147,8 @@ impl PolicySet {
 
     /// What every policy says provisioners give, over the built-in table (the first policy to list a
     /// provisioner wins): for what is said of a claim whatever policy selects its workloads.
-    pub(crate) fn provisioners(&self) -> crate::domain::storage::ProvisionerTable {
-        let mut table = crate::domain::storage::ProvisionerTable::default();
-        for p in &self.policies {
-            for e in &p.params.provisioners.entries {
-                if !table.entries.iter().any(|t| t.provisioner == e.provisioner) {
-                    table.entries.push(e.clone());
-                }
-            }
-        }
-        table
+    pub(crate) fn provisioners(&self) -> &crate::domain::storage::ProvisionerTable {
+        &self.provisioners
     }
 
     /// The policies that select the target.

@@ -307,6 +307,18 @@ pub enum Action {
     Deny,
 }
 
+impl Action {
+    /// The action as the reports write it: `deny`, `warn`, `audit`, `off`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Action::Off => "off",
+            Action::Audit => "audit",
+            Action::Warn => "warn",
+            Action::Deny => "deny",
+        }
+    }
+}
+
 /// What to do when something a rule needs cannot be looked up.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema)]
 pub enum FailureMode {

@@ -142,7 +142,8 @@ pub struct Finding {
 }
 
 impl Finding {
-    fn new(rule: RuleId, object: &ObjectRef, message: String) -> Self {
+    /// A violation of `rule` by `object`, naming no container, volume, claim or fix.
+    pub(crate) fn new(rule: RuleId, object: &ObjectRef, message: String) -> Self {
         Self {
             rule,
             severity: Severity::Violation,

@@ -9,7 +9,9 @@ use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use super::{ClaimState, Finding, ResolvedClaim, RuleId, Source, Subject};
 use crate::domain::access::{ROX, RWO, RWX};
 use crate::domain::lookup::{Answer, Lookup};
-use crate::domain::storage::{self, ClassRequest, Gap, Modes, ProvisionerTable, ResolvedClass, VolumeMode};
+use crate::domain::storage::{
+    self, Capabilities, ClassRequest, Gap, Modes, ProvisionerTable, ResolvedClass, VolumeMode,
+};
 use crate::domain::workload::{ObjectRef, PerPodSource};
 
 /// How to ask for what the class can give, for a claim that asks for what it cannot.
@@ -47,7 +49,6 @@ fn fix_for(gap: &Gap, subject: &str) -> String {
     let alternative = gap
         .capabilities
         .shared_alternative
-        .as_deref()
         .filter(|_| wants_sharing)
         .map(|alt| format!(" (for this vendor, {alt})"))
         .unwrap_or_default();
@@ -206,11 +207,7 @@ pub(super) fn share_phrase(c: &ResolvedClaim, table: &ProvisionerTable) -> Optio
     let read_write = if offered.contains(Modes::RWX) {
         format!("a claim that asks {class} for {RWX}, which it gives")
     } else {
-        let alternative = caps
-            .shared_alternative
-            .as_deref()
-            .map(|a| format!(", such as one of {a}"))
-            .unwrap_or_default();
+        let alternative = such_as(&caps);
         format!(
             "a claim of a class that gives {RWX}{alternative}: {class} cannot with volumeMode: {}",
             view.volume_mode
@@ -220,6 +217,13 @@ pub(super) fn share_phrase(c: &ResolvedClaim, table: &ProvisionerTable) -> Optio
         read_write,
         read_only,
     })
+}
+
+/// ", such as one of efs.csi.aws.com": the same vendor's provisioner that shares read-write, if any.
+fn such_as(caps: &Capabilities) -> String {
+    caps.shared_alternative
+        .map(|a| format!(", such as one of {a}"))
+        .unwrap_or_default()
 }
 
 /// The ReadWriteOncePod fix's mention of ReadWriteMany, when the class cannot give it.
@@ -263,11 +267,7 @@ pub(crate) fn sharable_modes(
                 "{ROX}, mounted readOnly: true, which {described} gives ({RWX} it cannot, with volumeMode: {volume_mode})"
             ),
             (false, false) => {
-                let alternative = caps
-                    .shared_alternative
-                    .as_deref()
-                    .map(|a| format!(", such as one of {a}"))
-                    .unwrap_or_default();
+                let alternative = such_as(&caps);
                 format!(
                     "a class that gives {RWX}{alternative} ({described} gives neither {RWX} nor {ROX} with volumeMode: \
                  {volume_mode})"

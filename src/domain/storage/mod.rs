@@ -9,6 +9,7 @@
 
 pub mod provisioners;
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -116,19 +117,18 @@ impl fmt::Display for VolumeMode {
     }
 }
 
-/// What one provisioner can give, and where that is said.
+/// What one provisioner can give, and where that is said. Read on every claim judged: a built-in row's
+/// texts are borrowed, not copied.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Capabilities {
-    /// The storage system (`AWS EBS`), or the provisioner's name for a policy's entry.
-    pub family: String,
     /// Modes with `volumeMode: Filesystem`.
     pub filesystem: Modes,
     /// Modes with `volumeMode: Block`.
     pub block: Modes,
     /// A provisioner of the same vendor that shares a filesystem read-write.
-    pub shared_alternative: Option<String>,
+    pub shared_alternative: Option<&'static str>,
     /// Where it comes from: a documentation URL, or the policy that says so.
-    pub source: String,
+    pub source: Cow<'static, str>,
 }
 
 impl Capabilities {
@@ -166,19 +166,17 @@ impl ProvisionerTable {
     pub fn capabilities(&self, provisioner: &str) -> Option<Capabilities> {
         if let Some(e) = self.entries.iter().find(|e| e.provisioner == provisioner) {
             return Some(Capabilities {
-                family: provisioner.to_owned(),
                 filesystem: e.filesystem,
                 block: e.block,
                 shared_alternative: None,
-                source: format!("policy \"{}\"", e.policy),
+                source: Cow::Owned(format!("policy \"{}\"", e.policy)),
             });
         }
         provisioners::builtin(provisioner).map(|p| Capabilities {
-            family: p.family.to_owned(),
             filesystem: p.filesystem,
             block: p.block,
-            shared_alternative: p.shared_alternative.map(str::to_owned),
-            source: p.source.to_owned(),
+            shared_alternative: p.shared_alternative,
+            source: Cow::Borrowed(p.source),
         })
     }
 }

@@ -223,10 +223,23 @@ pub fn serve_with(
     unreachable!("every attempt returns or fails")
 }
 
+/// The rule that also sends claims, as the chart registers them (for `unsupported-access-mode` and the
+/// claim rules), for [`webhooks_with`].
+pub const CLAIM_RULES: &str = r#"
+  - apiGroups: [""]
+    apiVersions: ["v1"]
+    operations: ["CREATE", "UPDATE"]
+    resources: ["persistentvolumeclaims"]"#;
+
 /// A ValidatingWebhookConfiguration and a MutatingWebhookConfiguration, both `name`, sending the
 /// workload kinds volguard judges in `namespace` to `https://127.0.0.1:port/{validate,mutate}`.
 pub fn webhooks(name: &str, port: u16, ca_bundle: &str, namespace: &str) -> String {
-    let rules = r#"
+    webhooks_with(name, port, ca_bundle, namespace, "")
+}
+
+/// [`webhooks`], sending also what `extra_rules` (YAML list items, such as [`CLAIM_RULES`]) select.
+pub fn webhooks_with(name: &str, port: u16, ca_bundle: &str, namespace: &str, extra_rules: &str) -> String {
+    let workload_rules = r#"
   - apiGroups: ["apps"]
     apiVersions: ["v1"]
     operations: ["CREATE", "UPDATE"]
@@ -239,6 +252,7 @@ pub fn webhooks(name: &str, port: u16, ca_bundle: &str, namespace: &str) -> Stri
     apiVersions: ["v1", "v2"]
     operations: ["CREATE", "UPDATE"]
     resources: ["horizontalpodautoscalers"]"#;
+    let rules = format!("{workload_rules}{extra_rules}");
     let common = |path: &str| {
         format!(
             "  clientConfig:\n    url: https://127.0.0.1:{port}/{path}\n    caBundle: {ca_bundle}\n  rules:{rules}\n  \
@@ -259,20 +273,102 @@ pub fn webhooks(name: &str, port: u16, ca_bundle: &str, namespace: &str) -> Stri
 /// Creates namespace `ns` (labelled with its name, as servers newer than v1.20 do by themselves) and
 /// registers [`webhooks`] named `name` for it, trusting the CA at `ca`.
 pub fn namespace_with_webhooks(kubeconfig: &Path, ns: &str, name: &str, port: u16, ca: &Path) {
+    labelled_namespace(kubeconfig, ns);
+    register(kubeconfig, &webhooks(name, port, &ca_bundle(ca), ns));
+}
+
+/// Creates namespace `ns`, labelled with its name (as servers newer than v1.20 do by themselves), which
+/// the webhooks' `namespaceSelector` selects.
+pub fn labelled_namespace(kubeconfig: &Path, ns: &str) {
     let out = kubectl(kubeconfig, &["create", "namespace", ns], None);
     assert!(out.status.success(), "{:?}", text(&out));
     let label = format!("kubernetes.io/metadata.name={ns}");
     let out = kubectl(kubeconfig, &["label", "namespace", ns, &label], None);
     assert!(out.status.success(), "{:?}", text(&out));
-    let pem = std::fs::read(ca).expect("the dev CA");
-    let ca_bundle = {
-        use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD.encode(pem)
-    };
-    let out = kubectl(
-        kubeconfig,
-        &["apply", "-f", "-"],
-        Some(&webhooks(name, port, &ca_bundle, ns)),
-    );
+}
+
+/// The CA file at `ca`, base64-encoded for a `caBundle`.
+pub fn ca_bundle(ca: &Path) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(std::fs::read(ca).expect("the dev CA"))
+}
+
+/// Applies webhook configurations (from [`webhooks`] or [`webhooks_with`]).
+pub fn register(kubeconfig: &Path, configurations: &str) {
+    let out = kubectl(kubeconfig, &["apply", "-f", "-"], Some(configurations));
     assert!(out.status.success(), "registering the webhooks: {:?}", text(&out));
+}
+
+/// A ReadWriteOnce-or-other claim `name` of 1Gi in `ns`, of the default class.
+pub fn claim(ns: &str, name: &str, mode: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n  \
+         accessModes: [{mode}]\n  resources:\n    requests:\n      storage: 1Gi\n"
+    )
+}
+
+/// A Deployment of `replicas` nginx pods mounting claim `claim`, with `annotations` (a YAML flow mapping's
+/// entries, or "").
+pub fn deployment(ns: &str, name: &str, replicas: u32, claim: &str, annotations: &str) -> String {
+    format!(
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+  namespace: {ns}
+  labels: {{app: {name}}}
+  annotations: {{{annotations}}}
+spec:
+  replicas: {replicas}
+  strategy: {{type: Recreate}}
+  selector:
+    matchLabels: {{app: {name}}}
+  template:
+    metadata:
+      labels: {{app: {name}}}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.27
+        volumeMounts:
+        - name: data
+          mountPath: /usr/share/nginx/html
+      volumes:
+      - name: data
+        persistentVolumeClaim:
+          claimName: {claim}
+"#
+    )
+}
+
+/// Applies `yaml` with kubectl: whether it succeeded, and what kubectl printed.
+pub fn apply(kubeconfig: &Path, yaml: &str) -> (bool, String) {
+    let out = kubectl(kubeconfig, &["apply", "-f", "-"], Some(yaml));
+    let (stdout, stderr) = text(&out);
+    (out.status.success(), format!("{stdout}{stderr}"))
+}
+
+/// Runs kubectl: whether it succeeded, and what it printed.
+pub fn run(kubeconfig: &Path, args: &[&str]) -> (bool, String) {
+    let out = kubectl(kubeconfig, args, None);
+    let (stdout, stderr) = text(&out);
+    (out.status.success(), format!("{stdout}{stderr}"))
+}
+
+/// The value of the first metric line on 127.0.0.1:`port`/metrics that starts with `line_start`.
+pub fn metric(port: u16, line_start: &str) -> Option<f64> {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sf",
+            "--max-time",
+            "2",
+            &format!("http://127.0.0.1:{port}/metrics"),
+        ])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
 }
