@@ -34,6 +34,23 @@ fn delete_deployment(kubeconfig: &Path, ns: &str, name: &str) {
     );
 }
 
+/// Who holds the background audit's Lease `volguard-audit` in `ns` ("" once released).
+fn lease_holder(kubeconfig: &Path, ns: &str) -> String {
+    must(
+        kubeconfig,
+        &[
+            "get",
+            "lease",
+            "-n",
+            ns,
+            "volguard-audit",
+            "-o",
+            "jsonpath={.spec.holderIdentity}",
+        ],
+        None,
+    )
+}
+
 /// The report CRDs the chart vendors, applied (idempotent: every test run and engineer shares them).
 fn apply_report_crds(kubeconfig: &Path) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/volguard/files/crds");
@@ -489,25 +506,7 @@ fn serve_audits_in_the_background_and_its_reports_follow_a_fix() {
         ]
         .map(std::ffi::OsStr::new),
     );
-    let summary = || -> Option<Value> {
-        let out = kubectl(
-            kc,
-            &[
-                "get",
-                "policyreports",
-                "-n",
-                &ns,
-                "volguard",
-                "-o",
-                "jsonpath={.summary}",
-            ],
-            None,
-        );
-        out.status
-            .success()
-            .then(|| serde_json::from_slice(&out.stdout).ok())
-            .flatten()
-    };
+    let summary = || cluster_common::report_summary(kc, &ns);
     let failing = serde_json::json!({"pass": 5, "fail": 1, "warn": 0, "error": 0, "skip": 0});
     cluster_common::wait_until(
         "the first background pass",
@@ -524,19 +523,7 @@ fn serve_audits_in_the_background_and_its_reports_follow_a_fix() {
         )
         .is_some_and(|n| n >= 1.0)
     );
-    let holder = must(
-        kc,
-        &[
-            "get",
-            "lease",
-            "-n",
-            &ns,
-            "volguard-audit",
-            "-o",
-            "jsonpath={.spec.holderIdentity}",
-        ],
-        None,
-    );
+    let holder = lease_holder(kc, &ns);
     assert!(!holder.is_empty(), "the audit Lease has a holder");
 
     must(
@@ -571,18 +558,6 @@ fn serve_audits_in_the_background_and_its_reports_follow_a_fix() {
         std::time::Duration::from_secs(30),
         || served.cleanup.server.try_wait().expect("status").is_some(),
     );
-    let holder = must(
-        kc,
-        &[
-            "get",
-            "lease",
-            "-n",
-            &ns,
-            "volguard-audit",
-            "-o",
-            "jsonpath={.spec.holderIdentity}",
-        ],
-        None,
-    );
+    let holder = lease_holder(kc, &ns);
     assert_eq!(holder, "", "released on shutdown");
 }

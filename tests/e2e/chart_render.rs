@@ -1204,19 +1204,8 @@ fn audit_writes_reports_as_the_charts_service_account() {
     let out = audit(&["--write-reports"]);
     let (stdout, stderr) = cluster_common::text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
-    let summary = kc(
-        &[
-            "get",
-            "policyreports",
-            "-n",
-            &ns,
-            "volguard",
-            "-o",
-            "jsonpath={.summary}",
-        ],
-        None,
-    );
-    let summary: Value = serde_json::from_slice(&summary.stdout).expect("JSON");
+    let summary =
+        cluster_common::report_summary(&kubeconfig, &ns).expect("volguard's report, with a summary");
     assert_eq!(
         summary,
         serde_json::json!({"pass": 5, "fail": 1, "warn": 0, "error": 0, "skip": 0})

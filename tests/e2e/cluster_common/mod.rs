@@ -372,3 +372,25 @@ pub fn metric(port: u16, line_start: &str) -> Option<f64> {
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
 }
+
+/// The summary of volguard's PolicyReport in `ns` (`{"pass": .., "fail": .., ...}`), or None when there
+/// is no such report.
+pub fn report_summary(kubeconfig: &Path, ns: &str) -> Option<serde_json::Value> {
+    let out = kubectl(
+        kubeconfig,
+        &[
+            "get",
+            "policyreports",
+            "-n",
+            ns,
+            "volguard",
+            "-o",
+            "jsonpath={.summary}",
+        ],
+        None,
+    );
+    out.status
+        .success()
+        .then(|| serde_json::from_slice(&out.stdout).ok())
+        .flatten()
+}
