@@ -6,6 +6,7 @@ use crate::cli_common;
 
 use cli_common::{d, decisions, run, volguard};
 use pretty_assertions::assert_eq;
+use volguard::domain::storage::provisioners;
 
 const DIR: &str = "tests/fixtures/storage";
 
@@ -13,9 +14,7 @@ const DIR: &str = "tests/fixtures/storage";
 fn expected(files: &[&str]) -> Vec<(String, Vec<String>)> {
     let mut out = Vec::new();
     for f in files {
-        let text = std::fs::read_to_string(cli_common::root().join(DIR).join(f)).unwrap();
-        let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).unwrap();
-        for v in docs {
+        for v in documents(f) {
             if v["kind"] != "PersistentVolumeClaim" {
                 continue;
             }
@@ -31,6 +30,12 @@ fn expected(files: &[&str]) -> Vec<(String, Vec<String>)> {
         }
     }
     out
+}
+
+/// The documents of a fixture file.
+fn documents(file: &str) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(cli_common::root().join(DIR).join(file)).unwrap();
+    serde_saphyr::from_multiple(&text).unwrap()
 }
 
 #[test]
@@ -55,8 +60,45 @@ fn every_provisioner_family_in_both_verdicts() {
         })
         .collect();
     assert_eq!(got, want);
-    // 15 families, each once denied, plus the claim that gets the default class.
-    assert_eq!(want.len(), 16);
+    // Every family of the built-in table has, in claims.yaml, a claim of one of its classes that is
+    // allowed and one that is denied: a family added to the table without fixtures fails here.
+    let classes: std::collections::BTreeMap<String, String> = documents("classes.yaml")
+        .into_iter()
+        .filter(|d| d["kind"] == "StorageClass")
+        .map(|d| {
+            (
+                d["metadata"]["name"].as_str().unwrap().to_owned(),
+                d["provisioner"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let denied: Vec<String> = got.iter().map(|(object, _, _)| object.clone()).collect();
+    let mut verdicts: std::collections::BTreeMap<&str, (usize, usize)> = std::collections::BTreeMap::new();
+    for claim in documents("claims.yaml") {
+        let class = &classes[claim["spec"]["storageClassName"].as_str().unwrap()];
+        let family = provisioners::builtin(class).unwrap().family;
+        let name = format!(
+            "PersistentVolumeClaim storage/{}",
+            claim["metadata"]["name"].as_str().unwrap()
+        );
+        let (allowed, refused) = verdicts.entry(family).or_default();
+        if denied.contains(&name) {
+            *refused += 1;
+        } else {
+            *allowed += 1;
+        }
+    }
+    for p in provisioners::PROVISIONERS {
+        let (allowed, refused) = verdicts.get(p.family).copied().unwrap_or_default();
+        assert!(
+            allowed > 0 && refused > 0,
+            "{}: {allowed} allowed, {refused} denied",
+            p.family
+        );
+    }
+    assert_eq!(verdicts.len(), provisioners::PROVISIONERS.len());
+    // Each family once denied, plus the edge claim that gets the default class.
+    assert_eq!(want.len(), provisioners::PROVISIONERS.len() + 1);
     assert_eq!(report["summary"]["claims"], 35);
     assert_eq!(report["summary"]["skipped"], serde_json::json!({}));
     let ebs = &report["objects"][0]["findings"][0];
