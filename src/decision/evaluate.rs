@@ -292,8 +292,9 @@ pub(crate) fn evaluate_update(
 /// Downgrades to Warn every denial `old` had too, on a volume whose hazard the update does not worsen.
 pub fn ratchet(new: &mut Evaluation, old: &Evaluation) {
     let (new_exposure, old_exposure) = (&new.exposure, &old.exposure);
-    // A lookup that failed decides nothing: the failure mode answers, update or not.
-    let ratchetable = |j: &&mut Judged| j.action == Action::Deny && j.finding.rule != RuleId::LookupFailed;
+    // A lookup that failed decides nothing: the failure mode answers, update or not; a skip that cannot
+    // be honoured is refused whatever the old object carried.
+    let ratchetable = |j: &&mut Judged| j.action == Action::Deny && !j.finding.rule.is_meta();
     for j in new.findings.iter_mut().filter(ratchetable) {
         let existed = old.findings.iter().any(|o| {
             let (a, b) = (&o.finding, &j.finding);

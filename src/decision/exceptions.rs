@@ -22,10 +22,6 @@ pub const SKIP_ANNOTATION: &str = "volguard.io/skip";
 /// The annotation saying why; required with [`SKIP_ANNOTATION`].
 pub const SKIP_REASON_ANNOTATION: &str = "volguard.io/skip-reason";
 
-/// Rules an exception cannot name: they say that volguard could not decide, or that an exception is
-/// itself wrong.
-const UNSKIPPABLE: [RuleId; 2] = [RuleId::LookupFailed, RuleId::InvalidSkip];
-
 /// A rule an object skips, honoured.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -62,7 +58,7 @@ pub(crate) fn requested(annotations: Option<&BTreeMap<String, String>>) -> Reque
         .filter(|r| !r.is_empty());
     for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
         match RuleId::ALL.iter().find(|r| r.as_str() == name) {
-            Some(rule) if UNSKIPPABLE.contains(rule) => out.problems.push(format!(
+            Some(rule) if rule.is_meta() => out.problems.push(format!(
                 "{SKIP_ANNOTATION} names `{name}`, which cannot be skipped"
             )),
             Some(rule) => {
@@ -91,7 +87,7 @@ pub(crate) fn requested(annotations: Option<&BTreeMap<String, String>>) -> Reque
 fn skippable() -> Vec<&'static str> {
     RuleId::ALL
         .iter()
-        .filter(|r| !UNSKIPPABLE.contains(r))
+        .filter(|r| !r.is_meta())
         .map(|r| r.as_str())
         .collect()
 }

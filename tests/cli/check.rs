@@ -499,3 +499,28 @@ fn check_cluster_without_an_answering_cluster_is_a_usage_error_saying_why() {
         out.stdout
     );
 }
+
+#[test]
+fn a_claim_with_a_skip_but_no_reason_is_refused_offline_as_the_webhook_refuses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("claim.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: data\n  namespace: shop\n  annotations:\n    \
+         volguard.io/skip: shared-rwo-claim\nspec:\n  accessModes: [ReadWriteOnce]\n  resources:\n    requests:\n      \
+         storage: 1Gi\n",
+    )
+    .unwrap();
+    let out = run(volguard([
+        "check".as_ref(),
+        "-o".as_ref(),
+        "json".as_ref(),
+        "-f".as_ref(),
+        file.as_os_str(),
+    ]));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(
+        decisions(&out.json()),
+        [d("PersistentVolumeClaim shop/data", "Deny", &["invalid-skip"])]
+    );
+}

@@ -344,3 +344,28 @@ async fn the_webhook_denies_a_skip_without_a_reason_and_skips_nothing() {
         "{response:#}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ratchet_does_not_soften_a_skip_without_a_reason_the_old_object_had_too() {
+    // The image change at 3 replicas is ratcheted (shared-rwo-claim only warns); the bad skip both
+    // objects carry is still refused.
+    let server = TestServer::start(Setup::default()).await;
+    let mut review = update(3, 3);
+    for object in ["object", "oldObject"] {
+        review["request"][object]["metadata"]["annotations"] =
+            serde_json::json!({"volguard.io/skip": "shared-rwo-claim"});
+    }
+    let response = validate(&server, &review).await;
+    assert_eq!(response["allowed"], false, "{response:#}");
+    assert!(
+        message(&response).contains("[invalid-skip] volguard.io/skip needs a volguard.io/skip-reason"),
+        "{response:#}"
+    );
+    assert!(
+        warnings(&response)
+            .iter()
+            .any(|w| w.starts_with("[shared-rwo-claim] ")
+                && w.contains("does not make an existing violation worse")),
+        "{response:#}"
+    );
+}

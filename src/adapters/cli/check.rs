@@ -488,10 +488,13 @@ fn judge_all(
             if let Resource::Claim(claim) = resource.as_ref() {
                 let report = ClaimReport::new(origin, claim);
                 // Offline, the workloads in the files report how they share the claim; the claim itself
-                // reports only what it alone gets wrong (a mode its class cannot give).
+                // reports only what it alone gets wrong (a mode its class cannot give), and what its
+                // judging does (a skip that cannot be honoured), as the webhook would.
                 let judged = judge().ok().map(|mut evaluation| {
                     if cluster.is_none() {
-                        evaluation.findings.retain(|j| CLAIM_ALONE.contains(&j.finding.rule));
+                        evaluation
+                            .findings
+                            .retain(|j| CLAIM_ALONE.contains(&j.finding.rule) || j.finding.rule.is_meta());
                     }
                     evaluation
                 });

@@ -77,6 +77,13 @@ impl RuleId {
         RuleId::InvalidSkip,
     ];
 
+    /// Whether the rule is about the judging itself, not the object's volumes: `lookup-failed` (the
+    /// failure mode's answer) and `invalid-skip` (an exception that cannot be honoured). Neither can be
+    /// skipped, softened by the ratchet, or be a pass result.
+    pub fn is_meta(self) -> bool {
+        matches!(self, RuleId::LookupFailed | RuleId::InvalidSkip)
+    }
+
     /// The id as written in policies and messages.
     pub fn as_str(self) -> &'static str {
         match self {
