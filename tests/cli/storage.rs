@@ -426,3 +426,52 @@ fn a_claim_created_under_its_workloads_is_told_what_its_class_can_share() {
         "{pd}"
     );
 }
+
+#[test]
+fn of_two_default_classes_in_the_files_the_newest_is_the_default_as_in_the_cluster() {
+    // "a-ebs" comes first by name, "z-efs" is newer: Kubernetes (1.26+) and the cluster cache take the
+    // newest, so must the files. An EFS claim may be ReadWriteMany; an EBS one may not.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("classes-and-claim.yaml");
+    let class = |name: &str, provisioner: &str, created: &str| {
+        format!(
+            "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: {name}\n  creationTimestamp: \
+             \"{created}\"\n  annotations:\n    storageclass.kubernetes.io/is-default-class: \"true\"\nprovisioner: \
+             {provisioner}\n"
+        )
+    };
+    let claim = "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: shared\n  namespace: shop\nspec:\n  \
+                 accessModes: [ReadWriteMany]\n  resources:\n    requests:\n      storage: 1Gi\n";
+    let write = |first: &str, second: &str| {
+        std::fs::write(&file, format!("{first}---\n{second}---\n{claim}")).unwrap();
+        run(volguard([
+            "check".as_ref(),
+            "-o".as_ref(),
+            "json".as_ref(),
+            "-f".as_ref(),
+            file.as_os_str(),
+        ]))
+    };
+    let (ebs_old, efs_new) = (
+        class("a-ebs", "ebs.csi.aws.com", "2024-01-01T00:00:00Z"),
+        class("z-efs", "efs.csi.aws.com", "2025-01-01T00:00:00Z"),
+    );
+    let out = write(&ebs_old, &efs_new);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(decisions(&out.json()), []);
+    // The other way round, the newest is EBS: the claim never binds.
+    let (ebs_new, efs_old) = (
+        class("a-ebs", "ebs.csi.aws.com", "2025-01-01T00:00:00Z"),
+        class("z-efs", "efs.csi.aws.com", "2024-01-01T00:00:00Z"),
+    );
+    let out = write(&efs_old, &ebs_new);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert_eq!(
+        decisions(&out.json()),
+        [d(
+            "PersistentVolumeClaim shop/shared",
+            "Deny",
+            &["unsupported-access-mode"]
+        )]
+    );
+}

@@ -209,7 +209,9 @@ impl ObjectType {
                 scale: typed::<Scale, _, ALL>(d)?,
                 target_kind: None,
             }),
-            Self::StorageClass => Resource::StorageClass(typed::<StorageClass, _, ALL>(d)?),
+            // Every field: a StorageClass is small and never reviewed, and the choice among several
+            // default classes reads its creationTimestamp, which `Unread` leaves out of every ObjectMeta.
+            Self::StorageClass => Resource::StorageClass(typed::<StorageClass, _, true>(d)?),
         })
     }
 

@@ -16,7 +16,8 @@
 //! One decision whoever asks: `check`, `review` and `serve` all decode through this, so all judge the
 //! same object. Repairs (`decision::mutate`) diff the typed object before and after, both decoded this
 //! way, and apply the patch to the object as received, so the fields left out here survive a repair.
-//! `tests/decision/unread.rs` decides every fixture both ways and requires the same answers.
+//! `src/decision/every_field.rs` decides every fixture both ways and requires the same answers. A
+//! StorageClass is decoded whole (`decode.rs`): the default class is the newest, by its creationTimestamp.
 //! See <https://kubernetes.io/docs/reference/using-api/server-side-apply/#field-management>.
 
 use std::borrow::Cow;
@@ -61,7 +62,8 @@ const CONTAINER: &[&str] = &[
 const WORKLOAD: &[&str] = &["status"];
 
 /// Per k8s-openapi struct, the fields no rule reads. Read by nothing in `src/domain` or `src/decision`
-/// (the tests in this file and `tests/decision/unread.rs` hold it to that).
+/// (the tests in this file and `src/decision/every_field.rs` hold it to that), but for a StorageClass's
+/// creationTimestamp, which is why a StorageClass is decoded whole.
 pub(crate) const UNREAD: &[(&str, &[&str])] = &[
     (
         "ObjectMeta",
