@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use super::{in_scope, judge, reports};
+use super::{Judgement, in_scope, judge, reports};
 use crate::adapters::kube_lookup::ClusterLookup;
 use crate::adapters::managed_tls::lease::{self, LeaseConfig};
 use crate::adapters::policy_report::{self, Outcome, ReportApi, WriteLimits};
@@ -121,7 +121,7 @@ async fn run(
             o = pass(&client, &cluster, &state, &config) => o,
             _ = stop.wait_for(|s| *s) => return,
         };
-        let now = unix_now();
+        let now = crate::adapters::server::start::unix_now();
         match outcome {
             Ok(findings) => state.metrics.audit_pass(Some(&findings), now),
             Err(e) => {
@@ -144,12 +144,6 @@ async fn run(
             }
         }
     }
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// (rule, namespace, result) of every failed, warned or errored result of a pass.
@@ -176,21 +170,7 @@ async fn pass(
         .await
         .map_err(|e| format!("the audit's judging task failed: {e}"))?;
     let reports = reports(&judged, config.api, config.max_results);
-    let mut findings = Findings::new();
-    for report in &reports {
-        let namespace = report.metadata.namespace.clone().unwrap_or_default();
-        for r in &report.results {
-            let result = match r.result {
-                Outcome::Fail => "fail",
-                Outcome::Warn => "warn",
-                Outcome::Error => "error",
-                Outcome::Pass | Outcome::Skip => continue,
-            };
-            if let Some(rule) = RuleId::ALL.iter().find(|id| id.as_str() == r.rule) {
-                findings.push((rule.as_str(), namespace.clone(), result));
-            }
-        }
-    }
+    let findings = findings(&judged);
     let scope = config.namespace.as_deref();
     let written = policy_report::write(client, config.api, &reports, scope, config.limits)
         .await
@@ -203,6 +183,28 @@ async fn pass(
         "Background audit pass"
     );
     Ok(findings)
+}
+
+/// The failed, warned and errored results of a pass, counted from the judgements, not the reports: a
+/// report keeps at most `--audit-max-report-results`.
+fn findings(judged: &[Judgement]) -> Findings {
+    let mut out = Findings::new();
+    for (workload, evaluation) in judged {
+        let namespace = crate::domain::workload::namespace_of(workload.metadata());
+        match evaluation {
+            Ok(e) => out.extend(e.findings.iter().filter_map(|j| {
+                let result = match policy_report::outcome(j) {
+                    Outcome::Fail => "fail",
+                    Outcome::Warn => "warn",
+                    Outcome::Error => "error",
+                    Outcome::Pass | Outcome::Skip => return None,
+                };
+                Some((j.finding.rule.as_str(), namespace.to_owned(), result))
+            })),
+            Err(_) => out.push((RuleId::LookupFailed.as_str(), namespace.to_owned(), "error")),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -223,5 +225,45 @@ mod tests {
         // A change just before the periodic pass: the periodic pass, not later.
         let interval = s(30);
         assert_eq!(next_start(t0, interval, Some(t0 + s(29))), t0 + interval);
+    }
+
+    #[test]
+    fn the_findings_metric_counts_every_finding_however_few_results_a_report_keeps() {
+        use crate::domain::workload::{Decoded, decode};
+        let resource = |v: serde_json::Value| match decode(v) {
+            Ok(Decoded::Resource(r)) => *r,
+            other => panic!("{other:?}"),
+        };
+        let mut objects = vec![resource(
+            serde_json::json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "data", "namespace": "shop"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}),
+        )];
+        for name in ["a", "b", "c"] {
+            objects.push(resource(serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": name, "namespace": "shop"},
+                "spec": {"replicas": 3, "strategy": {"type": "Recreate"}, "selector": {"matchLabels": {"app": name}},
+                    "template": {"metadata": {"labels": {"app": name}}, "spec": {
+                        "containers": [{"name": "web", "image": "nginx",
+                            "volumeMounts": [{"name": "data", "mountPath": "/d"}]}],
+                        "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]}}}})));
+        }
+        let lookup = ClusterLookup::from_objects(objects);
+        let workloads = in_scope(&lookup, None, None).unwrap();
+        let policies = crate::domain::policy::PolicySet::builtin().unwrap();
+        let judged = judge(&workloads, &lookup, &policies);
+        let reports = reports(&judged, ReportApi::Wgpolicyk8s, 1);
+        let failed_in_report = reports[0]
+            .results
+            .iter()
+            .filter(|r| r.result == Outcome::Fail)
+            .count();
+        assert_eq!(failed_in_report, 1, "the report keeps one result");
+        let counted = findings(&judged);
+        assert_eq!(
+            counted,
+            vec![("shared-rwo-claim", "shop".to_owned(), "fail"); 3],
+            "each Deployment's finding is counted"
+        );
     }
 }

@@ -14,8 +14,9 @@ use tracing::{error, info};
 
 use super::material::{Material, cas_of};
 use super::schedule::{Step, Validity, compose_bundle, next_step};
-use super::{ManagedTls, ManagedTlsError, kube_err, unix_now, webhooks};
+use super::{ManagedTls, ManagedTlsError, kube_err, webhooks};
 use crate::adapters::certs::Ca;
+use crate::adapters::server::start::unix_now;
 
 /// While this replica leads: keep the Secret and the caBundles as the schedule wants them.
 pub(super) async fn lead(

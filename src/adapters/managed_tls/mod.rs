@@ -125,10 +125,6 @@ pub struct Managed {
     lease_task: tokio::task::JoinHandle<()>,
 }
 
-fn unix_now() -> i64 {
-    jiff::Timestamp::now().as_second()
-}
-
 /// Joins the election and waits until the Secret holds a usable serving pair (the leader makes it when
 /// missing). Polls once a second, logging every 15 s, until `stop`.
 pub async fn start(
@@ -278,7 +274,7 @@ fn take(state: &Arc<AppState>, material: &Material) {
 }
 
 fn warn_expiring(state: &Arc<AppState>, material: &Material) {
-    let now = unix_now();
+    let now = crate::adapters::server::start::unix_now();
     if let Some(ca) = material.cas.first()
         && ca.validity.is_expiring(now)
     {

@@ -163,7 +163,8 @@ pub fn reference(workload: &Workload) -> ResourceRef {
     }
 }
 
-fn outcome(j: &Judged) -> Outcome {
+/// The outcome a finding is reported with (what `volguard_audit_findings` counts too).
+pub(crate) fn outcome(j: &Judged) -> Outcome {
     if j.finding.rule == RuleId::LookupFailed {
         return Outcome::Error;
     }
@@ -180,10 +181,9 @@ fn capped(message: &str) -> String {
     }
 }
 
-/// The results of one object, in rule order: its findings, its skips, and a pass for every rule that
-/// judged it and found nothing.
-pub fn results(object: &ResourceRef, evaluation: &Evaluation) -> Vec<ReportResult> {
-    let result = |rule: RuleId, result, message: String| ReportResult {
+/// A result of `rule` on `object`, with no severity or properties yet.
+fn result(object: &ResourceRef, rule: RuleId, result: Outcome, message: String) -> ReportResult {
+    ReportResult {
         policy: POLICY.to_owned(),
         rule: rule.as_str().to_owned(),
         result,
@@ -194,11 +194,16 @@ pub fn results(object: &ResourceRef, evaluation: &Evaluation) -> Vec<ReportResul
         category: "volumes".to_owned(),
         resources: vec![object.clone()],
         properties: BTreeMap::new(),
-    };
-    let mut out = Vec::new();
+    }
+}
+
+/// The results of one object, in rule order: its findings, its skips, and a pass for every rule that
+/// judged it and found nothing.
+pub fn results(object: &ResourceRef, evaluation: &Evaluation) -> Vec<ReportResult> {
+    let mut out: Vec<(RuleId, ReportResult)> = Vec::new();
     for j in &evaluation.findings {
         let f = &j.finding;
-        let mut r = result(f.rule, outcome(j), capped(&f.message));
+        let mut r = result(object, f.rule, outcome(j), capped(&f.message));
         r.severity = Some(
             match f.severity {
                 Severity::Violation => "high",
@@ -219,43 +224,44 @@ pub fn results(object: &ResourceRef, evaluation: &Evaluation) -> Vec<ReportResul
                 p.insert(key.into(), v.clone());
             }
         }
-        out.push(r);
+        out.push((f.rule, r));
     }
     for e in &evaluation.exceptions {
         let mut r = result(
+            object,
             e.rule,
             Outcome::Skip,
             format!("skipped (volguard.io/skip): {}", e.reason),
         );
         r.scored = false;
         r.properties.insert("reason".into(), e.reason.clone());
-        out.push(r);
+        out.push((e.rule, r));
     }
     for rule in &evaluation.checked {
         let found = evaluation.findings.iter().any(|j| j.finding.rule == *rule);
         let skipped = evaluation.exceptions.iter().any(|e| e.rule == *rule);
         if !found && !skipped {
-            out.push(result(*rule, Outcome::Pass, "no finding".to_owned()));
+            out.push((
+                *rule,
+                result(object, *rule, Outcome::Pass, "no finding".to_owned()),
+            ));
         }
     }
-    let order = |r: &ReportResult| RuleId::ALL.iter().position(|id| id.as_str() == r.rule);
-    out.sort_by_key(order);
-    out
+    // RuleId's order is RuleId::ALL's (a test holds it to that); the sort is stable.
+    out.sort_by_key(|(rule, _)| *rule);
+    out.into_iter().map(|(_, r)| r).collect()
 }
 
 /// The result of an object that could not be judged.
 pub fn error_result(object: &ResourceRef, message: &str) -> ReportResult {
     ReportResult {
-        policy: POLICY.to_owned(),
-        rule: RuleId::LookupFailed.as_str().to_owned(),
-        result: Outcome::Error,
         severity: Some("high".to_owned()),
-        message: capped(&format!("volguard could not judge it: {message}")),
-        scored: true,
-        source: "volguard".to_owned(),
-        category: "volumes".to_owned(),
-        resources: vec![object.clone()],
-        properties: BTreeMap::new(),
+        ..result(
+            object,
+            RuleId::LookupFailed,
+            Outcome::Error,
+            capped(&format!("volguard could not judge it: {message}")),
+        )
     }
 }
 

@@ -243,7 +243,8 @@ fn dev_pair(dir: &std::path::Path) -> Result<certs::Written, StartError> {
     Ok(certs::write(dir, &issued)?)
 }
 
-fn unix_now() -> i64 {
+/// Seconds since the Unix epoch (0 before it), for timestamp metrics.
+pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))

@@ -581,3 +581,14 @@ pub(crate) fn target_lookup_failed(subject: &ObjectRef, target: &str, why: &str)
         format!("volguard could not look up {target}, which {subject} resizes: {why}"),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::RuleId;
+
+    #[test]
+    fn rule_ids_order_as_listed_in_all() {
+        // Reports sort results by RuleId: that is the order of RuleId::ALL.
+        assert!(RuleId::ALL.windows(2).all(|w| w[0] < w[1]));
+    }
+}
