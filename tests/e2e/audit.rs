@@ -561,3 +561,51 @@ fn serve_audits_in_the_background_and_its_reports_follow_a_fix() {
     let holder = lease_holder(kc, &ns);
     assert_eq!(holder, "", "released on shutdown");
 }
+
+#[test]
+fn a_namespace_that_cannot_take_its_report_does_not_stop_the_others() {
+    // A namespace being deleted refuses new objects (403, and this control plane never finishes deleting
+    // it); the report of the namespace next to it is still written, and the failure says which it was.
+    use volguard::adapters::policy_report::{self, ReportApi, WriteLimits};
+    let kc = &cluster_common::cluster();
+    apply_report_crds(kc);
+    let (gone, live) = (fresh_name("audit-gone"), fresh_name("audit-live"));
+    for ns in [&gone, &live] {
+        must(kc, &["create", "namespace", ns], None);
+    }
+    let _cleanup = (scopeguard(kc, &gone), scopeguard(kc, &live));
+    must(kc, &["delete", "namespace", &gone, "--wait=false"], None);
+    let reports = [
+        policy_report::build(ReportApi::Wgpolicyk8s, &gone, Vec::new(), 10),
+        policy_report::build(ReportApi::Wgpolicyk8s, &live, Vec::new(), 10),
+    ];
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    let written = runtime
+        .block_on(async {
+            let client = volguard::adapters::kube_lookup::client(Some(kc), None)
+                .await
+                .expect("a client");
+            let limits = WriteLimits {
+                request_timeout: std::time::Duration::from_secs(10),
+                pause: std::time::Duration::ZERO,
+            };
+            policy_report::write(&client, ReportApi::Wgpolicyk8s, &reports, Some(&live), limits).await
+        })
+        .expect("the kind is served: no whole-write error");
+    assert_eq!(written.applied, [format!("{live}/volguard")]);
+    assert_eq!(written.failed.len(), 1, "{:?}", written.failed);
+    let failure = written.failed[0].to_string();
+    assert!(
+        failure.starts_with(&format!("applying PolicyReport {gone}/volguard: "))
+            && failure.contains("terminat"),
+        "{failure}"
+    );
+    assert!(!failure.contains("install its CRD"), "{failure}");
+    assert_eq!(
+        cluster_common::report_summary(kc, &live),
+        Some(serde_json::json!({"pass": 0, "fail": 0, "warn": 0, "error": 0, "skip": 0}))
+    );
+}

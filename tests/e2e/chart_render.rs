@@ -1237,7 +1237,8 @@ fn audit_writes_reports_as_the_charts_service_account() {
         let (_, stderr) = cluster_common::text(&out);
         if out.status.code() == Some(2) {
             assert!(
-                stderr.starts_with("error: writing the policy reports: applying PolicyReport"),
+                // The listing comes first (it also tells whether the kind is served).
+                stderr.starts_with("error: writing the policy reports: listing volguard's PolicyReports: "),
                 "{stderr}"
             );
             assert!(stderr.contains("forbidden"), "{stderr}");

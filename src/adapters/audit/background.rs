@@ -180,8 +180,14 @@ async fn pass(
         findings = findings.len(),
         applied = written.applied.len(),
         deleted = written.deleted.len(),
+        failed = written.failed.len(),
         "Background audit pass"
     );
+    // The other namespaces' reports are written; the pass counts as failed, saying which were not.
+    if !written.failed.is_empty() {
+        let errors: Vec<String> = written.failed.iter().map(ToString::to_string).collect();
+        return Err(errors.join("; "));
+    }
     Ok(findings)
 }
 

@@ -173,11 +173,18 @@ pub fn run(args: AuditArgs) -> anyhow::Result<Exit> {
             limits,
         ));
         match written {
-            Ok(w) => tracing::info!(
-                applied = w.applied.len(),
-                deleted = w.deleted.len(),
-                "Reports written"
-            ),
+            Ok(w) => {
+                tracing::info!(
+                    applied = w.applied.len(),
+                    deleted = w.deleted.len(),
+                    failed = w.failed.len(),
+                    "Reports written"
+                );
+                for e in &w.failed {
+                    fail(&format!("writing the policy reports: {e}"))?;
+                    exit = Exit::Usage;
+                }
+            }
             Err(e) => {
                 fail(&format!("writing the policy reports: {e}"))?;
                 exit = Exit::Usage;

@@ -1,6 +1,8 @@
-//! Writing the reports: a server-side apply per namespace (field manager `volguard`), then the deletion
-//! of volguard's reports in namespaces that have nothing left to report. Every request is bounded by a
-//! timeout, and the listing of old reports by a page size and a page count.
+//! Writing the reports: the listing of volguard's reports (which also tells whether the API server serves
+//! the report kind), a server-side apply per namespace (field manager `volguard`), then the deletion of
+//! volguard's reports in namespaces that have nothing left to report. Every request is bounded by a
+//! timeout, and the listing by a page size and a page count. One namespace that cannot be written (gone,
+//! terminating, forbidden) is recorded in [`Written::failed`] and the others are still written.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -28,12 +30,14 @@ pub struct WriteLimits {
 }
 
 /// What a write did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct Written {
     /// `namespace/name` of every report applied.
     pub applied: Vec<String>,
     /// `namespace/name` of every stale report deleted.
     pub deleted: Vec<String>,
+    /// Every apply or delete that failed, and why.
+    pub failed: Vec<WriteError>,
 }
 
 /// Why reports could not be written.
@@ -92,8 +96,10 @@ fn not_served(e: &WriteError) -> bool {
     matches!(e, WriteError::Request { source: kube::Error::Api(s), .. } if s.code == 404)
 }
 
-/// Applies `reports`, then deletes volguard's reports (by the [`MANAGED_BY`] label and name) in the
-/// namespaces of `scope` (None: all) that no report was written for.
+/// Lists volguard's reports in `scope` (None: all namespaces), applies `reports`, then deletes volguard's
+/// reports (by the [`MANAGED_BY`] label and name) in the namespaces no report was written for. An error
+/// only when the report kind is not served or the listing fails; a failed apply or delete is in
+/// [`Written::failed`].
 pub async fn write(
     client: &Client,
     api: ReportApi,
@@ -103,63 +109,38 @@ pub async fn write(
 ) -> Result<Written, WriteError> {
     let (group, version, kind, plural) = api.gvk();
     let resource = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural);
-    let missing = || WriteError::NotInstalled {
-        kind,
-        api_version: format!("{group}/{version}"),
+    // A 404 on the collection, and only there, means the kind is not served: on one report it may mean
+    // its namespace is gone.
+    let existing = match list_reports(client, &resource, scope, limits, kind).await {
+        Err(e) if not_served(&e) => {
+            return Err(WriteError::NotInstalled {
+                kind,
+                api_version: format!("{group}/{version}"),
+            });
+        }
+        listed => listed?,
     };
     let mut written = Written::default();
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let mut kept = BTreeSet::new();
     for report in reports {
         let namespace = report.metadata.namespace.as_deref().unwrap_or_default();
+        kept.insert(namespace.to_owned());
         let reports: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
         let what = || format!("applying {kind} {namespace}/{REPORT_NAME}");
-        let applied = bounded(
+        match bounded(
             what,
             limits,
             reports.patch(REPORT_NAME, &params, &Patch::Apply(report)),
         )
-        .await;
-        match applied {
-            Err(e) if not_served(&e) => return Err(missing()),
-            Err(e) => return Err(e),
-            Ok(_) => {}
-        }
-        kept.insert(namespace.to_owned());
-        written.applied.push(format!("{namespace}/{REPORT_NAME}"));
-    }
-    let listed: Api<DynamicObject> = match scope {
-        Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
-        None => Api::all_with(client.clone(), &resource),
-    };
-    let mut list = ListParams::default()
-        .labels(&format!("{}={}", MANAGED_BY.0, MANAGED_BY.1))
-        .limit(PAGE_SIZE);
-    let mut stale = Vec::new();
-    for _ in 0..MAX_PAGES {
-        let page = bounded(
-            || format!("listing volguard's {kind}s"),
-            limits,
-            listed.list(&list),
-        )
-        .await;
-        let page = match page {
-            Err(e) if not_served(&e) => return Err(missing()),
-            page => page?,
-        };
-        for item in &page.items {
-            let namespace = item.metadata.namespace.clone().unwrap_or_default();
-            if item.metadata.name.as_deref() == Some(REPORT_NAME) && !kept.contains(&namespace) {
-                stale.push(namespace);
-            }
-        }
-        match page.metadata.continue_.filter(|c| !c.is_empty()) {
-            Some(token) => list = list.continue_token(&token),
-            None => break,
+        .await
+        {
+            Ok(_) => written.applied.push(format!("{namespace}/{REPORT_NAME}")),
+            Err(e) => written.failed.push(e),
         }
     }
-    for namespace in stale {
-        let reports: Api<DynamicObject> = Api::namespaced_with(client.clone(), &namespace, &resource);
+    for namespace in existing.iter().filter(|ns| !kept.contains(*ns)) {
+        let reports: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
         let what = || format!("deleting the stale {kind} {namespace}/{REPORT_NAME}");
         match bounded(
             what,
@@ -168,11 +149,47 @@ pub async fn write(
         )
         .await
         {
+            Ok(_) => written.deleted.push(format!("{namespace}/{REPORT_NAME}")),
             // Gone already: what was wanted.
             Err(e) if not_served(&e) => {}
-            Err(e) => return Err(e),
-            Ok(_) => written.deleted.push(format!("{namespace}/{REPORT_NAME}")),
+            Err(e) => written.failed.push(e),
         }
     }
     Ok(written)
+}
+
+/// The namespaces in `scope` that hold volguard's report, page by page (at most [`MAX_PAGES`]).
+async fn list_reports(
+    client: &Client,
+    resource: &ApiResource,
+    scope: Option<&str>,
+    limits: WriteLimits,
+    kind: &str,
+) -> Result<BTreeSet<String>, WriteError> {
+    let listed: Api<DynamicObject> = match scope {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, resource),
+        None => Api::all_with(client.clone(), resource),
+    };
+    let mut list = ListParams::default()
+        .labels(&format!("{}={}", MANAGED_BY.0, MANAGED_BY.1))
+        .limit(PAGE_SIZE);
+    let mut namespaces = BTreeSet::new();
+    for _ in 0..MAX_PAGES {
+        let page = bounded(
+            || format!("listing volguard's {kind}s"),
+            limits,
+            listed.list(&list),
+        )
+        .await?;
+        for item in &page.items {
+            if item.metadata.name.as_deref() == Some(REPORT_NAME) {
+                namespaces.insert(item.metadata.namespace.clone().unwrap_or_default());
+            }
+        }
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(token) => list = list.continue_token(&token),
+            None => break,
+        }
+    }
+    Ok(namespaces)
 }
