@@ -257,3 +257,24 @@ fn an_hpa_for_another_target_is_left_alone() {
         })]
     );
 }
+
+#[test]
+fn an_empty_selector_is_checked_before_the_step_after_the_pods_stop() {
+    let empty = |yaml: &str| yaml.replace("selector: {matchLabels: {app: web}}", "selector: {}");
+    let rebound = DEPLOYMENT.replace(
+        "storageClassName: fast,",
+        "storageClassName: fast, volumeName: pv-1,",
+    );
+    for (yaml, stop) in [(empty(DEPLOYMENT), 2), (empty(&rebound), 3)] {
+        let c = convert(&input(&yaml), &options(TemplateMode::ReadWriteOnce)).unwrap();
+        assert_eq!(titles(&c.plan)[stop - 1], "Stop the Deployment's pods");
+        let note = format!(
+            "The Deployment's selector has no matchLabels: check that no pod of it runs before step {} with \
+             `kubectl get pods`.",
+            stop + 1
+        );
+        assert!(c.plan.notes.contains(&note), "{:#?}", c.plan.notes);
+        let down = format!("The pods are down from step {stop} until");
+        assert!(c.plan.notes[0].contains(&down), "{}", c.plan.notes[0]);
+    }
+}

@@ -36,11 +36,12 @@ pub(in crate::domain::convert) fn build(s: &Subject<'_>) -> Plan {
         ),
         ..Plan::default()
     };
+    // The step that stops the Deployment's pods: after "Save", and after "Keep" when a volume is rebound.
+    let stop_step = if rebinds.is_empty() { 2 } else { 3 };
     plan.notes.push(format!(
         "Run the steps in order, each only once the previous one's checks print what they expect. The pods \
-         are down from step {} until the StatefulSet's ordinal 0 is Ready. To go back, run the `Roll back` \
-         blocks of the steps done, last first. volguard applies nothing.",
-        if rebinds.is_empty() { 2 } else { 3 }
+         are down from step {stop_step} until the StatefulSet's ordinal 0 is Ready. To go back, run the `Roll \
+         back` blocks of the steps done, last first. volguard applies nothing."
     ));
     plan.notes.push(format!(
         "`{MANIFEST_FILE}` is what `volguard convert` printed on standard output (or wrote with --output-dir)."
@@ -69,11 +70,11 @@ pub(in crate::domain::convert) fn build(s: &Subject<'_>) -> Plan {
         ));
     }
     if s.selector.is_empty() {
-        plan.notes.push(
-            "The Deployment's selector has no matchLabels: check that no pod of it runs before step 3 with \
-             `kubectl get pods`."
-                .to_owned(),
-        );
+        plan.notes.push(format!(
+            "The Deployment's selector has no matchLabels: check that no pod of it runs before step {} with \
+             `kubectl get pods`.",
+            stop_step + 1
+        ));
     }
 
     let mut backup = vec![format!(
