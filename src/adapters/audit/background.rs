@@ -117,8 +117,10 @@ async fn run(
         // What changes from here on is not in this pass's snapshot: it starts the next one.
         changes.borrow_and_update();
         let started = Instant::now();
+        // A replica that loses the Lease mid-pass stops writing: the new leader writes the reports.
         let outcome = tokio::select! {
             o = pass(&client, &cluster, &state, &config) => o,
+            _ = leading.wait_for(|l| !*l) => continue,
             _ = stop.wait_for(|s| *s) => return,
         };
         let now = crate::adapters::server::start::unix_now();

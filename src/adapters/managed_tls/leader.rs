@@ -27,16 +27,40 @@ pub(super) async fn lead(
     mut stop: watch::Receiver<bool>,
 ) {
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &config.namespace);
+    let mut failures = 0;
     loop {
         tokio::select! {
             r = leading.wait_for(|l| *l) => if r.is_err() { return },
             _ = stop.wait_for(|s| *s) => return,
         }
-        let wake = match tend(&client, &secrets, &config).await {
-            Ok(wake) => wake,
-            Err(e) => {
-                error!(error = %e, "Managing the TLS Secret failed; retrying");
-                unix_now() + 5
+        // A pass ends when it is done, when it takes too long (a request that hangs), or as soon as this
+        // replica stops leading: a deposed leader must not publish a caBundle over the new leader's.
+        let pass = tokio::select! {
+            r = tokio::time::timeout(PASS_TIMEOUT, tend(&client, &secrets, &config)) => Some(r),
+            _ = leading.wait_for(|l| !*l) => None,
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        let wake = match pass {
+            None => {
+                info!("No longer leading: the TLS pass under way is dropped");
+                continue;
+            }
+            Some(Ok(Ok(wake))) => {
+                failures = 0;
+                wake
+            }
+            Some(failed) => {
+                failures += 1;
+                let delay = retry_delay(failures);
+                match failed {
+                    Ok(Err(e)) => error!(error = %e, retry_in_s = delay, "Managing the TLS Secret failed"),
+                    _ => error!(
+                        retry_in_s = delay,
+                        "Managing the TLS Secret took over {}s; abandoned",
+                        PASS_TIMEOUT.as_secs()
+                    ),
+                }
+                unix_now() + delay
             }
         };
         // Look again when due, at least every 30 s (someone may have edited the webhooks), or when the
@@ -49,6 +73,14 @@ pub(super) async fn lead(
             _ = stop.wait_for(|s| *s) => return,
         }
     }
+}
+
+/// The longest one pass over the Secret and the webhooks may take (its requests, key generation).
+const PASS_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Seconds before retrying after `failures` failed passes in a row: 5, 10, 20, then 30.
+fn retry_delay(failures: u32) -> i64 {
+    (5_i64 << failures.saturating_sub(1).min(3)).min(30)
 }
 
 /// Whether this replica's server answers reviews (its policy loaded and caches synced).
@@ -177,4 +209,16 @@ async fn write(
     }
     info!(secret = %config.secret, "TLS Secret written");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::retry_delay;
+
+    #[test]
+    fn failed_passes_back_off_to_half_a_minute() {
+        let delays: Vec<i64> = (1..=6).map(retry_delay).collect();
+        assert_eq!(delays, [5, 10, 20, 30, 30, 30]);
+        assert_eq!(retry_delay(u32::MAX), 30);
+    }
 }

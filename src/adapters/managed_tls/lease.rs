@@ -74,21 +74,30 @@ pub(crate) async fn run(
     let mut observed: Option<Observed> = None;
     let mut last_renewal = Instant::now();
     loop {
-        let now = Instant::now();
-        let held = try_acquire_or_renew(&api, &config, &mut observed).await;
+        let started = Instant::now();
+        // Each round within a period: a request that hangs must not keep this replica leading past the
+        // renew deadline, nor keep shutdown waiting.
+        let round = tokio::select! {
+            r = tokio::time::timeout(config.period(), try_acquire_or_renew(&api, &config, &mut observed)) => r,
+            _ = stop.wait_for(|s| *s) => break,
+        };
         let was = *leading.borrow();
-        let is = match held {
-            Ok(held) => {
+        let is = match round {
+            Ok(Ok(held)) => {
                 if held {
-                    last_renewal = now;
+                    // When the round started: the renewal the others see is no older than that.
+                    last_renewal = started;
                 }
                 held
             }
-            // Could not reach the API server: keep leading only until the Lease may have expired for the
-            // others (a renew deadline, two thirds of the duration).
-            Err(e) => {
-                warn!(lease = %config.name, error = %e, "Lease not renewed");
-                was && now.duration_since(last_renewal) < config.duration * 2 / 3
+            failed => {
+                match failed {
+                    Ok(Err(e)) => warn!(lease = %config.name, error = %e, "Lease not renewed"),
+                    _ => {
+                        warn!(lease = %config.name, "Lease not renewed: no answer within {:?}", config.period())
+                    }
+                }
+                keeps_leading(was, last_renewal.elapsed(), config.duration)
             }
         };
         if is != was {
@@ -106,8 +115,20 @@ pub(crate) async fn run(
     }
     if *leading.borrow() {
         leading.send_replace(false);
-        release(&api, &config).await;
+        if tokio::time::timeout(config.period(), release(&api, &config))
+            .await
+            .is_err()
+        {
+            warn!(lease = %config.name, "Could not release the Lease in time; it expires by itself");
+        }
     }
+}
+
+/// Whether a leader whose round failed still leads: only until the Lease may have expired for the others
+/// (the renew deadline, two thirds of its duration, since the last renewal; measured after the round, so a
+/// request that hung counts in full).
+fn keeps_leading(was: bool, since_renewal: Duration, duration: Duration) -> bool {
+    was && since_renewal < duration * 2 / 3
 }
 
 /// One round: read the Lease, then create, renew or take it when allowed. `Ok(true)` when this process
@@ -216,6 +237,16 @@ mod tests {
             duration: Duration::from_secs(15),
             at,
         }
+    }
+
+    #[test]
+    fn a_failed_round_keeps_a_leader_only_until_the_renew_deadline() {
+        let d = Duration::from_secs(15);
+        assert!(keeps_leading(true, Duration::from_secs(9), d));
+        assert!(!keeps_leading(true, Duration::from_secs(10), d));
+        // A round that hung for minutes counts in full.
+        assert!(!keeps_leading(true, Duration::from_secs(300), d));
+        assert!(!keeps_leading(false, Duration::ZERO, d));
     }
 
     #[test]
