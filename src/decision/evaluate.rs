@@ -226,7 +226,7 @@ pub fn evaluate(
             Vec::new(),
         ),
     };
-    findings.sort_by_key(|j| RuleId::ALL.iter().position(|r| *r == j.finding.rule));
+    findings.sort_by_key(|j| j.finding.rule);
     let pods = match &judgeable {
         Judgeable::Pods(fp) => Some(fp.pods),
         _ => None,

@@ -226,3 +226,56 @@ fn a_policy_without_mutations_changes_nothing() {
     );
     assert!(!out.stderr.contains("repaired"), "{}", out.stderr);
 }
+
+#[test]
+fn a_skip_another_selecting_policy_refuses_is_repaired_as_it_is_judged() {
+    // "repairs" would make the Deployment Recreate; "strict" (no repairs) allows no exception to
+    // rollout-attach-deadlock. The skip is refused when the object is validated, so it must not stop the
+    // repair either: one decision on the exception, whichever webhook asks.
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies.yaml");
+    std::fs::write(
+        &policies,
+        "apiVersion: volguard.io/v1alpha1\nkind: VolumePolicy\nmetadata:\n  name: repairs\nspec:\n  mutate:\n    \
+         repairs:\n      recreateStrategy: true\n---\napiVersion: volguard.io/v1alpha1\nkind: VolumePolicy\n\
+         metadata:\n  name: strict\nspec:\n  rules:\n    rollout-attach-deadlock:\n      allowExceptions: false\n",
+    )
+    .unwrap();
+    let manifests = dir.path().join("web.yaml");
+    std::fs::write(
+        &manifests,
+        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: data, namespace: shop}\nspec:\n  \
+         accessModes: [ReadWriteOnce]\n  resources: {requests: {storage: 1Gi}}\n---\napiVersion: apps/v1\n\
+         kind: Deployment\nmetadata:\n  name: web\n  namespace: shop\n  annotations:\n    volguard.io/skip: \
+         rollout-attach-deadlock\n    volguard.io/skip-reason: \"we never roll\"\nspec:\n  replicas: 1\n  \
+         selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      \
+         containers: [{name: web, image: nginx, volumeMounts: [{name: d, mountPath: /d}]}]\n      \
+         volumes: [{name: d, persistentVolumeClaim: {claimName: data}}]\n",
+    )
+    .unwrap();
+    let check = |extra: &[&str]| {
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "check".as_ref(),
+            "-o".as_ref(),
+            "json".as_ref(),
+            "--policy".as_ref(),
+            policies.as_os_str(),
+            "-f".as_ref(),
+            manifests.as_os_str(),
+        ];
+        args.extend(extra.iter().map(std::ffi::OsStr::new));
+        run(volguard(args))
+    };
+    // Validated: the skip is refused and the rollout deadlock denies.
+    let out = check(&[]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(
+        decisions(&out.json()),
+        [d("Deployment shop/web", "Deny", &["rollout-attach-deadlock"])]
+    );
+    // Repaired: Recreate, and nothing left to deny.
+    let out = check(&["--mutate"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let report = out.json();
+    assert_eq!(decisions(&report), [d("Deployment shop/web", "Allow", &[])]);
+}

@@ -91,8 +91,8 @@ pub enum MutateError {
     Decode(#[from] DecodeError),
 }
 
-/// The policies that select a workload by its own kind, namespace and labels, with a mutation to make.
-fn selecting<'a>(workload: &'a Workload, policies: &'a PolicySet) -> Vec<&'a Policy> {
+/// The policies that select a workload by its own kind, namespace and labels: those that judge it.
+fn judging<'a>(workload: &'a Workload, policies: &'a PolicySet) -> Vec<&'a Policy> {
     let object = workload.object_ref();
     let target = Target {
         kinds: vec![Kind::from(workload.kind())],
@@ -102,7 +102,7 @@ fn selecting<'a>(workload: &'a Workload, policies: &'a PolicySet) -> Vec<&'a Pol
     policies
         .policies()
         .iter()
-        .filter(|p| !p.mutation.is_empty() && p.selects(&target))
+        .filter(|p| p.selects(&target))
         .collect()
 }
 
@@ -127,12 +127,6 @@ fn record(workload: &mut Workload, changes: &[Change]) {
     annotations.insert(MUTATED_ANNOTATION.to_owned(), fields.join(", "));
 }
 
-/// Whether any policy may mutate the resource: a workload selected by a policy with `spec.mutate`. A
-/// caller can skip reading the object as received when it is not.
-pub(crate) fn wanted(resource: &Resource, policies: &PolicySet) -> bool {
-    matches!(resource, Resource::Workload(w) if !selecting(w, policies).is_empty())
-}
-
 /// Repairs `resource` as the policies selecting it ask, and the patch that makes the object as received
 /// into the repaired one, without the object as received: what the mutating webhook answers. Only
 /// workloads are mutated.
@@ -151,16 +145,24 @@ pub fn plan(
     let Resource::Workload(before) = resource else {
         return Ok(Mutation::default());
     };
-    let selecting = selecting(before, policies);
+    // Every policy that judges the workload decides its exceptions, as when it is validated; the ones
+    // with repairs make them.
+    let judging = judging(before, policies);
+    let selecting: Vec<&Policy> = judging
+        .iter()
+        .copied()
+        .filter(|p| !p.mutation.is_empty())
+        .collect();
     if selecting.is_empty() {
         return Ok(Mutation::default());
     }
+    let skipped = crate::decision::exceptions::honoured(before.metadata().annotations.as_ref(), &judging);
     let mut after = before.clone();
     let mut changes = Vec::new();
     if let Workload::StatefulSet(set) = &mut after {
         templates::apply(set, stage, &selecting, &mut changes);
     }
-    repairs::apply(before, &mut after, lookup, &selecting, &mut changes);
+    repairs::apply(before, &mut after, lookup, &selecting, &skipped, &mut changes);
     if changes.is_empty() {
         return Ok(Mutation::default());
     }

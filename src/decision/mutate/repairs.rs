@@ -16,12 +16,14 @@ use crate::domain::policy::Policy;
 use crate::domain::rules::{self, Finding, RuleId, Subject};
 use crate::domain::workload::{Footprint, Workload};
 
-/// Runs the repairs the selecting policies switch on, judging `before` and editing `after`.
+/// Runs the repairs the selecting policies switch on, judging `before` and editing `after`; a rule in
+/// `skipped` (validly skipped by the workload) has no finding, so nothing to repair.
 pub(super) fn apply(
     before: &Workload,
     after: &mut Workload,
     lookup: &dyn Lookup,
     policies: &[&Policy],
+    skipped: &[RuleId],
     changes: &mut Vec<Change>,
 ) {
     if !policies
@@ -35,8 +37,6 @@ pub(super) fn apply(
         return;
     };
     let subject = Subject::resolve(&footprint, lookup);
-    // A rule the workload validly skips has no finding, so nothing to repair.
-    let skipped = crate::decision::exceptions::honoured(before.metadata().annotations.as_ref(), policies);
     for policy in policies {
         let m = &policy.mutation;
         let wanted = |rule: RuleId| {
