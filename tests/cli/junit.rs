@@ -213,7 +213,12 @@ fn junit_under_strict_fails_warned_objects_too() {
 fn junit_escapes_file_names_and_messages_and_stays_valid() {
     let dir = tempfile::tempdir().unwrap();
     let name = "r&d <\"team\">.yaml";
-    let text = std::fs::read_to_string(root().join("examples/web-shared-rwo.yaml")).unwrap();
+    // The denied Deployment's name carries a control character (a YAML escape): it reaches a test case's
+    // name and its failure text, which XML cannot carry as it is.
+    let text = std::fs::read_to_string(root().join("examples/web-shared-rwo.yaml"))
+        .unwrap()
+        .replacen("\n  name: web\n", "\n  name: \"web\\x01x\"\n", 1);
+    assert!(text.contains("web\\x01x"));
     std::fs::write(dir.path().join(name), text + "---\nkind: [\u{1}broken\n").unwrap();
     let out = run(volguard([
         Path::new("check"),
@@ -229,6 +234,14 @@ fn junit_escapes_file_names_and_messages_and_stays_valid() {
     assert_eq!(suites[0][0], file, "the name round-trips through the escaping");
     assert!(out.stdout.contains("r&amp;d &lt;&quot;team&quot;&gt;.yaml"));
     assert_eq!(cases.last().unwrap().outcome, "error:parse");
+    let denied = cases
+        .iter()
+        .find(|c| c.outcome.starts_with("failure"))
+        .expect("the denied Deployment's case");
+    assert!(
+        denied.name.starts_with("web") && denied.name.ends_with('x'),
+        "{denied:?}"
+    );
     assert!(
         !out.stdout.contains('\u{1}'),
         "a control character XML cannot carry is replaced"

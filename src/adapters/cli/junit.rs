@@ -14,7 +14,7 @@ use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesText, Event};
 use quick_xml::writer::ElementWriter;
 
-use super::report::{InputError, ObjectReport, Report, SkippedObject, Stage};
+use super::report::{InputError, ObjectReport, Report, SkippedObject};
 use crate::decision::Verdict;
 
 /// What a JUnit report says that the [`Report`] does not: when and where it ran.
@@ -83,10 +83,6 @@ fn suites(report: &Report) -> Vec<Suite<'_>> {
     suites
 }
 
-fn fails(o: &ObjectReport, strict: bool) -> bool {
-    o.verdict == Verdict::Deny || (strict && o.verdict == Verdict::Warn)
-}
-
 fn write_suite(
     w: &mut Writer<Vec<u8>>,
     id: usize,
@@ -95,7 +91,7 @@ fn write_suite(
     run: &RunInfo,
 ) -> io::Result<()> {
     let tests = suite.objects.len() + suite.skipped.len() + suite.errors.len();
-    let failures = suite.objects.iter().filter(|o| fails(o, strict)).count();
+    let failures = suite.objects.iter().filter(|o| o.fails(strict)).count();
     let counts = [tests, failures, suite.errors.len(), suite.skipped.len()].map(|n| n.to_string());
     let id = id.to_string();
     let name = xml_text(suite.file);
@@ -153,7 +149,7 @@ fn object_case(w: &mut Writer<Vec<u8>>, o: &ObjectReport, strict: bool, out: &mu
     let name = xml_text(&o.name);
     let case = testcase(w, &name, &classname);
     let findings = findings_text(o);
-    if !fails(o, strict) {
+    if !o.fails(strict) {
         out.push_str(&findings);
         case.write_empty()?;
         return Ok(());
@@ -231,13 +227,7 @@ fn error_case(w: &mut Writer<Vec<u8>>, e: &InputError) -> io::Result<()> {
         None => ("input".to_owned(), e.origin.to_string()),
     };
     let (classname, name) = (xml_text(&classname), xml_text(&name));
-    let stage = match e.stage {
-        Stage::Read => "read",
-        Stage::Parse => "parse",
-        Stage::Decode => "decode",
-        Stage::Evaluate => "evaluate",
-        Stage::Mutate => "mutate",
-    };
+    let stage = e.stage.as_str();
     let message = xml_text(&e.message);
     let text = xml_text(&e.to_string());
     testcase(w, &name, &classname).write_inner_content(|w| {

@@ -138,6 +138,11 @@ pub struct ObjectReport {
 }
 
 impl ObjectReport {
+    /// Whether the object fails the run: denied, or warned under `--strict`.
+    pub fn fails(&self, strict: bool) -> bool {
+        self.verdict == Verdict::Deny || (strict && self.verdict == Verdict::Warn)
+    }
+
     /// The report of one evaluation.
     pub fn new(origin: &manifest::Origin, evaluation: &Evaluation) -> Self {
         Self::at(origin.into(), evaluation)
@@ -294,6 +299,19 @@ pub enum Stage {
     Mutate,
 }
 
+impl Stage {
+    /// The stage as the JSON report writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Read => "read",
+            Stage::Parse => "parse",
+            Stage::Decode => "decode",
+            Stage::Evaluate => "evaluate",
+            Stage::Mutate => "mutate",
+        }
+    }
+}
+
 /// A line and column in a file (1-based).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Position {
@@ -353,7 +371,7 @@ impl Report {
         // nothing, and CI must not read it as a pass.
         let exit = if !errors.is_empty() {
             Exit::Usage
-        } else if denied > 0 || (strict && warned > 0) {
+        } else if objects.iter().any(|o| o.fails(strict)) {
             Exit::Denied
         } else {
             Exit::Clean
@@ -380,5 +398,23 @@ impl Report {
     /// How the run ends.
     pub fn exit(&self) -> Exit {
         self.exit
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Stage;
+
+    #[test]
+    fn a_stage_is_named_as_the_json_report_names_it() {
+        for stage in [
+            Stage::Read,
+            Stage::Parse,
+            Stage::Decode,
+            Stage::Evaluate,
+            Stage::Mutate,
+        ] {
+            assert_eq!(serde_json::to_value(stage).unwrap(), stage.as_str());
+        }
     }
 }

@@ -121,14 +121,19 @@ pub(super) fn spawn<K>(
                 watcher::Event::Apply(o) => {
                     let key = key_of(&o);
                     let converted = convert(o);
-                    let changed = index.write().is_ok_and(|mut index| match converted {
-                        Some(r) if index.holds(&r) => false,
-                        Some(r) => {
-                            index.insert(r);
-                            true
-                        }
-                        None => remove(&mut index, health.kind, &key),
-                    });
+                    // Compared under the read lock (reviews keep reading): most events are status
+                    // updates, which change nothing the cut-down copy keeps.
+                    let unchanged = converted
+                        .as_ref()
+                        .is_some_and(|r| index.read().is_ok_and(|index| index.holds(r)));
+                    let changed = !unchanged
+                        && index.write().is_ok_and(|mut index| match converted {
+                            Some(r) => {
+                                index.insert(r);
+                                true
+                            }
+                            None => remove(&mut index, health.kind, &key),
+                        });
                     if changed {
                         changes.send_modify(|n| *n += 1);
                     }

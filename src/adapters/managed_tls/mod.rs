@@ -220,7 +220,8 @@ impl Managed {
             let selector = format!("metadata.name={name}");
             let stream = watcher(secrets, watcher::Config::default().fields(&selector)).default_backoff();
             let mut stream = std::pin::pin!(stream);
-            let mut warn_tick = tokio::time::interval(Duration::from_secs(60));
+            // An expiring certificate is said at every change of the Secret and then hourly, as for files.
+            let mut warn_tick = tokio::time::interval(Duration::from_secs(3600));
             let mut last: Option<Material> = None;
             loop {
                 tokio::select! {

@@ -212,12 +212,11 @@ async fn check(state: &Arc<AppState>, watched: &Watched, seen: &mut Seen) {
             }
         }
     }
-    if let (Some(paths), Some(store)) = (&watched.certs, &state.certs) {
+    if let Some(paths) = &watched.certs {
         let now = hash_certs(watched).await;
         if now.is_some() && now != seen.certs {
             seen.certs = now;
             let p = paths.clone();
-            let _ = store;
             match tokio::task::spawn_blocking(move || load_pair(&p)).await {
                 Ok(loaded) => swap_pair(state, loaded, &paths.cert.display().to_string()),
                 Err(e) => error!(error = %e, "Certificate reload task failed"),

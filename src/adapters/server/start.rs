@@ -312,11 +312,8 @@ async fn renew_dev(state: &Arc<AppState>, dir: &std::path::Path) {
     .await;
     match renewed {
         Ok(Ok(pair)) => {
-            if let Some(store) = &state.certs {
-                store.store(pair);
-                state.certs_swapped();
-                info!("Renewed the dev certificate (register the new ca.crt as the caBundle)");
-            }
+            super::reload::swap_pair(state, Ok(pair), "the renewed dev certificate");
+            info!("Renewed the dev certificate (register the new ca.crt as the caBundle)");
         }
         Ok(Err(e)) => tracing::warn!(error = %e, "Could not renew the dev certificate"),
         Err(e) => tracing::warn!(error = %e, "Could not renew the dev certificate"),
