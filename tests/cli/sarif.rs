@@ -328,21 +328,29 @@ fn sarif_points_claims_at_their_access_modes_and_workloads_at_their_claims() {
     assert_valid(&sarif);
     let found = results(&sarif);
     assert!(found.len() > 15, "{found:?}");
-    for (rule, _, file, n, object) in &found {
+    let raw = sarif["runs"][0]["results"].as_array().unwrap();
+    for ((rule, _, file, n, object), r) in found.iter().zip(raw) {
         let at = line(file, *n);
-        let expected: &[&str] = match (rule.as_str(), object.split(' ').next().unwrap()) {
-            ("unsupported-access-mode", "PersistentVolumeClaim") => &["accessModes"],
-            ("unsupported-access-mode", "StatefulSet") => &["name"],
-            (_, "HorizontalPodAutoscaler") => &["maxReplicas"],
-            _ => &["claimName"],
+        let (claim, volume) = (
+            r["properties"]["claim"].as_str().unwrap_or_default(),
+            r["properties"]["volume"].as_str().unwrap_or_default(),
+        );
+        // The exact field: the claim's access modes, the template's own name, the autoscaler's maximum,
+        // or the workload's reference to that very claim.
+        let expected = match (rule.as_str(), object.split(' ').next().unwrap()) {
+            ("unsupported-access-mode", "PersistentVolumeClaim") => "accessModes:".to_owned(),
+            ("unsupported-access-mode", "StatefulSet") => format!("name: {volume}"),
+            (_, "HorizontalPodAutoscaler") => "maxReplicas:".to_owned(),
+            _ => format!("claimName: {claim}"),
         };
         // A key at the start of the line, or inside a flow mapping (`{claimName: uploads}`).
-        let has = |k: &&str| {
-            at.trim_start_matches("- ").starts_with(&format!("{k}:")) || at.contains(&format!("{{{k}:"))
-        };
+        let unquoted = at.replace('"', "");
+        let has = unquoted.trim_start_matches("- ").starts_with(&expected)
+            || unquoted.contains(&format!("{{{expected}"))
+            || unquoted.contains(&format!(", {expected}"));
         assert!(
-            expected.iter().any(has),
-            "{rule} on {object} at {file}:{n} `{at}`"
+            has,
+            "{rule} on {object} at {file}:{n} `{at}`, expected `{expected}`"
         );
     }
 }

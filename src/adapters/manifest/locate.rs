@@ -102,7 +102,9 @@ fn value_of<'l>(line: &'l str, key: &str) -> Option<&'l str> {
     None
 }
 
-/// The index of the `name: <name>` line inside `section:`'s block.
+/// The index of the `name: <name>` line of an entry of `section:`'s block: the entry's own `name` (or its
+/// `metadata`'s, as in a `volumeClaimTemplates` entry), not one nested in something else (`configMap:
+/// {name: ...}` or a `configMap:` block's `name:`).
 fn named(lines: &[&str], section: &str, name: &str) -> Option<usize> {
     let open = lines.iter().position(|l| value_of(l, section).is_some())?;
     // JSON, or a flow sequence: the section and its entries on one line.
@@ -112,17 +114,51 @@ fn named(lines: &[&str], section: &str, name: &str) -> Option<usize> {
         return Some(open);
     }
     let indent = indentation(lines[open]);
+    // The column of the entries' dashes, of the current entry's keys, and, inside its `metadata:` block,
+    // of that block's keys (0 until its first key is seen).
+    let (mut dash, mut keys, mut metadata) = (None, None, None);
     for (i, line) in lines.iter().enumerate().skip(open + 1) {
         let text = line.trim_start();
         if text.is_empty() {
             continue;
         }
-        let deeper = indentation(line) > indent || (indentation(line) == indent && text.starts_with('-'));
+        let column = indentation(line);
+        let deeper = column > indent || (column == indent && text.starts_with('-'));
         if !deeper {
             return None;
         }
-        if value_of(line, "name") == Some(name) {
-            return Some(i);
+        let entry = text
+            .strip_prefix('-')
+            .filter(|_| dash.is_none_or(|d| d == column));
+        let (key_column, key) = match entry {
+            // `- name: x` or `- {name: x, ...}`: an entry starts; its keys are where its first one is.
+            Some(rest) => {
+                dash = Some(column);
+                let first = rest.trim_start();
+                let at = column + (text.len() - first.len());
+                keys = Some(at);
+                (at, first)
+            }
+            None => (column, text),
+        };
+        if Some(key_column) == keys {
+            metadata = None;
+            let own = key.starts_with("name") || key.starts_with('{');
+            if own && value_of(key, "name") == Some(name) {
+                return Some(i);
+            }
+            if let Some(meta) = key.strip_prefix("metadata") {
+                if value_of(meta, "name") == Some(name) {
+                    return Some(i);
+                }
+                metadata = Some(0);
+            }
+        } else if let Some(meta_column) = metadata {
+            let meta_column = if meta_column == 0 { column } else { meta_column };
+            metadata = Some(meta_column);
+            if column == meta_column && key.starts_with("name") && value_of(key, "name") == Some(name) {
+                return Some(i);
+            }
         }
     }
     None
@@ -193,6 +229,54 @@ spec:
             name: "app",
         };
         assert_eq!(field_line(TWO_DOCUMENTS, 6, &[absent]), None);
+    }
+
+    #[test]
+    fn a_volume_is_its_own_name_not_a_name_nested_in_another_volume() {
+        let text = "\
+kind: Deployment
+spec:
+  template:
+    spec:
+      volumes:
+      - name: cfg
+        configMap:
+          name: scratch
+      - configMap: {name: logs}
+        name: other
+      - {name: flow, configMap: {name: scratch}}
+      - name: scratch
+        emptyDir: {}
+      - name: logs
+        emptyDir: {}
+";
+        let volume = |name| Field::Named {
+            section: "volumes",
+            name,
+        };
+        assert_eq!(field_line(text, 1, &[volume("scratch")]), Some(12));
+        assert_eq!(field_line(text, 1, &[volume("logs")]), Some(14));
+        assert_eq!(field_line(text, 1, &[volume("other")]), Some(10));
+        assert_eq!(field_line(text, 1, &[volume("flow")]), Some(11));
+        assert_eq!(field_line(text, 1, &[volume("cfg")]), Some(6));
+        let templates = "\
+kind: StatefulSet
+spec:
+  volumeClaimTemplates:
+    - metadata:
+        labels: {name: logs}
+        name: data
+      spec:
+        selector:
+          matchLabels: {name: data}
+    - metadata: {name: logs}
+";
+        let template = |name| Field::Named {
+            section: "volumeClaimTemplates",
+            name,
+        };
+        assert_eq!(field_line(templates, 1, &[template("data")]), Some(6));
+        assert_eq!(field_line(templates, 1, &[template("logs")]), Some(10));
     }
 
     #[test]
