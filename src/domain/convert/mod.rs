@@ -22,6 +22,7 @@ use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Servic
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 pub use plan::Plan;
+pub(crate) use service::strip_server_set;
 pub use volumes::{ClaimMove, Kept, KeptReason, Move};
 
 /// What one storage class can give, as far as volguard knows. The default answers `None` (unknown) for
@@ -191,18 +192,14 @@ pub enum ConvertError {
 /// Annotations the Deployment's controller or kubectl own: not carried to the StatefulSet.
 const DROPPED_ANNOTATIONS: [&str; 2] = [
     "deployment.kubernetes.io/revision",
-    "kubectl.kubernetes.io/last-applied-configuration",
+    crate::domain::workload::LAST_APPLIED,
 ];
 
 /// Converts the Deployment of `input` into a StatefulSet with its data plan.
 pub fn convert(input: &Input, options: &Options<'_>) -> Result<Conversion, ConvertError> {
     let d = &input.deployment;
     let name = d.metadata.name.clone().ok_or(ConvertError::Unnamed)?;
-    let namespace = d
-        .metadata
-        .namespace
-        .clone()
-        .unwrap_or_else(|| crate::domain::workload::DEFAULT_NAMESPACE.to_owned());
+    let namespace = crate::domain::workload::namespace_of(&d.metadata).to_owned();
     let spec = d.spec.clone().unwrap_or_default();
     let mut template = spec.template.clone();
     let pod = template

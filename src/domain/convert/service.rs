@@ -66,6 +66,33 @@ pub(super) fn headless(
     (Some(service), None)
 }
 
+/// An object as read from the API server without what the server sets (status, uid, resourceVersion,
+/// timestamps, generation, managedFields) and kubectl's last-applied annotation: what a user writes.
+pub(crate) fn strip_server_set(object: &mut serde_json::Value) {
+    if let Some(obj) = object.as_object_mut() {
+        obj.remove("status");
+    }
+    let Some(meta) = object["metadata"].as_object_mut() else {
+        return;
+    };
+    for server_set in [
+        "uid",
+        "resourceVersion",
+        "creationTimestamp",
+        "generation",
+        "managedFields",
+        "selfLink",
+    ] {
+        meta.remove(server_set);
+    }
+    if let Some(annotations) = meta.get_mut("annotations").and_then(|a| a.as_object_mut()) {
+        annotations.remove(crate::domain::workload::LAST_APPLIED);
+        if annotations.is_empty() {
+            meta.remove("annotations");
+        }
+    }
+}
+
 /// The HPAs (any `autoscaling` version, as written) whose scaleTargetRef is the Deployment, pointed at
 /// the StatefulSet of the same name; server-set metadata and status dropped.
 pub(super) fn retarget(name: &str, namespace: &str, hpas: &[serde_json::Value]) -> Vec<serde_json::Value> {
@@ -81,26 +108,14 @@ pub(super) fn retarget(name: &str, namespace: &str, hpas: &[serde_json::Value]) 
             continue;
         }
         let mut hpa = hpa.clone();
-        if let Some(obj) = hpa.as_object_mut() {
-            obj.remove("status");
-        }
-        if let Some(meta) = hpa["metadata"].as_object_mut() {
-            for server_set in [
-                "uid",
-                "resourceVersion",
-                "creationTimestamp",
-                "generation",
-                "managedFields",
-                "selfLink",
-            ] {
-                meta.remove(server_set);
-            }
-            if let Some(annotations) = meta.get_mut("annotations").and_then(|a| a.as_object_mut()) {
-                annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
-                annotations.retain(|k, _| !k.starts_with("autoscaling.alpha.kubernetes.io/"));
-                if annotations.is_empty() {
-                    meta.remove("annotations");
-                }
+        strip_server_set(&mut hpa);
+        // The v1 API's record of v2 fields, which the version written carries itself.
+        if let Some(meta) = hpa["metadata"].as_object_mut()
+            && let Some(annotations) = meta.get_mut("annotations").and_then(|a| a.as_object_mut())
+        {
+            annotations.retain(|k, _| !k.starts_with("autoscaling.alpha.kubernetes.io/"));
+            if annotations.is_empty() {
+                meta.remove("annotations");
             }
         }
         hpa["spec"]["scaleTargetRef"] = serde_json::json!({

@@ -241,9 +241,24 @@ fn an_hpa_for_another_target_is_left_alone() {
         "metadata": {"name": "other", "namespace": "shop"},
         "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "other"}}
     }));
+    // Named "web" but not the Deployment's: another namespace, another kind, another API group.
+    for (namespace, kind, api_version) in [
+        ("other", "Deployment", "apps/v1"),
+        ("shop", "StatefulSet", "apps/v1"),
+        ("shop", "Deployment", "example.com/v1"),
+    ] {
+        i.autoscalers.push(serde_json::json!({
+            "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": format!("web-{namespace}-{kind}"), "namespace": namespace},
+            "spec": {"scaleTargetRef": {"apiVersion": api_version, "kind": kind, "name": "web"}}
+        }));
+    }
     i.autoscalers.push(serde_json::json!({
         "apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler",
-        "metadata": {"name": "web", "namespace": "shop", "uid": "u", "resourceVersion": "7"},
+        "metadata": {"name": "web", "namespace": "shop", "uid": "u", "resourceVersion": "7",
+            "creationTimestamp": "2026-01-01T00:00:00Z", "generation": 2, "managedFields": [{"manager": "kubectl"}],
+            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}",
+                "autoscaling.alpha.kubernetes.io/conditions": "[]", "team": "web"}},
         "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}, "maxReplicas": 3},
         "status": {"currentReplicas": 2}
     }));
@@ -252,7 +267,7 @@ fn an_hpa_for_another_target_is_left_alone() {
         c.autoscalers,
         [serde_json::json!({
             "apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler",
-            "metadata": {"name": "web", "namespace": "shop"},
+            "metadata": {"name": "web", "namespace": "shop", "annotations": {"team": "web"}},
             "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "web"}, "maxReplicas": 3}
         })]
     );

@@ -12,6 +12,7 @@ mod limits;
 mod placement;
 mod rollout;
 mod unread;
+pub(crate) use unread::LAST_APPLIED;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -73,13 +73,9 @@ async fn cluster_input(
         .await
         .with_context(|| format!("reading Deployment {namespace}/{name}"))?
         .with_context(|| format!("Deployment {namespace}/{name} not found"))?;
+    // The Deployment as its user wrote it, for --diff: what the server sets is not the user's to lose.
     let mut before = serde_json::to_value(&deployment)?;
-    if let Some(meta) = before["metadata"].as_object_mut() {
-        meta.remove("managedFields");
-    }
-    if let Some(obj) = before.as_object_mut() {
-        obj.remove("status");
-    }
+    crate::domain::convert::strip_server_set(&mut before);
     let mut input = Input {
         deployment,
         ..Input::default()
