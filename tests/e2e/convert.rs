@@ -508,3 +508,46 @@ fn plans_are_parsed_as_written() {
         "kubectl patch pv pvc-3f1c2a9e-8d4b-4c1e-9a7f-0b5e6d2c1a00 --type merge -p '{\"spec\":{\"claimRef\":null}}'\n"
     );
 }
+
+#[test]
+fn a_namespace_with_more_services_than_convert_reads_is_said_to_be_cut() {
+    // 501 headless Services (no cluster IP to allocate) beside the Deployment: convert reads 500 and says
+    // that one it should reuse may be missed.
+    let (kubeconfig, ns, _pv, dir) = bound_claim_and_deployment();
+    let services: String = (0..=500)
+        .map(|i| {
+            format!(
+                "apiVersion: v1\nkind: Service\nmetadata: {{name: s-{i}, namespace: {ns}}}\nspec: {{clusterIP: None, \
+                 selector: {{app: none}}, ports: [{{port: 80}}]}}\n---\n"
+            )
+        })
+        .collect();
+    let out = kubectl(&kubeconfig, &["apply", "-f", "-"], Some(&services));
+    assert!(out.status.success(), "{:?}", text(&out));
+    let out = crate::env::hermetic(&mut Command::new(env!("CARGO_BIN_EXE_volguard")))
+        .args([
+            "convert",
+            "--cluster",
+            "--namespace",
+            &ns,
+            "--name",
+            "notes",
+            "--kubeconfig",
+        ])
+        .arg(&kubeconfig)
+        .arg("--output-dir")
+        .arg(dir.path())
+        .output()
+        .expect("volguard convert runs");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "more than 500 Services in {ns}: only the first 500 were read, so one the conversion should reuse \
+             or retarget may be missed"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("HorizontalPodAutoscalers in"), "{stderr}");
+    let _ = kubectl(&kubeconfig, &["delete", "namespace", &ns, "--wait=false"], None);
+}

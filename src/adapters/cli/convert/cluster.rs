@@ -110,22 +110,37 @@ async fn cluster_input(
         input.claims.push(claim);
     }
     let services: Api<Service> = Api::namespaced(client.clone(), namespace);
-    input.services = services
+    let listed = services
         .list(&ListParams::default().limit(MAX_LISTED))
         .await
-        .with_context(|| format!("listing Services in {namespace}"))?
-        .items;
+        .with_context(|| format!("listing Services in {namespace}"))?;
+    warn_if_cut("Services", namespace, &listed.metadata);
+    input.services = listed.items;
     input.autoscalers = autoscalers(&client, namespace).await?;
     // What the claims' classes can give; a user who may not list classes converts without that check.
     let classes: Api<k8s_openapi::api::storage::v1::StorageClass> = Api::all(client.clone());
     match classes.list(&ListParams::default().limit(MAX_LISTED)).await {
-        Ok(list) => input.classes = list.items,
+        Ok(list) => {
+            warn_if_cut("StorageClasses", "the cluster", &list.metadata);
+            input.classes = list.items;
+        }
         Err(kube::Error::Api(e)) if e.code == 403 => {
             tracing::warn!("may not list StorageClasses: what the claims' classes can give is not checked");
         }
         Err(e) => return Err(e).context("listing StorageClasses"),
     }
     Ok((input, before))
+}
+
+/// Says so when a list stopped at [`MAX_LISTED`]: an existing headless Service or an HPA of the
+/// Deployment may be among those not read.
+fn warn_if_cut(what: &str, scope: &str, list: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ListMeta) {
+    if list.continue_.as_deref().is_some_and(|c| !c.is_empty()) {
+        tracing::warn!(
+            "more than {MAX_LISTED} {what} in {scope}: only the first {MAX_LISTED} were read, so one the \
+             conversion should reuse or retarget may be missed"
+        );
+    }
 }
 
 /// The namespace's HPAs in the newest `autoscaling` version the server serves (v2, then v2beta2, then v1),
@@ -138,6 +153,7 @@ async fn autoscalers(client: &kube::Client, namespace: &str) -> anyhow::Result<V
         let api: kube::Api<DynamicObject> = kube::Api::namespaced_with(client.clone(), namespace, &resource);
         match api.list(&ListParams::default().limit(MAX_LISTED)).await {
             Ok(list) => {
+                warn_if_cut("HorizontalPodAutoscalers", namespace, &list.metadata);
                 let mut out = Vec::new();
                 for item in list.items {
                     let mut value = serde_json::to_value(&item)?;
