@@ -136,9 +136,9 @@ pub fn run(args: AuditArgs) -> anyhow::Result<Exit> {
     let mut errors = Vec::new();
     for (workload, j) in &judged {
         match j {
-            Ok(evaluation) => objects.push(ObjectReport::at(cluster(), evaluation)),
+            Ok(evaluation) => objects.push(ObjectReport::at(Location::cluster(), evaluation)),
             Err(message) => errors.push(InputError {
-                origin: cluster(),
+                origin: Location::cluster(),
                 stage: Stage::Evaluate,
                 at: None,
                 object: Some(workload.object_ref().to_string()),
@@ -192,16 +192,6 @@ pub fn run(args: AuditArgs) -> anyhow::Result<Exit> {
         }
     }
     Ok(exit)
-}
-
-/// Where an audited object is: the cluster.
-fn cluster() -> Location {
-    Location {
-        file: super::report::CLUSTER_ORIGIN.to_owned(),
-        document: None,
-        line: None,
-        item: None,
-    }
 }
 
 /// Parses a label selector as kubectl writes one: comma-separated `k=v`, `k==v`, `k!=v`, `k`, `!k`,

@@ -96,6 +96,7 @@ fn parse_into(text: std::sync::Arc<str>, source: &str, input: &mut Input) {
                 document: Some(u.origin.document),
                 line: (u.origin.line > 0).then_some(u.origin.line),
                 item: None,
+                in_cluster: false,
             },
             stage: Stage::Parse,
             at: (u.line > 0).then_some(Position {
@@ -115,6 +116,7 @@ fn whole_file(file: String, stage: Stage, message: String) -> InputError {
             document: None,
             line: None,
             item: None,
+            in_cluster: false,
         },
         stage,
         at: None,

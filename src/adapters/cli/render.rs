@@ -95,7 +95,7 @@ fn file_texts(report: &Report) -> HashMap<String, Arc<str>> {
     let mut texts = HashMap::new();
     for o in report.objects.iter().filter(|o| !o.findings.is_empty()) {
         let file = &o.origin.file;
-        if file == "-" || texts.contains_key(file) {
+        if file == "-" || o.origin.in_cluster || texts.contains_key(file) {
             continue;
         }
         if let Ok(text) = std::fs::read_to_string(file) {

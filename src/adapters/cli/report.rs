@@ -63,9 +63,6 @@ pub struct Summary {
     pub exit_code: u8,
 }
 
-/// The `file` of an object `audit` read from the cluster: no file, no line.
-pub(crate) const CLUSTER_ORIGIN: &str = "cluster";
-
 /// Where an object or an error is in the input.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -79,6 +76,22 @@ pub struct Location {
     pub line: Option<u64>,
     /// The position in a `kind: List`'s `items`; `null` when the document is not a List.
     pub item: Option<usize>,
+    /// Read from the cluster (`audit`): `file` is then `cluster`, and there is no file to point at.
+    #[serde(skip)]
+    pub in_cluster: bool,
+}
+
+impl Location {
+    /// Where `audit` finds every object: the cluster.
+    pub(crate) fn cluster() -> Self {
+        Self {
+            file: "cluster".to_owned(),
+            document: None,
+            line: None,
+            item: None,
+            in_cluster: true,
+        }
+    }
 }
 
 impl From<&manifest::Origin> for Location {
@@ -88,6 +101,7 @@ impl From<&manifest::Origin> for Location {
             document: Some(o.document),
             line: (o.line > 0).then_some(o.line),
             item: o.item,
+            in_cluster: false,
         }
     }
 }

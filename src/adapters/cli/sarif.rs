@@ -207,7 +207,7 @@ fn notification(e: &InputError) -> Value {
 /// The file and line, or None for standard input and for an object `audit` read from the cluster (its
 /// logical location names it).
 fn physical(origin: &Location, line: Option<u64>) -> Option<Value> {
-    if origin.file == super::report::CLUSTER_ORIGIN && origin.document.is_none() {
+    if origin.in_cluster {
         return None;
     }
     let artifact = artifact(&origin.file)?;
@@ -292,24 +292,28 @@ mod tests {
 
     #[test]
     fn an_object_read_from_the_cluster_has_no_file() {
-        let cluster = Location {
-            file: crate::adapters::cli::report::CLUSTER_ORIGIN.into(),
-            document: None,
-            line: None,
-            item: None,
-        };
+        let cluster = Location::cluster();
         assert_eq!(physical(&cluster, None), None);
-        // A file of that name, with a document, is still a file.
+        // A file of that name is still a file: with a line, and as a whole (an error about the file).
         let file = Location {
             document: Some(1),
             line: Some(1),
-            ..cluster
+            in_cluster: false,
+            ..cluster.clone()
         };
         assert_eq!(
             physical(&file, Some(3)),
             Some(
                 json!({"artifactLocation": {"uri": "cluster", "uriBaseId": "%SRCROOT%"}, "region": {"startLine": 3}})
             )
+        );
+        let whole = Location {
+            in_cluster: false,
+            ..cluster
+        };
+        assert_eq!(
+            physical(&whole, None),
+            Some(json!({"artifactLocation": {"uri": "cluster", "uriBaseId": "%SRCROOT%"}}))
         );
     }
 
