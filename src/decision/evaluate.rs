@@ -100,10 +100,9 @@ pub struct Evaluation {
     /// The rules the object skips (`volguard.io/skip`), honoured, with the reason given.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub exceptions: Vec<Exception>,
-    /// The rules that judged the object (on, and about its kind), skipped ones included: a rule here with
-    /// no finding and no exception passed.
+    /// The kind whose rules judged the object: its own, or the workload a Scale or HPA resizes.
     #[serde(skip)]
-    pub checked: Vec<RuleId>,
+    pub judged_kind: Kind,
 }
 
 impl Evaluation {
@@ -215,16 +214,10 @@ pub fn evaluate(
         Some(w) => Kind::from(w.kind()),
         None => object.kind,
     };
-    let (exceptions, checked) = match (&judgeable, &judged_through) {
-        (_, Some(_)) => (Vec::new(), Vec::new()),
-        (Judgeable::Pods(_), None) => (
-            exceptions::apply(&mut findings, annotations, &object, &selecting),
-            checked_rules(judged_kind, &selecting),
-        ),
-        _ => (
-            exceptions::apply(&mut findings, annotations, &object, &selecting),
-            Vec::new(),
-        ),
+    let exceptions = if judged_through.is_none() {
+        exceptions::apply(&mut findings, annotations, &object, &selecting)
+    } else {
+        Vec::new()
     };
     findings.sort_by_key(|j| j.finding.rule);
     let pods = match &judgeable {
@@ -243,30 +236,46 @@ pub fn evaluate(
         pods,
         exposure,
         exceptions,
-        checked,
+        judged_kind,
     })
 }
 
-/// The rules that judge a workload of `kind` under the selecting policies: those some policy has on, and
-/// that read that kind (a Deployment's rollout, a StatefulSet's templates). `lookup-failed` and
-/// `invalid-skip` are not among them: they only ever report a problem, never a pass.
-fn checked_rules(kind: Kind, policies: &[&Policy]) -> Vec<RuleId> {
-    let about_kind = |rule: RuleId| match rule {
-        RuleId::RolloutAttachDeadlock | RuleId::StatelessDeployment => kind == Kind::Deployment,
-        RuleId::StatefulsetClaimTemplateModes | RuleId::StatefulsetSharedClaim => kind == Kind::StatefulSet,
-        RuleId::StatefulsetPolicyTemplate => {
-            kind == Kind::StatefulSet && policies.iter().any(|p| !p.mutation.templates.is_empty())
-        }
-        RuleId::SharedRwoClaim
-        | RuleId::SharedClaimWritable
-        | RuleId::MissingClaim
-        | RuleId::UnsupportedAccessMode
-        | RuleId::UnbindableClaim => true,
-        RuleId::LookupFailed | RuleId::InvalidSkip => false,
+/// The rules that judged an evaluated workload, skipped ones included: a rule here with no finding and no
+/// exception passed (what a policy report lists as `pass`). Those some selecting policy has on and that
+/// read its kind (a Deployment's rollout, a StatefulSet's templates, for a policy with templates);
+/// `lookup-failed` and `invalid-skip` only ever report a problem, never a pass. None for an object whose
+/// pods were not judged, or judged through its controller. Worked out on demand: only reports ask.
+pub(crate) fn checked_rules(evaluation: &Evaluation, policies: &PolicySet) -> Vec<RuleId> {
+    if evaluation.judged_through.is_some() || evaluation.pods.is_none() {
+        return Vec::new();
+    }
+    let kind = evaluation.judged_kind;
+    let selecting: Vec<&Policy> = policies
+        .policies()
+        .iter()
+        .filter(|p| evaluation.policies.contains(&p.name))
+        .collect();
+    let judges = |rule: RuleId, p: &Policy| {
+        let about_kind = match rule {
+            RuleId::RolloutAttachDeadlock | RuleId::StatelessDeployment => kind == Kind::Deployment,
+            RuleId::StatefulsetClaimTemplateModes | RuleId::StatefulsetSharedClaim => {
+                kind == Kind::StatefulSet
+            }
+            RuleId::StatefulsetPolicyTemplate => {
+                kind == Kind::StatefulSet && !p.mutation.templates.is_empty()
+            }
+            RuleId::SharedRwoClaim
+            | RuleId::SharedClaimWritable
+            | RuleId::MissingClaim
+            | RuleId::UnsupportedAccessMode
+            | RuleId::UnbindableClaim => true,
+            RuleId::LookupFailed | RuleId::InvalidSkip => false,
+        };
+        about_kind && p.action(rule) != Action::Off
     };
     RuleId::ALL
         .into_iter()
-        .filter(|r| about_kind(*r) && policies.iter().any(|p| p.action(*r) != Action::Off))
+        .filter(|r| selecting.iter().any(|p| judges(*r, p)))
         .collect()
 }
 
@@ -564,4 +573,47 @@ fn resized(
         }
     }
     Ok((Judgeable::Nothing, None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::lookup::Bundle;
+    use crate::domain::policy::{PolicySet, load_str};
+    use crate::domain::workload::{Decoded, decode};
+
+    fn policies(text: &str) -> PolicySet {
+        PolicySet::new(load_str(text, "test").unwrap())
+    }
+
+    #[test]
+    fn a_template_rule_is_checked_only_where_one_policy_has_both_templates_and_the_rule_on() {
+        let Ok(Decoded::Resource(set)) = decode(serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": {"name": "db", "namespace": "db"},
+            "spec": {"serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+                "template": {"metadata": {"labels": {"app": "db"}},
+                    "spec": {"containers": [{"name": "postgres", "image": "postgres"}]}}}
+        })) else {
+            panic!("decodes")
+        };
+        let templates = "apiVersion: volguard.io/v1alpha1\nkind: VolumePolicy\nmetadata:\n  name: templates\n\
+                         spec:\n  rules:\n    statefulset-policy-template: {action: Off}\n  mutate:\n    \
+                         claimTemplates:\n      - name: backup\n        accessModes: [ReadWriteOnce]\n        \
+                         storage: 5Gi\n        mount:\n          mountPath: /backup\n";
+        let plain =
+            "apiVersion: volguard.io/v1alpha1\nkind: VolumePolicy\nmetadata:\n  name: plain\nspec: {}\n";
+        let checked = |text: &str| {
+            let set_of = policies(text);
+            let evaluation = evaluate(&set, &Bundle::default(), &set_of).unwrap();
+            checked_rules(&evaluation, &set_of).contains(&RuleId::StatefulsetPolicyTemplate)
+        };
+        // One policy has the templates but the rule off, the other the rule on but no templates.
+        assert!(!checked(&format!("{templates}---\n{plain}")));
+        // One policy with both.
+        assert!(checked(&templates.replace(
+            "statefulset-policy-template: {action: Off}",
+            "statefulset-policy-template: {action: Deny}"
+        )));
+    }
 }

@@ -10,5 +10,5 @@ pub mod mutate;
 #[cfg(test)]
 mod every_field;
 
-pub(crate) use evaluate::{Evaluation, evaluate_update};
+pub(crate) use evaluate::{Evaluation, checked_rules, evaluate_update};
 pub use evaluate::{Judged, RATCHET_NOTE, Verdict, evaluate, ratchet};

@@ -171,7 +171,7 @@ async fn pass(
     let judged = tokio::task::spawn_blocking(move || judge(&workloads, lookup.as_ref(), &policies))
         .await
         .map_err(|e| format!("the audit's judging task failed: {e}"))?;
-    let reports = reports(&judged, config.api, config.max_results);
+    let reports = reports(&judged, &state.policies(), config.api, config.max_results);
     let findings = findings(&judged);
     let scope = config.namespace.as_deref();
     let written = policy_report::write(client, config.api, &reports, scope, config.limits)
@@ -260,7 +260,7 @@ mod tests {
         let workloads = in_scope(&lookup, None, None).unwrap();
         let policies = crate::domain::policy::PolicySet::builtin().unwrap();
         let judged = judge(&workloads, &lookup, &policies);
-        let reports = reports(&judged, ReportApi::Wgpolicyk8s, 1);
+        let reports = reports(&judged, &policies, ReportApi::Wgpolicyk8s, 1);
         let failed_in_report = reports[0]
             .results
             .iter()

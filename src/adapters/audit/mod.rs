@@ -53,12 +53,17 @@ pub fn judge(workloads: &[Arc<Workload>], lookup: &dyn Lookup, policies: &Policy
 }
 
 /// One report per namespace with a judged workload, its objects in namespace, kind and name order.
-pub fn reports(judged: &[Judgement], api: ReportApi, max_results: usize) -> Vec<PolicyReport> {
+pub fn reports(
+    judged: &[Judgement],
+    policies: &PolicySet,
+    api: ReportApi,
+    max_results: usize,
+) -> Vec<PolicyReport> {
     let mut by_namespace: BTreeMap<String, Vec<ReportResult>> = BTreeMap::new();
     for (workload, evaluation) in judged {
         let object = policy_report::reference(workload);
         let results = match evaluation {
-            Ok(e) => policy_report::results(&object, e),
+            Ok(e) => policy_report::results(&object, e, policies),
             Err(message) => vec![policy_report::error_result(&object, message)],
         };
         by_namespace

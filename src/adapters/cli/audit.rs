@@ -160,7 +160,7 @@ pub fn run(args: AuditArgs) -> anyhow::Result<Exit> {
         written => written.context("writing the report")?,
     }
     if write_reports {
-        let reports = reports(&judged, report_api, max_report_results);
+        let reports = reports(&judged, &policies, report_api, max_report_results);
         let limits = WriteLimits {
             request_timeout,
             pause: Duration::ZERO,

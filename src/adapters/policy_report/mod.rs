@@ -199,7 +199,11 @@ fn result(object: &ResourceRef, rule: RuleId, result: Outcome, message: String) 
 
 /// The results of one object, in rule order: its findings, its skips, and a pass for every rule that
 /// judged it and found nothing.
-pub fn results(object: &ResourceRef, evaluation: &Evaluation) -> Vec<ReportResult> {
+pub fn results(
+    object: &ResourceRef,
+    evaluation: &Evaluation,
+    policies: &crate::domain::policy::PolicySet,
+) -> Vec<ReportResult> {
     let mut out: Vec<(RuleId, ReportResult)> = Vec::new();
     for j in &evaluation.findings {
         let f = &j.finding;
@@ -237,7 +241,7 @@ pub fn results(object: &ResourceRef, evaluation: &Evaluation) -> Vec<ReportResul
         r.properties.insert("reason".into(), e.reason.clone());
         out.push((e.rule, r));
     }
-    for rule in &evaluation.checked {
+    for rule in &crate::decision::checked_rules(evaluation, policies) {
         let found = evaluation.findings.iter().any(|j| j.finding.rule == *rule);
         let skipped = evaluation.exceptions.iter().any(|e| e.rule == *rule);
         if !found && !skipped {

@@ -46,7 +46,7 @@ fn judged(resources: &[Resource], name: &str) -> (ResourceRef, Vec<ReportResult>
     let Resource::Workload(w) = r else { unreachable!() };
     let object = reference(w);
     let evaluation = evaluate(r, &bundle, &policies).unwrap();
-    let results = results(&object, &evaluation);
+    let results = results(&object, &evaluation, &policies);
     (object, results)
 }
 
