@@ -97,7 +97,8 @@ async fn tend(client: &Client, secrets: &Api<Secret>, config: &ManagedTls) -> Re
             .map_err(kube_err(format!("reading Secret {}", config.secret)))?;
         let material = secret
             .as_ref()
-            .map(|s| Material::from_data(&s.data.clone().unwrap_or_default()))
+            .and_then(|s| s.data.as_ref())
+            .map(Material::from_data)
             .unwrap_or_default();
         let published = if material.cas.is_empty() {
             false

@@ -25,35 +25,6 @@ pub use plan::Plan;
 pub(crate) use service::strip_server_set;
 pub use volumes::{ClaimMove, Kept, KeptReason, Move};
 
-/// What one storage class can give, as far as volguard knows. The default answers `None` (unknown) for
-/// everything, so a conversion never refuses a mode on a guess; the provisioner table (issue 17, part 2)
-/// implements it for real.
-pub trait ClassCapabilities {
-    /// Whether a claim of `class` (`None`: the default class) can get `access_mode` with `volume_mode`
-    /// (`Filesystem` when `None`): `Some(false)` when the class is known not to, `None` when unknown.
-    fn can_give(&self, class: Option<&str>, access_mode: &str, volume_mode: Option<&str>) -> Option<bool>;
-}
-
-/// Knows nothing about any class: every answer is `None`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct UnknownClasses;
-
-impl ClassCapabilities for UnknownClasses {
-    fn can_give(&self, _: Option<&str>, _: &str, _: Option<&str>) -> Option<bool> {
-        None
-    }
-}
-
-impl ClassCapabilities for crate::domain::storage::Classes {
-    fn can_give(&self, class: Option<&str>, access_mode: &str, volume_mode: Option<&str>) -> Option<bool> {
-        let volume_mode = match volume_mode {
-            Some("Block") => crate::domain::storage::VolumeMode::Block,
-            _ => crate::domain::storage::VolumeMode::Filesystem,
-        };
-        self.gives(class, access_mode, volume_mode)
-    }
-}
-
 /// The access mode each replica's own claim gets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TemplateMode {
@@ -98,7 +69,7 @@ pub struct Options<'a> {
     /// The StatefulSet's podManagementPolicy.
     pub pod_management: PodManagement,
     /// What each claim's class can give.
-    pub classes: &'a dyn ClassCapabilities,
+    pub classes: &'a crate::domain::storage::Classes,
     /// Whether the API server knows `persistentVolumeClaimRetentionPolicy` (Kubernetes 1.27+): `false`
     /// leaves it out, since kubectl refuses a field its server's schema does not have.
     pub retention_policy: bool,

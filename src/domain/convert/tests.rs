@@ -1,4 +1,5 @@
 use super::*;
+use crate::domain::storage::Classes;
 
 fn input(yaml: &str) -> Input {
     let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(yaml).unwrap();
@@ -45,11 +46,14 @@ metadata: {name: web-conf, namespace: shop}
 spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
 "#;
 
+/// No StorageClass known: every class question is unanswered, and no mode is refused on a guess.
+static UNKNOWN_CLASSES: std::sync::LazyLock<Classes> = std::sync::LazyLock::new(Classes::default);
+
 fn options(mode: TemplateMode) -> Options<'static> {
     Options {
         mode,
         pod_management: PodManagement::OrderedReady,
-        classes: &UnknownClasses,
+        classes: &UNKNOWN_CLASSES,
         retention_policy: true,
     }
 }
@@ -114,21 +118,20 @@ fn a_missing_claim_is_named() {
     );
 }
 
-struct NoPod;
-impl ClassCapabilities for NoPod {
-    fn can_give(&self, class: Option<&str>, mode: &str, _: Option<&str>) -> Option<bool> {
-        (class == Some("fast")).then_some(mode != "ReadWriteOncePod")
-    }
-}
-
 #[test]
 fn a_mode_the_class_cannot_give_is_refused() {
+    // Class "fast" is local-path, which gives ReadWriteOnce only.
+    let fast: k8s_openapi::api::storage::v1::StorageClass = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "fast"}, "provisioner": "rancher.io/local-path"
+    }))
+    .unwrap();
+    let classes = Classes::new(&[fast], crate::domain::storage::ProvisionerTable::default());
     let err = convert(
         &input(DEPLOYMENT),
         &Options {
             mode: TemplateMode::ReadWriteOncePod,
             pod_management: PodManagement::Parallel,
-            classes: &NoPod,
+            classes: &classes,
             retention_policy: true,
         },
     )

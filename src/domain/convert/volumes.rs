@@ -152,7 +152,8 @@ pub(super) fn split(
         }
         let mode = options.mode.as_str();
         let class = spec.storage_class_name.as_deref();
-        if options.classes.can_give(class, mode, spec.volume_mode.as_deref()) == Some(false) {
+        let volume_mode = crate::domain::storage::VolumeMode::of(Some(&spec));
+        if options.classes.gives(class, mode, volume_mode) == Some(false) {
             return Err(ConvertError::ModeNotGiven {
                 claim: source.claim_name.clone(),
                 class: class.unwrap_or("(the default class)").to_owned(),
