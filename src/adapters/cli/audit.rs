@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use clap::Args;
 use kube::core::{Expression, Selector};
 
-use super::check::{ColorWhen, OutputFormat};
+use super::check::ReportArgs;
 use super::report::{InputError, Location, ObjectReport, Report, Stage};
 use super::{Exit, render};
 use crate::adapters::audit::{in_scope, judge, reports};
@@ -22,9 +22,9 @@ use crate::adapters::policy_report::{self, ReportApi, WriteLimits};
 /// `volguard audit` flags.
 #[derive(Clone, Debug, Args)]
 pub struct AuditArgs {
-    /// A VolumePolicy file, or a directory of them; default: the built-in policy.
-    #[arg(long, value_name = "PATH", env = "VOLGUARD_POLICY")]
-    pub policy: Option<PathBuf>,
+    /// The policy and the report, as `check` takes them.
+    #[command(flatten)]
+    pub report: ReportArgs,
     /// Only this namespace's workloads (default: every namespace). Claims and workloads elsewhere are
     /// still looked up, as the webhook looks them up.
     #[arg(short = 'n', long, value_name = "NAME", env = "VOLGUARD_AUDIT_NAMESPACE")]
@@ -34,18 +34,6 @@ pub struct AuditArgs {
     #[arg(short = 'l', long, value_name = "SELECTOR", env = "VOLGUARD_AUDIT_SELECTOR",
         value_parser = parse_selector, conflicts_with = "write_reports")]
     pub selector: Option<Selector>,
-    /// Output format.
-    #[arg(short, long, value_enum, env = "VOLGUARD_OUTPUT", default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
-    /// Fail (exit 1) on warnings too, not only on denials.
-    #[arg(long, env = "VOLGUARD_STRICT")]
-    pub strict: bool,
-    /// Text output: also list objects without findings.
-    #[arg(short, long, env = "VOLGUARD_VERBOSE")]
-    pub verbose: bool,
-    /// When to colour text output; `auto` colours a terminal only, and honours NO_COLOR.
-    #[arg(long, value_enum, env = "VOLGUARD_COLOR", default_value_t = ColorWhen::Auto)]
-    pub color: ColorWhen,
     /// The kubeconfig (default: KUBECONFIG, then ~/.kube/config, or in-cluster).
     #[arg(long, value_name = "PATH", env = "VOLGUARD_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
@@ -91,13 +79,16 @@ pub struct AuditArgs {
 /// Runs `volguard audit`.
 pub fn run(args: AuditArgs) -> anyhow::Result<Exit> {
     let AuditArgs {
-        policy,
+        report:
+            ReportArgs {
+                policy,
+                output,
+                strict,
+                verbose,
+                color,
+            },
         namespace,
         selector,
-        output,
-        strict,
-        verbose,
-        color,
         kubeconfig,
         context,
         cluster_timeout,

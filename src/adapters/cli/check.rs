@@ -42,21 +42,9 @@ pub struct CheckArgs {
     #[arg(long, value_name = "GLOB", env = "VOLGUARD_EXCLUDE",
         value_parser = parse_exclude)]
     pub exclude: Vec<globset::Glob>,
-    /// A VolumePolicy file, or a directory of them; default: the built-in policy.
-    #[arg(long, value_name = "PATH", env = "VOLGUARD_POLICY")]
-    pub policy: Option<PathBuf>,
-    /// Output format.
-    #[arg(short, long, value_enum, env = "VOLGUARD_OUTPUT", default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
-    /// Fail (exit 1) on warnings too, not only on denials.
-    #[arg(long, env = "VOLGUARD_STRICT")]
-    pub strict: bool,
-    /// Text output: also list objects without findings, and the skipped ones.
-    #[arg(short, long, env = "VOLGUARD_VERBOSE")]
-    pub verbose: bool,
-    /// When to colour text output; `auto` colours a terminal only, and honours NO_COLOR.
-    #[arg(long, value_enum, env = "VOLGUARD_COLOR", default_value_t = ColorWhen::Auto)]
-    pub color: ColorWhen,
+    /// The policy and the report, as `audit` takes them.
+    #[command(flatten)]
+    pub report: ReportArgs,
     /// Also look claims, scale targets and the workloads mounting a claim up in the live cluster
     /// (read-only: list and watch only), for whatever the files do not hold.
     #[arg(long, env = "VOLGUARD_CHECK_CLUSTER")]
@@ -126,17 +114,40 @@ impl From<ColorWhen> for anstream::ColorChoice {
     }
 }
 
+/// The flags `check` and `audit` share: the policy judged with, and how the report is written.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReportArgs {
+    /// A VolumePolicy file, or a directory of them; default: the built-in policy.
+    #[arg(long, value_name = "PATH", env = "VOLGUARD_POLICY")]
+    pub policy: Option<PathBuf>,
+    /// Output format.
+    #[arg(short, long, value_enum, env = "VOLGUARD_OUTPUT", default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Fail (exit 1) on warnings too, not only on denials.
+    #[arg(long, env = "VOLGUARD_STRICT")]
+    pub strict: bool,
+    /// Text output: also list objects without findings, and the skipped ones.
+    #[arg(short, long, env = "VOLGUARD_VERBOSE")]
+    pub verbose: bool,
+    /// When to colour text output; `auto` colours a terminal only, and honours NO_COLOR.
+    #[arg(long, value_enum, env = "VOLGUARD_COLOR", default_value_t = ColorWhen::Auto)]
+    pub color: ColorWhen,
+}
+
 /// Runs `volguard check`.
 pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
     let CheckArgs {
         mut files,
         paths,
         exclude,
-        policy,
-        output,
-        strict,
-        verbose,
-        color,
+        report:
+            ReportArgs {
+                policy,
+                output,
+                strict,
+                verbose,
+                color,
+            },
         cluster,
         kubeconfig,
         context,
