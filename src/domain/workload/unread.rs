@@ -844,6 +844,53 @@ mod tests {
     }
 
     #[test]
+    fn every_listed_struct_is_named_as_its_type_decodes() {
+        // A key k8s-openapi does not pass to `deserialize_struct` would leave nothing out, silently: each
+        // struct decoded through `Unread` loses its listed fields (a workload its status, an ephemeral
+        // container its image).
+        use k8s_openapi::api::apps::v1::{DaemonSet, ReplicaSet, StatefulSet};
+        use k8s_openapi::api::batch::v1::{CronJob, Job};
+        use k8s_openapi::api::core::v1::{Pod, ReplicationController};
+        fn status_left_out<K>(status: serde_json::Value) -> bool
+        where
+            K: serde::de::DeserializeOwned + serde::Serialize,
+        {
+            let value = json!({"metadata": {"name": "x"}, "status": status});
+            let full: K = serde_json::from_value(value.clone()).unwrap();
+            let Unread(got) = serde_json::from_value::<Unread<K>>(value).unwrap();
+            serde_json::to_value(full).unwrap().get("status").is_some()
+                && serde_json::to_value(got).unwrap().get("status").is_none()
+        }
+        let replicas = json!({"replicas": 1});
+        let checked = [
+            ("Deployment", status_left_out::<Deployment>(replicas.clone())),
+            ("StatefulSet", status_left_out::<StatefulSet>(replicas.clone())),
+            (
+                "DaemonSet",
+                status_left_out::<DaemonSet>(json!({"currentNumberScheduled": 1,
+                "desiredNumberScheduled": 1, "numberMisscheduled": 0, "numberReady": 1})),
+            ),
+            ("ReplicaSet", status_left_out::<ReplicaSet>(replicas.clone())),
+            ("Job", status_left_out::<Job>(json!({"active": 1}))),
+            ("CronJob", status_left_out::<CronJob>(json!({"active": []}))),
+            (
+                "ReplicationController",
+                status_left_out::<ReplicationController>(replicas),
+            ),
+        ];
+        for (name, left_out) in checked {
+            assert!(left_out, "{name}");
+            assert_eq!(unread_of(name), WORKLOAD, "{name} is listed");
+        }
+        let pod = json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "i"}],
+            "ephemeralContainers": [{"name": "debug", "image": "busybox"}]}});
+        let Unread(got) = serde_json::from_value::<Unread<Pod>>(pod).unwrap();
+        let spec = got.spec.unwrap();
+        assert_eq!(spec.containers[0].image, None);
+        assert_eq!(spec.ephemeral_containers.unwrap()[0].image, None);
+    }
+
+    #[test]
     fn every_listed_field_is_a_field_of_its_struct() {
         // A misspelt name would leave nothing out, silently. Each struct, with every listed field set,
         // decoded by its full type and written again: every listed field must come back.
