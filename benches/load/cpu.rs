@@ -228,7 +228,7 @@ async fn sample(case: &Case, mode: Mode, dir: &Path, claims: &Path, pin: bool, w
     });
     let phase = closed_loop(
         Arc::clone(&target),
-        case.connections.unwrap_or(32),
+        case.connections.unwrap_or_else(|| connections() as usize),
         warmup,
         window,
     )
@@ -288,8 +288,9 @@ pub fn run(runtime: &tokio::runtime::Runtime, dir: &Path, claims: &Path, pin: bo
     }
     println!();
     println!(
-        "server CPU µs per review ({ROUNDS} rounds, {window:?} each after 1 s warm-up, 32 keep-alive HTTPS/1.1 \
+        "server CPU µs per review ({ROUNDS} rounds, {window:?} each after 1 s warm-up, {} keep-alive HTTPS/1.1 \
          connections unless said); {}",
+        connections(),
         if pin {
             "server pinned to CPU 0, client to CPU 1"
         } else {
@@ -382,4 +383,10 @@ pub fn pin_client() -> bool {
         eprintln!("--pin: needs 2 CPUs and taskset; running unpinned");
     }
     pinned
+}
+
+/// Keep-alive connections per case (`VOLGUARD_CPU_CONNECTIONS`, default 32), but for the cases that set
+/// their own.
+fn connections() -> u64 {
+    setting("VOLGUARD_CPU_CONNECTIONS", 32, 1024)
 }
