@@ -132,7 +132,7 @@ pub enum EvalError {
 /// What there is to judge about a resource.
 enum Judgeable {
     /// A workload (itself, or resized by an HPA or Scale).
-    Pods(Box<Footprint>),
+    Pods(Arc<Footprint>),
     /// The workload an HPA or Scale resizes could not be looked up.
     TargetUnknown { target: String, why: String },
     /// A workload (or the target of a Scale or HPA) whose pods a controller volguard reads makes.
@@ -365,10 +365,28 @@ fn exposure_of(subject: &Subject<'_>) -> Exposure {
 }
 
 /// The findings so far, each once, with an index so that merging n findings costs n lookups, not n².
+///
+/// The index holds each finding's hash, not a copy of it: a finding's message and fix run to a
+/// kilobyte, and copying and SipHashing each one was a tenth of a denial's decision.
 #[derive(Default)]
 struct Merged {
     list: Vec<Judged>,
-    index: std::collections::HashMap<Finding, usize>,
+    /// A finding's hash, to the first finding in `list` with that hash.
+    index: std::collections::HashMap<u64, usize>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl Merged {
+    /// Where a finding equal to `finding` (whose hash is `hash`) is in the list.
+    fn position(&self, finding: &Finding, hash: u64) -> Option<usize> {
+        let &first = self.index.get(&hash)?;
+        if self.list[first].finding == *finding {
+            return Some(first);
+        }
+        // Two findings with one hash: rare, and the seed is random per process, so no caller can
+        // line them up to make this scan the common case.
+        self.list.iter().position(|j| j.finding == *finding)
+    }
 }
 
 /// Adds a finding with this policy's action, keeping the strictest action for a finding already made.
@@ -380,8 +398,9 @@ fn merge(findings: &mut Merged, finding: Finding, policy: &Policy) {
     if action == Action::Off {
         return;
     }
-    match findings.index.get(&finding) {
-        Some(&i) => {
+    let hash = std::hash::BuildHasher::hash_one(&findings.hasher, &finding);
+    match findings.position(&finding, hash) {
+        Some(i) => {
             let j = &mut findings.list[i];
             if action > j.action {
                 j.action = action;
@@ -389,7 +408,7 @@ fn merge(findings: &mut Merged, finding: Finding, policy: &Policy) {
             }
         }
         None => {
-            findings.index.insert(finding.clone(), findings.list.len());
+            findings.index.entry(hash).or_insert(findings.list.len());
             findings.list.push(Judged {
                 finding,
                 action,
@@ -492,12 +511,10 @@ fn judgeable(resource: &Resource, object: &ObjectRef, lookup: &dyn Lookup) -> Re
             if let Some(owner) = controller_of(w, lookup) {
                 return Ok((Judgeable::Controlled(owner), None));
             }
-            let fp = Footprint::of(w)?;
-            let fp = match footprint::autoscaled(fp.clone(), w, lookup) {
-                Answer::Found(scaled) => scaled,
-                _ => fp,
-            };
-            Ok((Judgeable::Pods(Box::new(fp)), None))
+            let mut fp = Footprint::of(w)?;
+            // An autoscaler that cannot be looked up leaves the workload's own replicas.
+            let _ = footprint::autoscale(&mut fp, w, lookup);
+            Ok((Judgeable::Pods(Arc::new(fp)), None))
         }
         Resource::Claim(_) | Resource::StorageClass(_) => Ok((Judgeable::Nothing, None)),
         Resource::Autoscaler(hpa) => {
@@ -519,10 +536,13 @@ fn judgeable(resource: &Resource, object: &ObjectRef, lookup: &dyn Lookup) -> Re
             let (judgeable, target) = resized(lookup, object, &kinds, &name, |_| replicas)?;
             // The target's autoscalers may take it further than the Scale does.
             let judgeable = match (judgeable, &target) {
-                (Judgeable::Pods(fp), Some(w)) => match footprint::autoscaled((*fp).clone(), w, lookup) {
-                    Answer::Found(scaled) => Judgeable::Pods(Box::new(scaled)),
-                    _ => Judgeable::Pods(fp),
-                },
+                (Judgeable::Pods(mut fp), Some(w)) => {
+                    // Built just above: not shared yet, so changed in place.
+                    if let Some(fp) = Arc::get_mut(&mut fp) {
+                        let _ = footprint::autoscale(fp, w, lookup);
+                    }
+                    Judgeable::Pods(fp)
+                }
                 (other, _) => other,
             };
             Ok((judgeable, target))
@@ -563,7 +583,7 @@ fn resized(
                     _ => 0,
                 };
                 let fp = fp.resized(object.clone(), replicas(current));
-                return Ok((Judgeable::Pods(Box::new(fp)), Some(w)));
+                return Ok((Judgeable::Pods(Arc::new(fp)), Some(w)));
             }
             Answer::Unknown(why) => {
                 let target = format!("{kind} {}/{name}", object.namespace);
@@ -615,5 +635,49 @@ mod tests {
             "statefulset-policy-template: {action: Off}",
             "statefulset-policy-template: {action: Deny}"
         )));
+    }
+
+    #[test]
+    fn merging_keeps_each_finding_once_with_the_strictest_action_even_when_hashes_collide() {
+        let object = ObjectRef {
+            kind: crate::domain::workload::Kind::Deployment,
+            namespace: "shop".into(),
+            name: "web".into(),
+        };
+        let finding = |msg: &str| Finding::new(RuleId::SharedRwoClaim, &object, msg.into());
+        let (a, b, c) = (finding("a"), finding("b"), finding("c"));
+        let judged = |f: &Finding| Judged {
+            finding: f.clone(),
+            action: Action::Warn,
+            policy: "p".into(),
+        };
+        // Two different findings under one hash, as a collision would leave them.
+        let mut merged = Merged::default();
+        merged.list = vec![judged(&a), judged(&b)];
+        merged.index.insert(7, 0);
+        assert_eq!(merged.position(&a, 7), Some(0));
+        assert_eq!(merged.position(&b, 7), Some(1));
+        assert_eq!(merged.position(&c, 7), None);
+        assert_eq!(merged.position(&c, 8), None);
+
+        // Through merge: the same finding from a Warn and a Deny policy is one Deny finding.
+        let set = policies(
+            "apiVersion: volguard.io/v1alpha1\nkind: VolumePolicy\nmetadata:\n  name: warns\n\
+             spec:\n  rules:\n    shared-rwo-claim: {action: Warn}\n---\n\
+             apiVersion: volguard.io/v1alpha1\nkind: VolumePolicy\nmetadata:\n  name: denies\nspec: {}\n",
+        );
+        let [warns, denies] = set.policies() else {
+            panic!("two policies")
+        };
+        let mut merged = Merged::default();
+        for (f, p) in [(&a, warns), (&b, warns), (&a, denies), (&a, warns)] {
+            merge(&mut merged, f.clone(), p);
+        }
+        let got: Vec<_> = merged
+            .list
+            .iter()
+            .map(|j| (j.finding.message.as_str(), j.action, j.policy.as_str()))
+            .collect();
+        assert_eq!(got, [("a", Action::Deny, "denies"), ("b", Action::Warn, "warns")]);
     }
 }

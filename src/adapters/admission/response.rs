@@ -153,30 +153,35 @@ pub(crate) fn for_mutate(
 /// Every denying finding with its fix, up to [`MAX_DENIAL_FINDINGS`] and [`MAX_DENIAL_LEN`] bytes; the
 /// findings left out are counted.
 fn deny_message(eval: &Evaluation, denied: &[&Judged]) -> String {
-    let mut msg = format!("volguard denied {}:", eval.object);
+    use std::fmt::Write as _;
+    // Written in place: a finding's text runs to a kilobyte, so no copy of it is made on the way.
+    let mut msg = String::with_capacity(1024);
+    let _ = write!(msg, "volguard denied {}:", eval.object);
     let mut shown = 0;
     for j in denied.iter().take(MAX_DENIAL_FINDINGS) {
-        let mut one = format!("\n[{}] {}", j.finding.rule, j.finding.message);
+        let start = msg.len();
+        let _ = write!(msg, "\n[{}] {}", j.finding.rule, j.finding.message);
         if let Some(fix) = &j.finding.fix {
-            one.push_str("\nFix: ");
-            one.push_str(fix.trim_end());
+            msg.push_str("\nFix: ");
+            msg.push_str(fix.trim_end());
         }
         // Room is kept for the count of what is left out.
-        if msg.len() + one.len() > MAX_DENIAL_LEN - 200 {
+        if msg.len() > MAX_DENIAL_LEN - 200 {
+            let one = msg.split_off(start);
             if shown == 0 {
-                msg.push_str(&truncate(one, MAX_DENIAL_LEN - 200 - msg.len()));
+                msg.push_str(&truncate(one, MAX_DENIAL_LEN - 200 - start));
                 shown = 1;
             }
             break;
         }
-        msg.push_str(&one);
         shown += 1;
     }
     if shown < denied.len() {
-        msg.push_str(&format!(
+        let _ = write!(
+            msg,
             "\n... and {} more denying findings (volguard check lists them all)",
             denied.len() - shown
-        ));
+        );
     }
     msg
 }

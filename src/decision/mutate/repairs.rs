@@ -36,6 +36,7 @@ pub(super) fn apply(
     let Ok(footprint) = Footprint::of(before) else {
         return;
     };
+    let footprint = std::sync::Arc::new(footprint);
     let subject = Subject::resolve(&footprint, lookup);
     for policy in policies {
         let m = &policy.mutation;

@@ -273,11 +273,11 @@ fn users_of(volume: &VolumeKey, lookup: &dyn Lookup, keep: impl Fn(&Workload) ->
     };
     let mut users = Vec::new();
     for w in workloads.iter().filter(|w| keep(w)) {
-        let Ok(fp) = Footprint::of(w) else {
+        let Ok(mut fp) = Footprint::of(w) else {
             continue;
         };
-        let fp = match autoscaled(fp, w, lookup) {
-            Answer::Found(fp) => Arc::new(fp),
+        let fp = match autoscale(&mut fp, w, lookup) {
+            Answer::Found(()) => Arc::new(fp),
             Answer::Missing => continue,
             Answer::Unknown(why) => return Answer::Unknown(why),
         };
@@ -306,14 +306,15 @@ fn is_controlled_by(w: &Workload, r: &ObjectRef) -> bool {
         && crate::domain::workload::namespace_of(w.metadata()) == r.namespace
 }
 
-/// A workload's footprint at the most pods its autoscalers allow: the larger of its own replicas and
-/// what each HorizontalPodAutoscaler may scale it to.
-pub(crate) fn autoscaled(mut fp: Footprint, workload: &Workload, lookup: &dyn Lookup) -> Answer<Footprint> {
+/// Raises a workload's footprint to the most pods its autoscalers allow: the larger of its own replicas
+/// and what each HorizontalPodAutoscaler may scale it to. When they cannot be looked up the footprint is
+/// left as it was and the answer says why.
+pub(crate) fn autoscale(fp: &mut Footprint, workload: &Workload, lookup: &dyn Lookup) -> Answer<()> {
     let PodCount::Exactly(replicas) = fp.pods else {
-        return Answer::Found(fp);
+        return Answer::Found(());
     };
     if !WorkloadKind::SCALABLE.contains(&fp.kind) {
-        return Answer::Found(fp);
+        return Answer::Found(());
     }
     let meta = workload.metadata();
     let name = meta.name.as_deref().unwrap_or_default();
@@ -333,7 +334,7 @@ pub(crate) fn autoscaled(mut fp: Footprint, workload: &Workload, lookup: &dyn Lo
             });
         }
     }
-    Answer::Found(fp)
+    Answer::Found(())
 }
 
 impl fmt::Display for VolumeKey {

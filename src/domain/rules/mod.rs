@@ -288,10 +288,9 @@ pub struct Subject<'a> {
 impl<'a> Subject<'a> {
     /// Looks up every shared claim and disk of the footprint, who else mounts each, and, for a
     /// StatefulSet, which of its replicas' own claims other workloads mount too.
-    pub fn resolve(footprint: &'a Footprint, lookup: &dyn Lookup) -> Self {
+    pub fn resolve(footprint: &'a Arc<Footprint>, lookup: &dyn Lookup) -> Self {
         let namespace = footprint.workload.namespace.as_str();
-        // One copy, shared by every volume's footprint (a workload may mount hundreds of volumes).
-        let shared = Arc::new(footprint.clone());
+        // Every volume's footprint shares this one (a workload may mount hundreds of volumes).
         let mut claims = Vec::new();
         for use_ in &footprint.claims {
             let state = claim_state(lookup.claim(namespace, &use_.claim), lookup);
@@ -299,7 +298,14 @@ impl<'a> Subject<'a> {
                 namespace: namespace.to_owned(),
                 name: use_.claim.clone(),
             };
-            claims.push(gathered(&shared, use_.clone(), Source::Claim, state, key, lookup));
+            claims.push(gathered(
+                footprint,
+                use_.clone(),
+                Source::Claim,
+                state,
+                key,
+                lookup,
+            ));
         }
         for d in &footprint.disks {
             let key = VolumeKey::Disk(d.disk.clone());
@@ -310,7 +316,7 @@ impl<'a> Subject<'a> {
                 mounts: d.mounts.clone(),
             };
             let mut resolved = gathered(
-                &shared,
+                footprint,
                 use_,
                 Source::Disk(d.disk.clone()),
                 ClaimState::Found {
@@ -332,7 +338,7 @@ impl<'a> Subject<'a> {
             }
             claims.push(resolved);
         }
-        claims.extend(replica_claims(&shared, lookup));
+        claims.extend(replica_claims(footprint, lookup));
         for c in &mut claims {
             c.class = class_view(c, lookup);
         }
