@@ -652,8 +652,10 @@ mod tests {
             policy: "p".into(),
         };
         // Two different findings under one hash, as a collision would leave them.
-        let mut merged = Merged::default();
-        merged.list = vec![judged(&a), judged(&b)];
+        let mut merged = Merged {
+            list: vec![judged(&a), judged(&b)],
+            ..Merged::default()
+        };
         merged.index.insert(7, 0);
         assert_eq!(merged.position(&a, 7), Some(0));
         assert_eq!(merged.position(&b, 7), Some(1));
