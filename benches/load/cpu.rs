@@ -10,6 +10,11 @@
 //! core; without it both share the machine, and `one core` (reviews per server CPU-second) is what one
 //! core of volguard serves with the client's CPU left out.
 //!
+//! `VOLGUARD_CPU_RATE=N` replaces the closed loop with an open loop at N reviews/s, the same for both
+//! servers: neither saturates its core, and the client is as idle for one as for the other. In the
+//! closed loop the faster baseline keeps the client busy, while volguard leaves it idle between answers,
+//! so volguard's sends also pay for waking the client (on loopback, in the sender's system call).
+//!
 //! The 1 MB case also reports the server's peak memory over its resident size before the load, against
 //! the body's size, on one connection.
 
@@ -21,7 +26,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::client::{ReviewTemplate, Target};
-use crate::phases::closed_loop;
+use crate::phases::{closed_loop, open_loop};
 use crate::server::{self, Mode, ServerProcess};
 use crate::{ROOT, setting, wait_ready};
 
@@ -226,13 +231,30 @@ async fn sample(case: &Case, mode: Mode, dir: &Path, claims: &Path, pin: bool, w
         let after = (server::cpu_seconds(&pid), server::cpu_seconds("self"));
         Some((after.0? - before.0?, after.1? - before.1?))
     });
-    let phase = closed_loop(
-        Arc::clone(&target),
-        case.connections.unwrap_or_else(|| connections() as usize),
-        warmup,
-        window,
-    )
-    .await;
+    let conns = case.connections.unwrap_or_else(|| connections() as usize);
+    let (phase, measured) = match rate() {
+        // The 1 MB case keeps its closed loop on one connection: no rate fits both servers.
+        Some(rate) if case.connections.is_none() => {
+            let phase = open_loop(Arc::clone(&target), conns, rate, warmup + window).await;
+            let sent = (rate as f64 * (warmup + window).as_secs_f64()).round() as u64;
+            // A server that fell behind answered fewer than were due in the window: not this measure.
+            // (Errors are reported below, with the first one.)
+            assert!(
+                phase.errors > 0 || (phase.completed == sent && phase.ms(0.99) < 100.0),
+                "{} {}: {} of {sent} answered at {rate}/s, p99 {:.1} ms; lower VOLGUARD_CPU_RATE",
+                case.name,
+                mode.name(),
+                phase.completed,
+                phase.ms(0.99)
+            );
+            (phase, (rate as f64 * window.as_secs_f64()).round() as u64)
+        }
+        _ => {
+            let phase = closed_loop(Arc::clone(&target), conns, warmup, window).await;
+            let measured = phase.completed;
+            (phase, measured)
+        }
+    };
     let (server_cpu, client_cpu) = sampler.await.ok().flatten().expect("CPU times from /proc");
     server.assert_running();
     assert_eq!(
@@ -243,11 +265,11 @@ async fn sample(case: &Case, mode: Mode, dir: &Path, claims: &Path, pin: bool, w
         mode.name(),
         phase.first_error
     );
-    let reviews = phase.completed.max(1);
+    let reviews = measured.max(1);
     Sample {
         server_us: server_cpu * 1e6 / reviews as f64,
         client_us: client_cpu * 1e6 / reviews as f64,
-        reviews: phase.completed,
+        reviews: measured,
         grown_kib: before_kib
             .zip(server.peak_rss_kib())
             .map(|(b, p)| p.saturating_sub(b)),
@@ -287,9 +309,13 @@ pub fn run(runtime: &tokio::runtime::Runtime, dir: &Path, claims: &Path, pin: bo
         }
     }
     println!();
+    let load = match rate() {
+        Some(rate) => format!("an open loop at {rate} reviews/s (the 1 MB case: a closed loop)"),
+        None => "a closed loop".to_owned(),
+    };
     println!(
-        "server CPU µs per review ({ROUNDS} rounds, {window:?} each after 1 s warm-up, {} keep-alive HTTPS/1.1 \
-         connections unless said); {}",
+        "server CPU µs per review ({ROUNDS} rounds, {window:?} each after 1 s warm-up, {load}, {} keep-alive \
+         HTTPS/1.1 connections unless said); {}",
         connections(),
         if pin {
             "server pinned to CPU 0, client to CPU 1"
@@ -383,6 +409,14 @@ pub fn pin_client() -> bool {
         eprintln!("--pin: needs 2 CPUs and taskset; running unpinned");
     }
     pinned
+}
+
+/// `VOLGUARD_CPU_RATE=N`: an open loop at N reviews/s instead of the closed loop, so both servers get
+/// the same load and neither saturates its core (the 1 MB case keeps its closed loop).
+fn rate() -> Option<u64> {
+    std::env::var("VOLGUARD_CPU_RATE")
+        .ok()
+        .map(|_| setting("VOLGUARD_CPU_RATE", 5_000, 100_000))
 }
 
 /// Keep-alive connections per case (`VOLGUARD_CPU_CONNECTIONS`, default 32), but for the cases that set
