@@ -16,8 +16,8 @@ RUN set -eu; \
       *) echo "unsupported TARGETARCH $TARGETARCH" >&2; exit 1 ;; \
     esac; \
     rustup target add "$target"; \
-    cargo build --release --locked --bin volguard --target "$target"; \
-    cp "target/$target/release/volguard" /volguard; \
+    cargo build --profile dist --locked --bin volguard --target "$target"; \
+    cp "target/$target/dist/volguard" /volguard; \
     strip /volguard
 
 FROM gcr.io/distroless/static-debian12:nonroot
