@@ -307,7 +307,9 @@ fn the_release_attaches_static_binaries_for_linux_and_macos() {
     assert_eq!(binaries["runs-on"], json!("${{ matrix.os }}"));
     let build = steps(binaries)
         .iter()
-        .find(|s| s["run"] == "cargo build --profile dist --locked --bin volguard --target ${{ matrix.target }}")
+        .find(|s| {
+            s["run"] == "cargo build --profile dist --locked --bin volguard --target ${{ matrix.target }}"
+        })
         .expect("a step builds the shipped (dist profile) binary for the target");
     assert_eq!(
         build["env"]["CARGO_PROFILE_DIST_STRIP"],
