@@ -9,35 +9,9 @@ use std::time::Duration;
 use crate::cluster_common;
 use cluster_common::{Served, fresh_name, kubectl, namespace_with_webhooks, serve, text, wait_until};
 
+/// A Deployment of `replicas` pods mounting claim `data`, updated by `strategy`.
 fn deployment(ns: &str, name: &str, replicas: u32, strategy: &str) -> String {
-    format!(
-        r#"apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {name}
-  namespace: {ns}
-  labels: {{app: {name}}}
-spec:
-  replicas: {replicas}
-  strategy: {strategy}
-  selector:
-    matchLabels: {{app: {name}}}
-  template:
-    metadata:
-      labels: {{app: {name}}}
-    spec:
-      containers:
-      - name: web
-        image: nginx:1.27
-        volumeMounts:
-        - name: data
-          mountPath: /usr/share/nginx/html
-      volumes:
-      - name: data
-        persistentVolumeClaim:
-          claimName: data
-"#
-    )
+    cluster_common::deployment_with_strategy(ns, name, replicas, "data", "", strategy)
 }
 
 #[test]

@@ -308,8 +308,20 @@ pub fn claim(ns: &str, name: &str, mode: &str) -> String {
 }
 
 /// A Deployment of `replicas` nginx pods mounting claim `claim`, with `annotations` (a YAML flow mapping's
-/// entries, or "").
+/// entries, or ""), updated by recreating its pods.
 pub fn deployment(ns: &str, name: &str, replicas: u32, claim: &str, annotations: &str) -> String {
+    deployment_with_strategy(ns, name, replicas, claim, annotations, "{type: Recreate}")
+}
+
+/// As [`deployment`], with `strategy` (a YAML flow mapping) as its `spec.strategy`.
+pub fn deployment_with_strategy(
+    ns: &str,
+    name: &str,
+    replicas: u32,
+    claim: &str,
+    annotations: &str,
+    strategy: &str,
+) -> String {
     format!(
         r#"apiVersion: apps/v1
 kind: Deployment
@@ -320,7 +332,7 @@ metadata:
   annotations: {{{annotations}}}
 spec:
   replicas: {replicas}
-  strategy: {{type: Recreate}}
+  strategy: {strategy}
   selector:
     matchLabels: {{app: {name}}}
   template:
