@@ -366,26 +366,39 @@ fn exposure_of(subject: &Subject<'_>) -> Exposure {
 
 /// The findings so far, each once, with an index so that merging n findings costs n lookups, not n².
 ///
-/// The index holds each finding's hash, not a copy of it: a finding's message and fix run to a
-/// kilobyte, and copying and SipHashing each one was a tenth of a denial's decision.
+/// The index holds each finding's position and hash, not a copy of it: a finding's message and fix run
+/// to a kilobyte, and copying and SipHashing each one was a tenth of a denial's decision. Findings that
+/// share a hash are told apart by comparing them (`HashTable::find`).
 #[derive(Default)]
 struct Merged {
     list: Vec<Judged>,
-    /// A finding's hash, to the first finding in `list` with that hash.
-    index: std::collections::HashMap<u64, usize>,
+    /// (hash of a finding, its position in `list`).
+    index: hashbrown::HashTable<(u64, usize)>,
     hasher: foldhash::fast::RandomState,
 }
 
 impl Merged {
-    /// Where a finding equal to `finding` (whose hash is `hash`) is in the list.
-    fn position(&self, finding: &Finding, hash: u64) -> Option<usize> {
-        let &first = self.index.get(&hash)?;
-        if self.list[first].finding == *finding {
-            return Some(first);
+    /// Adds `finding`, whose hash is `hash`, with `action` from `policy`; a finding already made keeps
+    /// the stricter action and the policy that gave it.
+    fn add(&mut self, finding: Finding, hash: u64, action: Action, policy: &Policy) {
+        let list = &mut self.list;
+        match self.index.find(hash, |&(_, i)| list[i].finding == finding) {
+            Some(&(_, i)) => {
+                let j = &mut list[i];
+                if action > j.action {
+                    j.action = action;
+                    j.policy = policy.name.clone();
+                }
+            }
+            None => {
+                self.index.insert_unique(hash, (hash, list.len()), |&(h, _)| h);
+                list.push(Judged {
+                    finding,
+                    action,
+                    policy: policy.name.clone(),
+                });
+            }
         }
-        // Two findings with one hash: rare, and the seed is random per process, so no caller can
-        // line them up to make this scan the common case.
-        self.list.iter().position(|j| j.finding == *finding)
     }
 }
 
@@ -399,23 +412,7 @@ fn merge(findings: &mut Merged, finding: Finding, policy: &Policy) {
         return;
     }
     let hash = std::hash::BuildHasher::hash_one(&findings.hasher, &finding);
-    match findings.position(&finding, hash) {
-        Some(i) => {
-            let j = &mut findings.list[i];
-            if action > j.action {
-                j.action = action;
-                j.policy = policy.name.clone();
-            }
-        }
-        None => {
-            findings.index.entry(hash).or_insert(findings.list.len());
-            findings.list.push(Judged {
-                finding,
-                action,
-                policy: policy.name.clone(),
-            });
-        }
-    }
+    findings.add(finding, hash, action, policy);
 }
 
 /// A claim being created or updated: judged with every workload that mounts it, by the sharing rules,
@@ -646,23 +643,8 @@ mod tests {
         };
         let finding = |msg: &str| Finding::new(RuleId::SharedRwoClaim, &object, msg.into());
         let (a, b, c) = (finding("a"), finding("b"), finding("c"));
-        let judged = |f: &Finding| Judged {
-            finding: f.clone(),
-            action: Action::Warn,
-            policy: "p".into(),
-        };
-        // Two different findings under one hash, as a collision would leave them.
-        let mut merged = Merged {
-            list: vec![judged(&a), judged(&b)],
-            ..Merged::default()
-        };
-        merged.index.insert(7, 0);
-        assert_eq!(merged.position(&a, 7), Some(0));
-        assert_eq!(merged.position(&b, 7), Some(1));
-        assert_eq!(merged.position(&c, 7), None);
-        assert_eq!(merged.position(&c, 8), None);
-
-        // Through merge: the same finding from a Warn and a Deny policy is one Deny finding.
+        // Three different findings under one hash, as a collision would leave them: each kept once, each
+        // with the strictest action it was given.
         let set = policies(
             "apiVersion: volguard.io/v1alpha1\nkind: VolumePolicy\nmetadata:\n  name: warns\n\
              spec:\n  rules:\n    shared-rwo-claim: {action: Warn}\n---\n\
@@ -671,6 +653,32 @@ mod tests {
         let [warns, denies] = set.policies() else {
             panic!("two policies")
         };
+        let mut merged = Merged::default();
+        for (f, action, p) in [
+            (&a, Action::Warn, warns),
+            (&b, Action::Warn, warns),
+            (&b, Action::Deny, denies),
+            (&c, Action::Warn, warns),
+            (&a, Action::Warn, warns),
+            (&b, Action::Warn, warns),
+        ] {
+            merged.add(f.clone(), 7, action, p);
+        }
+        let got: Vec<_> = merged
+            .list
+            .iter()
+            .map(|j| (j.finding.message.as_str(), j.action, j.policy.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a", Action::Warn, "warns"),
+                ("b", Action::Deny, "denies"),
+                ("c", Action::Warn, "warns")
+            ]
+        );
+
+        // Through merge: the same finding from a Warn and a Deny policy is one Deny finding.
         let mut merged = Merged::default();
         for (f, p) in [(&a, warns), (&b, warns), (&a, denies), (&a, warns)] {
             merge(&mut merged, f.clone(), p);
