@@ -518,9 +518,14 @@ fn judgeable(resource: &Resource, object: &ObjectRef, lookup: &dyn Lookup) -> Re
             let Some(kind) = WorkloadKind::from_kind_name(&hpa.target.kind) else {
                 return Ok((Judgeable::Nothing, None));
             };
-            resized(lookup, object, &[kind], &hpa.target.name, |current| {
-                hpa.max_pods(current)
-            })
+            resized(
+                lookup,
+                object,
+                &[kind],
+                &hpa.target.name,
+                |current| hpa.max_pods(current),
+                Autoscalers::Ignore,
+            )
         }
         Resource::Scale(ScaleRequest { scale, target_kind }) => {
             let replicas = non_negative(scale.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0));
@@ -530,19 +535,8 @@ fn judgeable(resource: &Resource, object: &ObjectRef, lookup: &dyn Lookup) -> Re
                 // A Scale in a manifest file does not say what it resizes: try the scalable kinds by name.
                 None => WorkloadKind::SCALABLE.to_vec(),
             };
-            let (judgeable, target) = resized(lookup, object, &kinds, &name, |_| replicas)?;
             // The target's autoscalers may take it further than the Scale does.
-            let judgeable = match (judgeable, &target) {
-                (Judgeable::Pods(mut fp), Some(w)) => {
-                    // Built just above: not shared yet, so changed in place.
-                    if let Some(fp) = Arc::get_mut(&mut fp) {
-                        let _ = footprint::autoscale(fp, w, lookup);
-                    }
-                    Judgeable::Pods(fp)
-                }
-                (other, _) => other,
-            };
-            Ok((judgeable, target))
+            resized(lookup, object, &kinds, &name, |_| replicas, Autoscalers::Apply)
         }
     }
 }
@@ -561,12 +555,21 @@ fn controller_of(workload: &Workload, lookup: &dyn Lookup) -> Option<ObjectRef> 
     }
 }
 
+/// Whether a resized workload's own autoscalers still apply: after a Scale they do (they may take it
+/// further); for an HPA the HPA itself is what resizes it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Autoscalers {
+    Apply,
+    Ignore,
+}
+
 fn resized(
     lookup: &dyn Lookup,
     object: &ObjectRef,
     kinds: &[WorkloadKind],
     name: &str,
     replicas: impl Fn(u32) -> u32,
+    autoscalers: Autoscalers,
 ) -> Result<Resolved, EvalError> {
     for kind in kinds {
         match lookup.workload(*kind, &object.namespace, name) {
@@ -579,7 +582,11 @@ fn resized(
                     PodCount::Exactly(n) => n,
                     _ => 0,
                 };
-                let fp = fp.resized(object.clone(), replicas(current));
+                let mut fp = fp.resized(object.clone(), replicas(current));
+                if autoscalers == Autoscalers::Apply {
+                    // An autoscaler that cannot be looked up leaves the replicas resized.
+                    let _ = footprint::autoscale(&mut fp, &w, lookup);
+                }
                 return Ok((Judgeable::Pods(Arc::new(fp)), Some(w)));
             }
             Answer::Unknown(why) => {
@@ -632,6 +639,61 @@ mod tests {
             "statefulset-policy-template: {action: Off}",
             "statefulset-policy-template: {action: Deny}"
         )));
+    }
+
+    #[test]
+    fn a_scale_is_judged_at_the_most_pods_the_targets_autoscaler_allows() {
+        let resource = |v: serde_json::Value| match decode(v) {
+            Ok(Decoded::Resource(r)) => *r,
+            other => panic!("{other:?}"),
+        };
+        let claim = resource(
+            serde_json::json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "data", "namespace": "shop"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}),
+        );
+        let web = resource(serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"replicas": 1, "strategy": {"type": "Recreate"}, "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}}, "spec": {
+                    "containers": [{"name": "web", "image": "nginx",
+                        "volumeMounts": [{"name": "data", "mountPath": "/d"}]}],
+                    "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]}}}}));
+        let hpa = resource(
+            serde_json::json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                "minReplicas": 1, "maxReplicas": 4}}),
+        );
+        let scale = resource(
+            serde_json::json!({"apiVersion": "autoscaling/v1", "kind": "Scale",
+            "metadata": {"name": "web", "namespace": "shop"}, "spec": {"replicas": 1}}),
+        );
+        let set = PolicySet::builtin().unwrap();
+        let shared = |lookup: &Bundle| -> Vec<String> {
+            evaluate(&scale, lookup, &set)
+                .unwrap()
+                .findings
+                .iter()
+                .filter(|j| j.finding.rule == RuleId::SharedRwoClaim)
+                .map(|j| j.finding.message.clone())
+                .collect()
+        };
+        // One replica and no autoscaler: nothing shared.
+        assert_eq!(
+            shared(&[&claim, &web].into_iter().collect()),
+            Vec::<String>::new()
+        );
+        // The autoscaler may take the Deployment to 4 pods, whatever the Scale says.
+        let found = shared(&[&claim, &web, &hpa].into_iter().collect());
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with(
+                "Scale shop/web lets Deployment shop/web run 4 pods that all mount claim \"data\""
+            ),
+            "{}",
+            found[0]
+        );
     }
 
     #[test]
