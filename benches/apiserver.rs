@@ -22,8 +22,9 @@
 //! what any webhook adds on this machine and what volguard adds over that.
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -41,23 +42,15 @@ use serde_json::json;
 
 #[path = "../tests/support/env.rs"]
 mod env;
+// The load bench's server process; this bench reads neither its CPU nor its memory.
+#[allow(dead_code)]
+#[path = "load/server.rs"]
+mod server;
+
+use server::{Mode, ServerProcess};
 
 const CONFIG: &str = "volguard-latency-bench";
 const WARMUP: usize = 100;
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// The server, killed when dropped.
-struct Served(Child);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn deployment(name: &str, replicas: i32, disk: bool) -> anyhow::Result<Deployment> {
     let volumes = if disk {
@@ -84,63 +77,36 @@ fn deployment(name: &str, replicas: i32, disk: bool) -> anyhow::Result<Deploymen
     }))?)
 }
 
-/// A `volguard serve --no-cluster` on free 127.0.0.1 ports, its certificates in `dir`; the bench's
-/// allow-all baseline when `baseline`. Killed when dropped.
-struct Server {
-    _process: Served,
-    port: u16,
-    metrics: u16,
-    ca: Vec<u8>,
-}
-
-impl Server {
-    async fn start(dir: &std::path::Path, baseline: bool) -> anyhow::Result<Self> {
-        let port = free_port()?;
-        let metrics = free_port()?;
-        std::fs::create_dir_all(dir)?;
-        let certs = dir.join("certs");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_volguard"));
-        env::hermetic(&mut cmd);
-        cmd.args(["serve", "--no-cluster", "--addr", &format!("127.0.0.1:{port}")])
-            .args(["--metrics-addr", &format!("127.0.0.1:{metrics}")])
-            .arg("--dev-cert-dir")
-            .arg(&certs);
-        if baseline {
-            cmd.arg("--baseline-allow-all");
+/// Starts `volguard serve --no-cluster` in `mode` (the load bench's server), its certificates under
+/// `dir`, and waits for its CA, which the webhook configuration carries.
+async fn start(dir: &Path, mode: Mode) -> anyhow::Result<(ServerProcess, Vec<u8>)> {
+    let mut server = ServerProcess::start(Path::new(env!("CARGO_BIN_EXE_volguard")), mode, dir, None);
+    let started = Instant::now();
+    while !server.ca.exists() {
+        server.assert_running();
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!(
+                "volguard wrote no certificate within 30 s; its log ends:\n{}",
+                server.log_tail()
+            );
         }
-        let process = Served(
-            cmd.stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .context("starting volguard serve")?,
-        );
-        let ca = certs.join("ca.crt");
-        let started = Instant::now();
-        while !ca.exists() {
-            if started.elapsed() > Duration::from_secs(30) {
-                bail!("volguard wrote no certificate within 30 s");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        Ok(Self {
-            _process: process,
-            port,
-            metrics,
-            ca: std::fs::read(&ca)?,
-        })
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The CA is written before the listener binds.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let ca = std::fs::read(&server.ca).context("reading the server's CA")?;
+    Ok((server, ca))
 }
 
-/// A webhook calling `server` for Deployment creates in namespaces labelled `volguard-latency=<label>`.
-fn webhook(name: &str, server: &Server, label: &str) -> anyhow::Result<ValidatingWebhook> {
-    Ok(ValidatingWebhook {
+/// A webhook calling the server at `addr` (trusting `ca`) for Deployment creates in namespaces labelled
+/// `volguard-latency=<label>`.
+fn webhook(name: &str, addr: SocketAddr, ca: &[u8], label: &str) -> ValidatingWebhook {
+    ValidatingWebhook {
         name: name.into(),
         admission_review_versions: vec!["v1".into()],
         client_config: WebhookClientConfig {
-            url: Some(format!("https://127.0.0.1:{}/validate", server.port)),
-            ca_bundle: Some(ByteString(server.ca.clone())),
+            url: Some(format!("https://{addr}/validate")),
+            ca_bundle: Some(ByteString(ca.to_vec())),
             service: None,
         },
         failure_policy: Some("Fail".into()),
@@ -159,7 +125,7 @@ fn webhook(name: &str, server: &Server, label: &str) -> anyhow::Result<Validatin
         side_effects: "None".into(),
         timeout_seconds: Some(10),
         ..ValidatingWebhook::default()
-    })
+    }
 }
 
 fn percentile(h: &Histogram<u64>, q: f64) -> f64 {
@@ -170,25 +136,25 @@ async fn run(client: kube::Client, requests: usize) -> anyhow::Result<()> {
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
+    let dir = tempfile::tempdir()?;
+    let volguard = start(dir.path(), Mode::Volguard).await?;
+    let baseline = if cfg!(feature = "bench-baseline") {
+        Some(start(dir.path(), Mode::Baseline).await?)
+    } else {
+        None
+    };
     // (namespace, its `volguard-latency` label, the row it is reported as)
     let mut sides = vec![
         (format!("vg-latency-on-{stamp}"), "on", "volguard"),
         (format!("vg-latency-off-{stamp}"), "off", "no webhook"),
     ];
-    if cfg!(feature = "bench-baseline") {
+    if baseline.is_some() {
         sides.push((
             format!("vg-latency-base-{stamp}"),
             "baseline",
             "allow-all baseline",
         ));
     }
-    let dir = tempfile::tempdir()?;
-    let volguard = Server::start(&dir.path().join("volguard"), false).await?;
-    let baseline = if cfg!(feature = "bench-baseline") {
-        Some(Server::start(&dir.path().join("baseline"), true).await?)
-    } else {
-        None
-    };
 
     let namespaces: Api<Namespace> = Api::all(client.clone());
     for (name, label, _) in &sides {
@@ -215,12 +181,11 @@ async fn run(client: kube::Client, requests: usize) -> anyhow::Result<()> {
             ..ObjectMeta::default()
         },
         webhooks: Some(
-            std::iter::once(webhook("latency.volguard.io", &volguard, "on")?)
+            std::iter::once(webhook("latency.volguard.io", volguard.0.addr, &volguard.1, "on"))
                 .chain(
                     baseline
                         .as_ref()
-                        .map(|b| webhook("baseline.latency.volguard.io", b, "baseline"))
-                        .transpose()?,
+                        .map(|(b, ca)| webhook("baseline.latency.volguard.io", b.addr, ca, "baseline")),
                 )
                 .collect(),
         ),
@@ -274,9 +239,9 @@ async fn run(client: kube::Client, requests: usize) -> anyhow::Result<()> {
             }
         }
     }
-    let mut handlers = vec![("volguard", handler_times(volguard.metrics).await)];
-    if let Some(b) = &baseline {
-        handlers.push(("allow-all baseline", handler_times(b.metrics).await));
+    let mut handlers = vec![("volguard", handler_times(volguard.0.metrics_addr).await)];
+    if let Some((b, _)) = &baseline {
+        handlers.push(("allow-all baseline", handler_times(b.metrics_addr).await));
     }
     drop(volguard);
     drop(baseline);
@@ -321,9 +286,9 @@ async fn run(client: kube::Client, requests: usize) -> anyhow::Result<()> {
 /// How many of the reviews a server answered took longer than 0.05, 0.1, 0.2, 0.4 and 0.8 ms in its handler
 /// (from decoding to the answer; not TLS or HTTP), read from its metrics: what of the added tail is
 /// volguard's own.
-async fn handler_times(port: u16) -> anyhow::Result<String> {
+async fn handler_times(addr: SocketAddr) -> anyhow::Result<String> {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    let mut conn = tokio::net::TcpStream::connect(addr).await?;
     conn.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
         .await?;
     let mut page = String::new();

@@ -191,7 +191,7 @@ async fn sample(case: &Case, mode: Mode, dir: &Path, claims: &Path, pin: bool, w
         policy_arg = Path::new(ROOT).join(policy);
         extra.extend([OsStr::new("--policy"), policy_arg.as_os_str()]);
     }
-    let mut server = ServerProcess::start_with(bin, mode, dir, claims, &extra, pin.then_some(0));
+    let mut server = ServerProcess::start_with(bin, mode, dir, Some(claims), &extra, pin.then_some(0));
     wait_ready(&mut server).await;
     let allowed = mode.allows() || case.allowed;
     let mut target = Target::new(

@@ -140,7 +140,7 @@ async fn check_one(target: &Target, mode: Mode) {
 
 async fn run_mode(mode: Mode, settings: &Settings, dir: &Path, claims: &Path) -> Measured {
     let bin = Path::new(env!("CARGO_BIN_EXE_volguard"));
-    let mut server = ServerProcess::start(bin, mode, dir, claims);
+    let mut server = ServerProcess::start(bin, mode, dir, Some(claims));
     wait_ready(&mut server).await;
     let review = ReviewTemplate::from_file(&Path::new(ROOT).join(REVIEW));
     let target = Arc::new(Target::new(server.addr, &server.ca, review, mode.allows()));

@@ -39,6 +39,9 @@ pub struct ServerProcess {
     pub addr: SocketAddr,
     /// The dev CA the server writes at start-up (`ca.crt` under its `--dev-cert-dir`).
     pub ca: PathBuf,
+    /// The metrics address (plain HTTP, `/metrics`).
+    #[allow(dead_code, reason = "read by benches/apiserver.rs, which shares this module")]
+    pub metrics_addr: SocketAddr,
     log: Arc<Mutex<VecDeque<String>>>,
 }
 
@@ -54,10 +57,10 @@ fn free_addr() -> SocketAddr {
 }
 
 impl ServerProcess {
-    /// Starts `volguard serve --no-cluster --objects <objects>` in `mode`, writing its certificates under
-    /// `dir`. Its log (standard error, at serve's default level: a line per review) is read as it comes
+    /// Starts `volguard serve --no-cluster` (with `--objects <objects>` when given) in `mode`, writing its
+    /// certificates under `dir`. Its log (standard error, at serve's default level: a line per review) is read as it comes
     /// and only the last lines kept, so a long run fills no disk.
-    pub fn start(bin: &Path, mode: Mode, dir: &Path, objects: &Path) -> Self {
+    pub fn start(bin: &Path, mode: Mode, dir: &Path, objects: Option<&Path>) -> Self {
         Self::start_with(bin, mode, dir, objects, &[], None)
     }
 
@@ -67,7 +70,7 @@ impl ServerProcess {
         bin: &Path,
         mode: Mode,
         dir: &Path,
-        objects: &Path,
+        objects: Option<&Path>,
         extra: &[&std::ffi::OsStr],
         cpu: Option<usize>,
     ) -> Self {
@@ -84,11 +87,11 @@ impl ServerProcess {
         };
         // Only the flags below configure the server, whatever this shell exports.
         crate::env::hermetic(&mut cmd);
-        cmd.arg("serve")
-            .arg("--no-cluster")
-            .arg("--objects")
-            .arg(objects)
-            .arg("--addr")
+        cmd.arg("serve").arg("--no-cluster");
+        if let Some(objects) = objects {
+            cmd.arg("--objects").arg(objects);
+        }
+        cmd.arg("--addr")
             .arg(addr.to_string())
             .arg("--metrics-addr")
             .arg(metrics_addr.to_string())
@@ -121,6 +124,7 @@ impl ServerProcess {
             child,
             addr,
             ca: certs.join("ca.crt"),
+            metrics_addr,
             log,
         }
     }
