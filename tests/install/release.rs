@@ -136,6 +136,12 @@ fn the_release_pushes_the_image_the_chart_installs_by_default() {
             "the Dockerfile builds for TARGETARCH {arch}"
         );
     }
+    // The image ships the binary the dist profile (LTO) builds, as the release binaries do.
+    assert!(
+        dockerfile.contains("cargo build --profile dist --locked --bin volguard --target \"$target\"")
+            && dockerfile.contains("cp \"target/$target/dist/volguard\" /volguard"),
+        "the Dockerfile builds and copies the dist profile's binary"
+    );
     // buildx emulates the platform it does not run on.
     uses(image_job, "docker/setup-qemu-action");
     uses(image_job, "docker/setup-buildx-action");
@@ -318,6 +324,10 @@ fn the_release_attaches_static_binaries_for_linux_and_macos() {
     );
     let script = scripts(binaries);
     assert!(script.contains(&format!("volguard-{VERSION}-${{{{ matrix.target }}}}")));
+    assert!(
+        script.contains("cp \"target/${{ matrix.target }}/dist/volguard\""),
+        "the archive holds the binary the dist build made:\n{script}"
+    );
     let publish = job(&release, "github-release");
     assert!(needs(publish).is_superset(&BTreeSet::from(["binaries".to_owned(), "image".to_owned()])));
     assert_eq!(publish["permissions"]["contents"], json!("write"));
