@@ -103,7 +103,7 @@ pub fn parse(body: &[u8]) -> Result<Review, ReviewError> {
         api_version: review.api_version,
         kind: review.kind,
     };
-    let response = AdmissionResponse::from(&head);
+    let response = AdmissionResponse::from(&*head);
     let AdmissionRequest {
         uid,
         kind,
@@ -113,7 +113,7 @@ pub fn parse(body: &[u8]) -> Result<Review, ReviewError> {
         operation,
         dry_run,
         ..
-    } = head;
+    } = *head;
     Ok(Review {
         response,
         uid,

@@ -18,8 +18,10 @@ pub(super) struct Request {
     /// Every field of the request, with `object` and `oldObject` left `None` (they are below), and
     /// `options`, `userInfo`, `requestKind` and `requestResource` checked to be there (where required)
     /// but not built: nothing reads them, and the user's groups and extra were a good part of a small
-    /// review's decoding.
-    pub(super) head: AdmissionRequest<DynamicObject>,
+    /// review's decoding. Boxed: kube's request is about 2 KB (three `Option<DynamicObject>`s among
+    /// its fields), and every layer serde returns it through (this visitor, the review's, serde_json's
+    /// `from_str`) would copy it again.
+    pub(super) head: Box<AdmissionRequest<DynamicObject>>,
     pub(super) object: Option<Box<Resource>>,
     pub(super) old_object: Option<Box<Resource>>,
 }
@@ -148,7 +150,7 @@ impl<'de> Visitor<'de> for RequestVisitor {
         };
         let object = finish(object)?;
         let old_object = finish(old_object)?;
-        let head = AdmissionRequest {
+        let head = Box::new(AdmissionRequest {
             types: TypeMeta::default(),
             uid: uid.ok_or_else(|| de::Error::missing_field("uid"))?,
             kind,
@@ -167,7 +169,7 @@ impl<'de> Visitor<'de> for RequestVisitor {
             old_object: None,
             dry_run: dry_run.unwrap_or_default(),
             options: None,
-        };
+        });
         Ok(Request {
             head,
             object,
