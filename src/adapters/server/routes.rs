@@ -231,13 +231,13 @@ async fn read_budgeted(
         None => None,
     };
     let mut body = body;
-    let mut data: Vec<u8> = Vec::with_capacity(declared.unwrap_or(0).min(max));
+    let mut read = Read::default();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| Unreadable::Broken(e.to_string()))?;
         let Ok(chunk) = frame.into_data() else {
             continue;
         };
-        if data.len() + chunk.len() > max {
+        if read.len() + chunk.len() > max {
             return Err(Unreadable::TooLarge);
         }
         if declared.is_none() && !chunk.is_empty() {
@@ -247,9 +247,59 @@ async fn read_budgeted(
                 None => held = Some(more),
             }
         }
-        data.extend_from_slice(&chunk);
+        read.push(chunk, declared.unwrap_or(0).min(max));
     }
-    Ok((Bytes::from(data), held))
+    Ok((read.into_bytes(), held))
+}
+
+/// A body as its frames arrive. A body that comes in one frame (a review read with its headers, the
+/// common case over HTTP/1.1) stays the buffer hyper read it into; only a body in several frames is
+/// copied into one.
+#[derive(Default)]
+enum Read {
+    #[default]
+    Empty,
+    One(Bytes),
+    Joined(Vec<u8>),
+}
+
+impl Read {
+    fn len(&self) -> usize {
+        match self {
+            Read::Empty => 0,
+            Read::One(b) => b.len(),
+            Read::Joined(v) => v.len(),
+        }
+    }
+
+    /// Adds a frame; `expected` (the declared length, within the limit) sizes the buffer a second frame
+    /// starts.
+    fn push(&mut self, chunk: Bytes, expected: usize) {
+        if chunk.is_empty() {
+            return;
+        }
+        *self = match std::mem::take(self) {
+            Read::Empty => Read::One(chunk),
+            Read::One(first) => {
+                let mut joined = Vec::with_capacity(expected.max(first.len() + chunk.len()));
+                joined.extend_from_slice(&first);
+                joined.extend_from_slice(&chunk);
+                Read::Joined(joined)
+            }
+            Read::Joined(mut joined) => {
+                joined.extend_from_slice(&chunk);
+                Read::Joined(joined)
+            }
+        };
+    }
+
+    fn into_bytes(self) -> Bytes {
+        match self {
+            Read::Empty => Bytes::new(),
+            Read::One(b) => b,
+            Read::Joined(v) => Bytes::from(v),
+        }
+    }
 }
 
 /// The `kind` metric label: a kind of the table, or `other` (a label set a caller cannot grow).
@@ -546,4 +596,35 @@ fn allow_all(state: &AppState, bytes: &[u8], path: Path, started: Instant) -> Re
     state.metrics.observe(path.as_str(), elapsed.as_secs_f64());
     debug!(rules = %"[]", "Reviewed");
     axum::Json(answer).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_in_one_frame_is_the_buffer_it_came_in() {
+        let frame = Bytes::from_static(br#"{"kind":"AdmissionReview"}"#);
+        let mut read = Read::default();
+        read.push(Bytes::new(), 26);
+        read.push(frame.clone(), 26);
+        read.push(Bytes::new(), 26);
+        let body = read.into_bytes();
+        assert_eq!(body, frame);
+        assert_eq!(body.as_ptr(), frame.as_ptr(), "not copied");
+    }
+
+    #[test]
+    fn a_body_in_several_frames_is_joined_in_order() {
+        let mut read = Read::default();
+        for part in [&b"{\"kind\":"[..], b"", b"\"Admission", b"Review\"}"] {
+            read.push(Bytes::copy_from_slice(part), 8);
+        }
+        assert_eq!(read.len(), 26);
+        assert_eq!(
+            read.into_bytes(),
+            Bytes::from_static(br#"{"kind":"AdmissionReview"}"#)
+        );
+        assert_eq!(Read::default().into_bytes(), Bytes::new());
+    }
 }
