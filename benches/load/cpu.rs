@@ -14,6 +14,9 @@
 //! servers: neither saturates its core, and the client is as idle for one as for the other. In the
 //! closed loop the faster baseline keeps the client busy, while volguard leaves it idle between answers,
 //! so volguard's sends also pay for waking the client (on loopback, in the sender's system call).
+//! `VOLGUARD_CPU_SPIN=1` (a diagnostic, with `--pin`) keeps the client from ever sleeping: one thread
+//! whose runtime polls its sockets without blocking, so no server's answer has a sleeping client to
+//! wake, and each server is charged its own work only; the client's column is then its whole core.
 //!
 //! The 1 MB case also reports the server's peak memory over its resident size before the load, against
 //! the body's size, on one connection.
@@ -231,6 +234,17 @@ async fn sample(case: &Case, mode: Mode, dir: &Path, claims: &Path, pin: bool, w
         let after = (server::cpu_seconds(&pid), server::cpu_seconds("self"));
         Some((after.0? - before.0?, after.1? - before.1?))
     });
+    // With `VOLGUARD_CPU_SPIN` a task that only yields keeps this (current-thread) runtime polling
+    // its sockets with a zero timeout, never parking, until the sample ends.
+    let spinning = Arc::new(std::sync::atomic::AtomicBool::new(spin()));
+    let spinner = spinning.load(std::sync::atomic::Ordering::Relaxed).then(|| {
+        let spinning = Arc::clone(&spinning);
+        tokio::spawn(async move {
+            while spinning.load(std::sync::atomic::Ordering::Relaxed) {
+                tokio::task::yield_now().await;
+            }
+        })
+    });
     let conns = case.connections.unwrap_or_else(|| connections() as usize);
     let (phase, measured) = match rate() {
         // The 1 MB case keeps its closed loop on one connection: no rate fits both servers.
@@ -256,6 +270,10 @@ async fn sample(case: &Case, mode: Mode, dir: &Path, claims: &Path, pin: bool, w
         }
     };
     let (server_cpu, client_cpu) = sampler.await.ok().flatten().expect("CPU times from /proc");
+    spinning.store(false, std::sync::atomic::Ordering::Relaxed);
+    if let Some(spinner) = spinner {
+        spinner.await.expect("the spinner stops");
+    }
     server.assert_running();
     assert_eq!(
         phase.errors,
@@ -317,10 +335,12 @@ pub fn run(runtime: &tokio::runtime::Runtime, dir: &Path, claims: &Path, pin: bo
         "server CPU µs per review ({ROUNDS} rounds, {window:?} each after 1 s warm-up, {load}, {} keep-alive \
          HTTPS/1.1 connections unless said); {}",
         connections(),
-        if pin {
-            "server pinned to CPU 0, client to CPU 1"
-        } else {
-            "unpinned: client and server share the CPUs"
+        match (pin, spin()) {
+            (true, false) => "server pinned to CPU 0, client to CPU 1",
+            (true, true) => "server pinned to CPU 0, client to CPU 1, spinning (VOLGUARD_CPU_SPIN)",
+            (false, false) => "unpinned: client and server share the CPUs",
+            (false, true) =>
+                "unpinned and spinning: the client takes a core from the server (diagnostic only)",
         }
     );
     println!();
@@ -417,6 +437,11 @@ fn rate() -> Option<u64> {
     std::env::var("VOLGUARD_CPU_RATE")
         .ok()
         .map(|_| setting("VOLGUARD_CPU_RATE", 5_000, 100_000))
+}
+
+/// `VOLGUARD_CPU_SPIN=1`: a client that never sleeps (see the module's documentation).
+pub fn spin() -> bool {
+    std::env::var("VOLGUARD_CPU_SPIN").is_ok_and(|v| v == "1")
 }
 
 /// Keep-alive connections per case (`VOLGUARD_CPU_CONNECTIONS`, default 32), but for the cases that set

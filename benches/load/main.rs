@@ -297,10 +297,15 @@ fn main() -> ExitCode {
     let claims = write_claim(dir.path());
     if args.iter().any(|a| a == "--cpu") {
         let pin = args.iter().any(|a| a == "--pin") && cpu::pin_client();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .expect("a tokio runtime");
+        // A spinning client is one thread that never parks (cpu.rs); otherwise the usual runtime.
+        let runtime = if cpu::spin() {
+            tokio::runtime::Builder::new_current_thread()
+        } else {
+            tokio::runtime::Builder::new_multi_thread()
+        }
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
         eprintln!("load average at the start: {}", load_average());
         cpu::run(&runtime, dir.path(), &claims, pin);
         println!("load average (1, 5, 15 min) at the end: {}", load_average());
