@@ -247,48 +247,54 @@ async fn read_budgeted(
                 None => held = Some(more),
             }
         }
-        read.push(chunk, declared.unwrap_or(0).min(max));
+        read.push(chunk, declared, max);
     }
     Ok((read.into_bytes(), held))
 }
 
-/// A body as its frames arrive. A body that comes in one frame (a review read with its headers, the
-/// common case over HTTP/1.1) stays the buffer hyper read it into; only a body in several frames is
-/// copied into one.
+/// A body as its frames arrive. A body that comes whole in one frame (a review read with its headers,
+/// the common case over HTTP/1.1) stays the buffer hyper read it into. Any other is copied as it
+/// arrives, into one buffer of the declared length, so no frame holds on to hyper's read buffer while
+/// the next is read.
 #[derive(Default)]
 enum Read {
     #[default]
     Empty,
-    One(Bytes),
-    Joined(Vec<u8>),
+    Whole(Bytes),
+    Copied(Vec<u8>),
 }
 
 impl Read {
     fn len(&self) -> usize {
         match self {
             Read::Empty => 0,
-            Read::One(b) => b.len(),
-            Read::Joined(v) => v.len(),
+            Read::Whole(b) => b.len(),
+            Read::Copied(v) => v.len(),
         }
     }
 
-    /// Adds a frame; `expected` (the declared length, within the limit) sizes the buffer a second frame
-    /// starts.
-    fn push(&mut self, chunk: Bytes, expected: usize) {
+    /// Adds a frame of a body of `declared` length (if declared), of at most `max` bytes.
+    fn push(&mut self, chunk: Bytes, declared: Option<usize>, max: usize) {
         if chunk.is_empty() {
             return;
         }
         *self = match std::mem::take(self) {
-            Read::Empty => Read::One(chunk),
-            Read::One(first) => {
-                let mut joined = Vec::with_capacity(expected.max(first.len() + chunk.len()));
-                joined.extend_from_slice(&first);
-                joined.extend_from_slice(&chunk);
-                Read::Joined(joined)
+            Read::Empty if declared == Some(chunk.len()) => Read::Whole(chunk),
+            Read::Empty => {
+                let mut copied = Vec::with_capacity(declared.unwrap_or(0).min(max).max(chunk.len()));
+                copied.extend_from_slice(&chunk);
+                Read::Copied(copied)
             }
-            Read::Joined(mut joined) => {
-                joined.extend_from_slice(&chunk);
-                Read::Joined(joined)
+            // A body longer than it declared: hyper stops at the declared length, but be exact anyway.
+            Read::Whole(first) => {
+                let mut copied = Vec::with_capacity(first.len() + chunk.len());
+                copied.extend_from_slice(&first);
+                copied.extend_from_slice(&chunk);
+                Read::Copied(copied)
+            }
+            Read::Copied(mut copied) => {
+                copied.extend_from_slice(&chunk);
+                Read::Copied(copied)
             }
         };
     }
@@ -296,8 +302,8 @@ impl Read {
     fn into_bytes(self) -> Bytes {
         match self {
             Read::Empty => Bytes::new(),
-            Read::One(b) => b,
-            Read::Joined(v) => Bytes::from(v),
+            Read::Whole(b) => b,
+            Read::Copied(v) => Bytes::from(v),
         }
     }
 }
@@ -603,28 +609,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_body_in_one_frame_is_the_buffer_it_came_in() {
+    fn a_body_whole_in_one_frame_is_the_buffer_it_came_in() {
         let frame = Bytes::from_static(br#"{"kind":"AdmissionReview"}"#);
         let mut read = Read::default();
-        read.push(Bytes::new(), 26);
-        read.push(frame.clone(), 26);
-        read.push(Bytes::new(), 26);
+        read.push(Bytes::new(), Some(26), 100);
+        read.push(frame.clone(), Some(26), 100);
+        read.push(Bytes::new(), Some(26), 100);
         let body = read.into_bytes();
         assert_eq!(body, frame);
         assert_eq!(body.as_ptr(), frame.as_ptr(), "not copied");
     }
 
     #[test]
-    fn a_body_in_several_frames_is_joined_in_order() {
-        let mut read = Read::default();
-        for part in [&b"{\"kind\":"[..], b"", b"\"Admission", b"Review\"}"] {
-            read.push(Bytes::copy_from_slice(part), 8);
+    fn a_body_in_several_frames_or_undeclared_is_copied_in_order() {
+        let body = Bytes::from_static(br#"{"kind":"AdmissionReview"}"#);
+        for declared in [Some(26), None] {
+            let mut read = Read::default();
+            let mut frames = Vec::new();
+            for part in [&b"{\"kind\":"[..], b"", b"\"Admission", b"Review\"}"] {
+                let frame = Bytes::copy_from_slice(part);
+                frames.push(frame.clone());
+                read.push(frame, declared, 100);
+            }
+            assert_eq!(read.len(), 26);
+            let read = read.into_bytes();
+            assert_eq!(read, body, "{declared:?}");
+            assert!(
+                frames.iter().all(|f| f.as_ptr() != read.as_ptr()),
+                "copied, not held"
+            );
         }
-        assert_eq!(read.len(), 26);
-        assert_eq!(
-            read.into_bytes(),
-            Bytes::from_static(br#"{"kind":"AdmissionReview"}"#)
-        );
+        // A single frame without a declared length is copied too: hyper's buffer is not held.
+        let mut read = Read::default();
+        read.push(body.clone(), None, 100);
+        assert_ne!(read.into_bytes().as_ptr(), body.as_ptr());
         assert_eq!(Read::default().into_bytes(), Bytes::new());
     }
 }
