@@ -42,7 +42,11 @@ use serde_json::json;
 
 #[path = "../tests/support/env.rs"]
 mod env;
-// The load bench's server process; this bench reads neither its CPU nor its memory.
+// The load bench's server process and the HTTPS client it waits for readiness with; this bench reads
+// neither the server's CPU nor its memory, and sends its reviews through the API server.
+#[allow(dead_code)]
+#[path = "load/client.rs"]
+mod client;
 #[allow(dead_code)]
 #[path = "load/server.rs"]
 mod server;
@@ -78,22 +82,10 @@ fn deployment(name: &str, replicas: i32, disk: bool) -> anyhow::Result<Deploymen
 }
 
 /// Starts `volguard serve --no-cluster` in `mode` (the load bench's server), its certificates under
-/// `dir`, and waits for its CA, which the webhook configuration carries.
+/// `dir`, waits until it answers `/readyz`, and reads its CA, which the webhook configuration carries.
 async fn start(dir: &Path, mode: Mode) -> anyhow::Result<(ServerProcess, Vec<u8>)> {
     let mut server = ServerProcess::start(Path::new(env!("CARGO_BIN_EXE_volguard")), mode, dir, None);
-    let started = Instant::now();
-    while !server.ca.exists() {
-        server.assert_running();
-        if started.elapsed() > Duration::from_secs(30) {
-            bail!(
-                "volguard wrote no certificate within 30 s; its log ends:\n{}",
-                server.log_tail()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    // The CA is written before the listener binds.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    server.wait_ready().await;
     let ca = std::fs::read(&server.ca).context("reading the server's CA")?;
     Ok((server, ca))
 }

@@ -93,31 +93,6 @@ fn write_claim(dir: &Path) -> PathBuf {
     path
 }
 
-/// Waits (at most 30 s) for `GET /readyz` to answer 200 over HTTPS.
-async fn wait_ready(server: &mut ServerProcess) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        server.assert_running();
-        if server.ca.exists() {
-            let target = Target::new(server.addr, &server.ca, ReviewTemplate::empty(), true);
-            if let Ok(mut conn) = target.connect().await
-                && let Ok((status, _)) = target
-                    .exchange(&mut conn, "GET", "/readyz", Default::default())
-                    .await
-                && status.is_success()
-            {
-                return;
-            }
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the server was not ready within 30 s; its log ends:\n{}",
-            server.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// One review, checked in full: the volguard answer must be the shared-rwo-claim denial (so the claim
 /// from `--objects` was found), the baseline's a bare allow.
 async fn check_one(target: &Target, mode: Mode) {
@@ -141,7 +116,7 @@ async fn check_one(target: &Target, mode: Mode) {
 async fn run_mode(mode: Mode, settings: &Settings, dir: &Path, claims: &Path) -> Measured {
     let bin = Path::new(env!("CARGO_BIN_EXE_volguard"));
     let mut server = ServerProcess::start(bin, mode, dir, Some(claims));
-    wait_ready(&mut server).await;
+    server.wait_ready().await;
     let review = ReviewTemplate::from_file(&Path::new(ROOT).join(REVIEW));
     let target = Arc::new(Target::new(server.addr, &server.ca, review, mode.allows()));
     check_one(&target, mode).await;

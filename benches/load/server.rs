@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
+use crate::client::{ReviewTemplate, Target};
+
 /// What the server answers with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -133,6 +135,31 @@ impl ServerProcess {
     pub fn assert_running(&mut self) {
         if let Ok(Some(status)) = self.child.try_wait() {
             panic!("the server exited ({status}); its log ends:\n{}", self.log_tail());
+        }
+    }
+
+    /// Waits (at most 30 s) for `GET /readyz` to answer 200 over HTTPS, trusting the CA the server wrote.
+    pub async fn wait_ready(&mut self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            self.assert_running();
+            if self.ca.exists() {
+                let target = Target::new(self.addr, &self.ca, ReviewTemplate::empty(), true);
+                if let Ok(mut conn) = target.connect().await
+                    && let Ok((status, _)) = target
+                        .exchange(&mut conn, "GET", "/readyz", Default::default())
+                        .await
+                    && status.is_success()
+                {
+                    return;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server was not ready within 30 s; its log ends:\n{}",
+                self.log_tail()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }
 
