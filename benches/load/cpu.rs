@@ -31,7 +31,7 @@ use serde_json::{Value, json};
 use crate::client::{ReviewTemplate, Target};
 use crate::phases::{closed_loop, open_loop};
 use crate::server::{self, Mode, ServerProcess};
-use crate::{ROOT, setting, wait_ready};
+use crate::{ROOT, setting};
 
 const CREATE: &str = "tests/fixtures/reviews/create-deployment.json";
 const UPDATE: &str = "tests/fixtures/reviews/update-deployment-image.json";
@@ -195,7 +195,7 @@ async fn sample(case: &Case, mode: Mode, dir: &Path, claims: &Path, pin: bool, w
         extra.extend([OsStr::new("--policy"), policy_arg.as_os_str()]);
     }
     let mut server = ServerProcess::start_with(bin, mode, dir, Some(claims), &extra, pin.then_some(0));
-    wait_ready(&mut server).await;
+    server.wait_ready().await;
     let allowed = mode.allows() || case.allowed;
     let mut target = Target::new(
         server.addr,
@@ -234,13 +234,11 @@ async fn sample(case: &Case, mode: Mode, dir: &Path, claims: &Path, pin: bool, w
         let after = (server::cpu_seconds(&pid), server::cpu_seconds("self"));
         Some((after.0? - before.0?, after.1? - before.1?))
     });
-    // With `VOLGUARD_CPU_SPIN` a task that only yields keeps this (current-thread) runtime polling
-    // its sockets with a zero timeout, never parking, until the sample ends.
-    let spinning = Arc::new(std::sync::atomic::AtomicBool::new(spin()));
-    let spinner = spinning.load(std::sync::atomic::Ordering::Relaxed).then(|| {
-        let spinning = Arc::clone(&spinning);
-        tokio::spawn(async move {
-            while spinning.load(std::sync::atomic::Ordering::Relaxed) {
+    // With `VOLGUARD_CPU_SPIN` a task that only yields keeps this (current-thread) runtime polling its
+    // sockets with a zero timeout, never parking, until it is aborted when the sample ends.
+    let spinner = spin().then(|| {
+        tokio::spawn(async {
+            loop {
                 tokio::task::yield_now().await;
             }
         })
@@ -270,9 +268,8 @@ async fn sample(case: &Case, mode: Mode, dir: &Path, claims: &Path, pin: bool, w
         }
     };
     let (server_cpu, client_cpu) = sampler.await.ok().flatten().expect("CPU times from /proc");
-    spinning.store(false, std::sync::atomic::Ordering::Relaxed);
     if let Some(spinner) = spinner {
-        spinner.await.expect("the spinner stops");
+        spinner.abort();
     }
     server.assert_running();
     assert_eq!(
