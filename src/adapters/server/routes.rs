@@ -639,6 +639,11 @@ mod tests {
                 "copied, not held"
             );
         }
+        // More than was declared after a whole frame (hyper stops at the declared length): still exact.
+        let mut read = Read::default();
+        read.push(Bytes::from_static(b"{\"kind\":"), Some(8), 100);
+        read.push(Bytes::from_static(b"\"AdmissionReview\"}"), Some(8), 100);
+        assert_eq!(read.into_bytes(), body);
         // A single frame without a declared length is copied too: hyper's buffer is not held.
         let mut read = Read::default();
         read.push(body.clone(), None, 100);
